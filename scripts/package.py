@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Writes the per-browser extension folders and archives from the one source manifest.
+
+The differences live here and nowhere else: Chrome runs the worker as a module service
+worker; Firefox runs `background.scripts` as an event page and needs its gecko ID. The
+version comes from Cargo.toml, so the crate and the manifest never disagree.
+"""
+import argparse
+import gzip
+import json
+import shutil
+import tomllib
+import zipfile
+from pathlib import Path
+
+
+def browser_manifest(source: dict, browser: str, version: str) -> dict:
+    manifest = json.loads(json.dumps(source))
+    manifest["version"] = version
+    if browser == "chrome":
+        manifest.pop("browser_specific_settings", None)
+    else:
+        worker = manifest["background"]
+        manifest["background"] = {"scripts": [worker["service_worker"]], "type": worker["type"]}
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--extension", type=Path, required=True)
+    parser.add_argument("--wasm", type=Path, required=True)
+    parser.add_argument("--cargo-toml", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    source = json.loads(args.manifest.read_text())
+    version = tomllib.loads(args.cargo_toml.read_text())["package"]["version"]
+    for browser in ("chrome", "firefox"):
+        folder = args.out / browser
+        shutil.copytree(args.extension, folder)
+        (folder / "wasm").mkdir()
+        for name in ("wpp_tabs.js", "wpp_tabs_bg.wasm"):
+            shutil.copy2(args.wasm / name, folder / "wasm" / name)
+        manifest = browser_manifest(source, browser, version)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        archive = args.out / f"wpp-tabs-{browser}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(folder).as_posix())
+        print(f"[build] {browser}: {folder}/ and {archive} ({archive.stat().st_size} bytes)")
+
+    wasm = args.out / "chrome" / "wasm" / "wpp_tabs_bg.wasm"
+    raw = wasm.read_bytes()
+    print(f"[build] wasm: {len(raw)} bytes raw, {len(gzip.compress(raw, 9))} bytes gzip")
+
+
+if __name__ == "__main__":
+    main()

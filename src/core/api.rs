@@ -1,0 +1,662 @@
+//! wppconnect-server requests and replies (contract §1-§2), as data. The shell performs
+//! the HTTP exchange; building the request and judging the reply happen here.
+
+use crate::core::session_id::SessionId;
+use crate::core::settings::{SecretKey, ServerUrl};
+use crate::core::status::ServerStatus;
+use crate::core::storage::Token;
+use serde::Deserialize;
+use std::fmt;
+
+/// Replies larger than this are refused unread: a QR data URL is a few kilobytes.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+/// How long one request may take before it counts as timed out.
+pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
+/// Session name used by "Test connection": generate-token has no side effect on the server.
+const PROBE_SESSION: &str = "wpp-tabs-probe";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One HTTP request to the server. `Debug` redacts the URL and token: the secret-bearing
+/// generate-token path must not reach logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub url: String,
+    pub bearer: Option<Token>,
+    /// JSON body. Sent with `Content-Type: application/json` only when present: a GET with
+    /// that header hits the server's `res.send` wrapper quirk (§2).
+    pub json_body: Option<String>,
+}
+
+impl fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let route = self.url.rsplit('/').next().unwrap_or_default();
+        write!(f, "{} …/{route}", self.method.as_str())
+    }
+}
+
+impl ApiRequest {
+    /// `POST /api/:session/:secretkey/generate-token` (§1.1): the secret is a path segment.
+    pub fn generate_token(server: &ServerUrl, session: &SessionId, secret: &SecretKey) -> Self {
+        Self::mint(server, session.as_str(), secret)
+    }
+
+    /// Checks the URL and the secret without touching any session (generate-token only hashes).
+    pub fn probe_secret(server: &ServerUrl, secret: &SecretKey) -> Self {
+        Self::mint(server, PROBE_SESSION, secret)
+    }
+
+    fn mint(server: &ServerUrl, session: &str, secret: &SecretKey) -> Self {
+        ApiRequest {
+            method: Method::Post,
+            url: format!(
+                "{server}/api/{session}/{}/generate-token",
+                percent_encode(secret.expose())
+            ),
+            bearer: None,
+            json_body: None,
+        }
+    }
+
+    /// `POST start-session` with `waitQrCode: false`: the held-open variant never answers when
+    /// no QR is needed (§2.1), so the worker polls instead.
+    pub fn start_session(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        let mut req = Self::session_route(server, session, token, Method::Post, "start-session");
+        req.json_body = Some(r#"{"waitQrCode":false}"#.to_owned());
+        req
+    }
+
+    pub fn status_session(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        Self::session_route(server, session, token, Method::Get, "status-session")
+    }
+
+    pub fn logout_session(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        Self::session_route(server, session, token, Method::Post, "logout-session")
+    }
+
+    pub fn close_session(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        Self::session_route(server, session, token, Method::Post, "close-session")
+    }
+
+    /// Unauthenticated liveness check (§2.9).
+    pub fn healthz(server: &ServerUrl) -> Self {
+        ApiRequest {
+            method: Method::Get,
+            url: format!("{server}/healthz"),
+            bearer: None,
+            json_body: None,
+        }
+    }
+
+    fn session_route(
+        server: &ServerUrl,
+        session: &SessionId,
+        token: &Token,
+        method: Method,
+        route: &str,
+    ) -> Self {
+        ApiRequest {
+            method,
+            url: format!("{server}/api/{session}/{route}"),
+            bearer: Some(token.clone()),
+            json_body: None,
+        }
+    }
+
+    /// The `Authorization` header: exactly one space, as the server splits on it (§1.2).
+    pub fn authorization(&self) -> Option<String> {
+        self.bearer
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose()))
+    }
+}
+
+/// What came back over HTTP, before judging it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// Why a request failed, in terms a person can act on. Never carries a token or secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    /// No HTTP answer at all: server down, wrong URL, connection dropped.
+    Unreachable,
+    Timeout,
+    WrongSecret,
+    /// 401: the token does not match this session and the secret.
+    Unauthorized,
+    /// A reply that does not follow the contract (bad JSON, HTML error page, too large).
+    Malformed(String),
+    /// Any other error reply, with the server's own message when it gave one.
+    Server {
+        status: u16,
+        message: String,
+    },
+    /// The browser could not read or write the extension's own storage.
+    Storage(String),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Unreachable => f.write_str(
+                "Cannot reach the wppconnect-server. Is it running, and is the server URL right?",
+            ),
+            ApiError::Timeout => f.write_str("The wppconnect-server did not answer in time."),
+            ApiError::WrongSecret => {
+                f.write_str("The server refused the secret key. Check it in the options.")
+            }
+            ApiError::Unauthorized => f.write_str(
+                "The server refused this session's token (401). Was the secret key changed?",
+            ),
+            ApiError::Malformed(what) => {
+                write!(
+                    f,
+                    "The server sent a reply this extension cannot read: {what}."
+                )
+            }
+            ApiError::Server { status, message } => {
+                write!(f, "The server reported an error ({status}): {message}")
+            }
+            ApiError::Storage(why) => {
+                write!(f, "The browser could not save this session's data: {why}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// Stable short code for the popup's `data-error` and the tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unreachable => "unreachable",
+            ApiError::Timeout => "timeout",
+            ApiError::WrongSecret => "wrong-secret",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Malformed(_) => "malformed",
+            ApiError::Server { .. } => "server",
+            ApiError::Storage(_) => "storage",
+        }
+    }
+}
+
+/// A status as `status-session` or `start-session` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusReply {
+    pub status: ServerStatus,
+    /// A `data:image/png;base64,` URL, kept only while the status is `QRCODE`: the server
+    /// keeps returning a stale one after CONNECTED and CLOSED (§2.2).
+    pub qr: Option<String>,
+}
+
+/// How `logout-session` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    LoggedOut,
+    /// 404: the server only logs out connected sessions (§2.6); close-session instead.
+    NotConnected,
+}
+
+pub fn parse_token_reply(reply: &HttpReply, session: &SessionId) -> Result<Token, ApiError> {
+    parse_minted(reply, Some(session.as_str()))
+}
+
+/// "Test connection": a 201 with any token means the URL and the secret are right.
+pub fn parse_probe_reply(reply: &HttpReply) -> Result<(), ApiError> {
+    parse_minted(reply, None).map(|_| ())
+}
+
+fn parse_minted(reply: &HttpReply, session: Option<&str>) -> Result<Token, ApiError> {
+    #[derive(Deserialize)]
+    struct Minted {
+        status: String,
+        session: Option<String>,
+        token: String,
+    }
+    match reply.status {
+        200 | 201 => {
+            let minted: Minted = parse_json(reply)?;
+            if !minted.status.eq_ignore_ascii_case("success") {
+                return Err(malformed("generate-token did not report success"));
+            }
+            if session.is_some_and(|s| minted.session.as_deref().is_some_and(|m| m != s)) {
+                return Err(malformed("generate-token answered for another session"));
+            }
+            Token::parse(&minted.token).ok_or_else(|| malformed("the token has an unexpected form"))
+        }
+        400 => Err(ApiError::WrongSecret),
+        _ => Err(error_reply(reply)),
+    }
+}
+
+/// `status-session` and `start-session` replies (§2.1, §2.2).
+pub fn parse_status_reply(reply: &HttpReply) -> Result<StatusReply, ApiError> {
+    #[derive(Deserialize)]
+    struct Status {
+        status: Option<String>,
+        qrcode: Option<String>,
+    }
+    if reply.status != 200 {
+        return Err(error_reply(reply));
+    }
+    let parsed: Status = parse_json(reply)?;
+    let raw = parsed
+        .status
+        .ok_or_else(|| malformed("the reply has no status"))?;
+    let status = ServerStatus::parse(&raw)
+        .ok_or_else(|| malformed(&format!("unknown status {:?}", clip(&raw))))?;
+    let qr = match (status, parsed.qrcode) {
+        (ServerStatus::QrCode, Some(qr)) => Some(qr_data_url(&qr)?),
+        _ => None,
+    };
+    Ok(StatusReply { status, qr })
+}
+
+pub fn parse_logout_reply(reply: &HttpReply) -> Result<LogoutOutcome, ApiError> {
+    match reply.status {
+        200 => {
+            let _: serde_json::Value = parse_json(reply)?;
+            Ok(LogoutOutcome::LoggedOut)
+        }
+        404 => Ok(LogoutOutcome::NotConnected),
+        _ => Err(error_reply(reply)),
+    }
+}
+
+/// close-session answers 500 for a session that is only a placeholder (INITIALIZING, QRCODE,
+/// never started) but resets it all the same (§2.5), so that counts as closed.
+pub fn parse_close_reply(reply: &HttpReply) -> Result<(), ApiError> {
+    match reply.status {
+        200 | 500 => {
+            let _: serde_json::Value = parse_json(reply)?;
+            Ok(())
+        }
+        _ => Err(error_reply(reply)),
+    }
+}
+
+pub fn parse_healthz_reply(reply: &HttpReply) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    struct Health {
+        message: String,
+    }
+    match reply.status {
+        200 => match parse_json::<Health>(reply)?.message.as_str() {
+            "OK" => Ok(()),
+            _ => Err(malformed("/healthz did not say OK")),
+        },
+        _ => Err(error_reply(reply)),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(reply: &HttpReply) -> Result<T, ApiError> {
+    if reply.body.len() > MAX_REPLY_BYTES {
+        return Err(malformed("the reply is too large"));
+    }
+    let is_json = reply
+        .content_type
+        .as_deref()
+        .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
+    if !is_json {
+        return Err(malformed("expected JSON, got another content type"));
+    }
+    serde_json::from_str(&reply.body).map_err(|_| malformed("the JSON is invalid or incomplete"))
+}
+
+/// Turns a non-success reply into the error a person sees.
+fn error_reply(reply: &HttpReply) -> ApiError {
+    if reply.status == 401 {
+        return ApiError::Unauthorized;
+    }
+    if reply.body.len() > MAX_REPLY_BYTES {
+        return malformed("the reply is too large");
+    }
+    let message = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| {
+            ["message", "error"]
+                .iter()
+                .find_map(|k| v.get(k).and_then(|m| m.as_str()).map(clip))
+        });
+    match message {
+        Some(message) => ApiError::Server {
+            status: reply.status,
+            message,
+        },
+        None => malformed(&format!("HTTP {} without a JSON error", reply.status)),
+    }
+}
+
+/// Only PNG data URLs reach the popup's `<img>`: a server-chosen URL could track the user.
+fn qr_data_url(qr: &str) -> Result<String, ApiError> {
+    const PREFIX: &str = "data:image/png;base64,";
+    let payload = qr.strip_prefix(PREFIX).unwrap_or(qr);
+    let valid = !payload.is_empty()
+        && payload
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    if !valid {
+        return Err(malformed("the QR code is not a PNG data URL"));
+    }
+    Ok(format!("{PREFIX}{payload}"))
+}
+
+fn malformed(what: &str) -> ApiError {
+    ApiError::Malformed(what.to_owned())
+}
+
+/// Server text shown to the user is cut short and stripped of control characters.
+fn clip(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Percent-encodes everything outside RFC 3986's unreserved set, so a secret with `/`, `?`
+/// or `%` stays one path segment.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "$2b$10$duQ5YYV6fojn5qFiFv.aEuY32_SnHgcmxdfxohnjG4EHJ5_Z6QWhe";
+
+    fn server() -> ServerUrl {
+        ServerUrl::parse("http://localhost:21465").unwrap()
+    }
+    fn session() -> SessionId {
+        SessionId::parse("session_abc_def").unwrap()
+    }
+    fn token() -> Token {
+        Token::parse(TOKEN).unwrap()
+    }
+    fn json(status: u16, body: &str) -> HttpReply {
+        HttpReply {
+            status,
+            content_type: Some("application/json; charset=utf-8".into()),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn generate_token_puts_the_encoded_secret_in_the_path() {
+        let secret = SecretKey::parse("THIS/IS?my%key").unwrap();
+        let req = ApiRequest::generate_token(&server(), &session(), &secret);
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(
+            req.url,
+            "http://localhost:21465/api/session_abc_def/THIS%2FIS%3Fmy%25key/generate-token"
+        );
+        assert_eq!(req.authorization(), None);
+        assert!(
+            !format!("{req:?}").contains("THIS"),
+            "Debug leaks the secret"
+        );
+    }
+
+    #[test]
+    fn session_routes_carry_the_bearer_token_and_body_only_on_start() {
+        let start = ApiRequest::start_session(&server(), &session(), &token());
+        assert_eq!(
+            start.url,
+            "http://localhost:21465/api/session_abc_def/start-session"
+        );
+        assert_eq!(start.method, Method::Post);
+        assert_eq!(start.json_body.as_deref(), Some(r#"{"waitQrCode":false}"#));
+        assert_eq!(start.authorization(), Some(format!("Bearer {TOKEN}")));
+        assert!(
+            !format!("{start:?}").contains("duQ5"),
+            "Debug leaks the token"
+        );
+
+        let status = ApiRequest::status_session(&server(), &session(), &token());
+        assert_eq!(
+            (status.method, status.json_body.clone()),
+            (Method::Get, None)
+        );
+        assert!(status.url.ends_with("/api/session_abc_def/status-session"));
+        let logout = ApiRequest::logout_session(&server(), &session(), &token());
+        assert!(logout.url.ends_with("/logout-session"));
+        let close = ApiRequest::close_session(&server(), &session(), &token());
+        assert!(close.url.ends_with("/close-session"));
+    }
+
+    #[test]
+    fn token_reply_success_and_wrong_secret() {
+        let ok = json(
+            201,
+            &format!(
+                r#"{{"status":"success","session":"session_abc_def","token":"{TOKEN}","full":"x"}}"#
+            ),
+        );
+        assert_eq!(parse_token_reply(&ok, &session()), Ok(token()));
+        let wrong = json(
+            400,
+            r#"{"response":false,"message":"The SECRET_KEY is incorrect"}"#,
+        );
+        assert_eq!(
+            parse_token_reply(&wrong, &session()),
+            Err(ApiError::WrongSecret)
+        );
+        assert_eq!(parse_probe_reply(&wrong), Err(ApiError::WrongSecret));
+        assert_eq!(parse_probe_reply(&ok), Ok(()));
+    }
+
+    #[test]
+    fn token_reply_for_another_session_or_with_a_bad_token_is_refused() {
+        let other = json(
+            201,
+            &format!(r#"{{"status":"success","session":"other","token":"{TOKEN}"}}"#),
+        );
+        assert!(matches!(
+            parse_token_reply(&other, &session()),
+            Err(ApiError::Malformed(_))
+        ));
+        let bad = json(
+            201,
+            r#"{"status":"success","token":"has spaces in it, not a token"}"#,
+        );
+        assert!(matches!(
+            parse_token_reply(&bad, &session()),
+            Err(ApiError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn status_reply_keeps_the_qr_only_in_qrcode() {
+        let qr = json(
+            200,
+            r#"{"status":"QRCODE","qrcode":"data:image/png;base64,iVBORw0K","urlcode":"2@x","version":"2.10.4"}"#,
+        );
+        assert_eq!(
+            parse_status_reply(&qr),
+            Ok(StatusReply {
+                status: ServerStatus::QrCode,
+                qr: Some("data:image/png;base64,iVBORw0K".into())
+            })
+        );
+        let stale = json(
+            200,
+            r#"{"status":"CONNECTED","qrcode":"data:image/png;base64,iVBORw0K","urlcode":"2@x"}"#,
+        );
+        assert_eq!(parse_status_reply(&stale).unwrap().qr, None);
+        let closed = json(200, r#"{"status":"CLOSED","qrcode":null}"#);
+        assert_eq!(
+            parse_status_reply(&closed).unwrap().status,
+            ServerStatus::Closed
+        );
+    }
+
+    #[test]
+    fn wait_qrcode_shape_is_normalised() {
+        let held = json(
+            200,
+            r#"{"status":"qrcode","qrcode":"iVBORw0KGgo=","urlcode":"2@x","session":"s"}"#,
+        );
+        let reply = parse_status_reply(&held).unwrap();
+        assert_eq!(reply.status, ServerStatus::QrCode);
+        assert_eq!(
+            reply.qr.as_deref(),
+            Some("data:image/png;base64,iVBORw0KGgo=")
+        );
+    }
+
+    #[test]
+    fn a_qr_that_is_not_png_data_is_refused() {
+        for qr in [
+            "https://evil.example/pixel.png",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "",
+        ] {
+            let body = serde_json::json!({"status": "QRCODE", "qrcode": qr}).to_string();
+            assert!(
+                matches!(
+                    parse_status_reply(&json(200, &body)),
+                    Err(ApiError::Malformed(_))
+                ),
+                "{qr}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_replies_give_clear_errors() {
+        let cases = [
+            json(200, "{\"status\":\"QRCO"),
+            json(200, r#"{"status":"READY"}"#),
+            json(200, r#"{"qrcode":null}"#),
+            json(200, "[]"),
+            HttpReply {
+                status: 200,
+                content_type: Some("text/html".into()),
+                body: "<html>oops</html>".into(),
+            },
+            json(200, &"x".repeat(MAX_REPLY_BYTES + 1)),
+        ];
+        for reply in cases {
+            let err = parse_status_reply(&reply).unwrap_err();
+            assert_eq!(err.code(), "malformed", "{reply:?}");
+            assert!(
+                err.to_string().starts_with("The server sent a reply"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_statuses_map_to_what_the_user_can_do() {
+        let unauthorized = json(
+            401,
+            r#"{"error":"Check that the Session and Token are correct"}"#,
+        );
+        assert_eq!(
+            parse_status_reply(&unauthorized),
+            Err(ApiError::Unauthorized)
+        );
+        let missing = json(
+            401,
+            r#"{"message":"Token is not present. Check your header and try again"}"#,
+        );
+        assert_eq!(parse_status_reply(&missing), Err(ApiError::Unauthorized));
+        let inactive = json(
+            500,
+            r#"{"status":"error","message":"The session is not active","error":{}}"#,
+        );
+        assert_eq!(
+            parse_status_reply(&inactive),
+            Err(ApiError::Server {
+                status: 500,
+                message: "The session is not active".into()
+            })
+        );
+        let html = HttpReply {
+            status: 502,
+            content_type: Some("text/html".into()),
+            body: "<h1>Bad Gateway</h1>".into(),
+        };
+        assert_eq!(parse_status_reply(&html).unwrap_err().code(), "malformed");
+    }
+
+    #[test]
+    fn logout_falls_back_when_not_connected_and_close_accepts_the_placeholder_500() {
+        let ok = json(
+            200,
+            r#"{"status":true,"message":"Session successfully closed"}"#,
+        );
+        assert_eq!(parse_logout_reply(&ok), Ok(LogoutOutcome::LoggedOut));
+        let not_connected = json(
+            404,
+            r#"{"response":null,"status":"Disconnected","message":"A sessão do WhatsApp não está ativa."}"#,
+        );
+        assert_eq!(
+            parse_logout_reply(&not_connected),
+            Ok(LogoutOutcome::NotConnected)
+        );
+        assert_eq!(
+            parse_logout_reply(&json(401, "{}")),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(parse_close_reply(&ok), Ok(()));
+        let placeholder = json(
+            500,
+            r#"{"status":false,"message":"Error closing session","error":{}}"#,
+        );
+        assert_eq!(parse_close_reply(&placeholder), Ok(()));
+        assert_eq!(
+            parse_close_reply(&json(200, "not json"))
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn healthz() {
+        let ok = json(200, r#"{"uptime":1.2,"message":"OK","timestamp":1}"#);
+        assert_eq!(parse_healthz_reply(&ok), Ok(()));
+        assert!(parse_healthz_reply(&json(200, r#"{"message":"nope"}"#)).is_err());
+        assert_eq!(
+            ApiRequest::healthz(&server()).url,
+            "http://localhost:21465/healthz"
+        );
+    }
+
+    #[test]
+    fn server_messages_are_clipped_and_cleaned() {
+        let long = format!(r#"{{"message":"{}\u0007"}}"#, "a".repeat(500));
+        match parse_status_reply(&json(500, &long)) {
+            Err(ApiError::Server { message, .. }) => {
+                assert_eq!(message.len(), 200);
+                assert!(!message.contains('\u{7}'));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! One tab's session as the worker follows it: what the server said, what the user can do
+//! next, how soon to ask again, and the view the popup renders. Pure: time comes in as ms.
+
+use crate::core::api::{ApiError, StatusReply};
+use crate::core::session_id::SessionId;
+use crate::core::status::ServerStatus;
+use crate::core::storage::TabId;
+use serde::{Deserialize, Serialize};
+
+/// While a popup shows pairing, poll this often: the QR rotates about every 20 s, so a new
+/// one shows within 2 s; each poll costs the server a bcrypt compare, so no faster.
+pub const FAST_POLL_MS: u32 = 2_000;
+/// The slowest retry after repeated failures while a popup is open.
+pub const MAX_BACKOFF_MS: u32 = 30_000;
+/// Without a popup, sessions are refreshed this often (an alarm; Chrome's minimum is 30 s).
+pub const SLOW_REFRESH_MINUTES: f64 = 1.0;
+/// INITIALIZING for longer than this is the known server hang (contract §9.1).
+pub const STUCK_AFTER_MS: f64 = 150_000.0;
+/// A fresh start-session answers CLOSED, meaning "starting" (§2.1): CLOSED this soon after a
+/// start is not an expiry.
+pub const START_GRACE_MS: f64 = 10_000.0;
+
+/// The worker's reading of a session, richer than the server status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// No session started from this tab yet.
+    NotStarted,
+    Starting,
+    Initializing,
+    /// INITIALIZING for longer than [`STUCK_AFTER_MS`].
+    Stuck,
+    QrCode,
+    PhoneCode,
+    Connected,
+    /// The QR or pairing code went unused and the server closed the session.
+    Expired,
+    Closed,
+}
+
+/// What the popup's `#pair` button does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PairAction {
+    Start,
+    RefreshQr,
+    Restart,
+    Retry,
+}
+
+impl PairAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            PairAction::Start => "Pair with WhatsApp",
+            PairAction::RefreshQr => "Refresh QR code",
+            PairAction::Restart => "Restart session",
+            PairAction::Retry => "Try again",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&ApiError> for ViewError {
+    fn from(err: &ApiError) -> Self {
+        ViewError {
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// What the toolbar badge of a tab shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Badge {
+    pub text: &'static str,
+    /// CSS colour.
+    pub color: &'static str,
+}
+
+/// Live state of one session. Rebuilt from the stored record when the worker restarts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionState {
+    /// The server's last word; `None` before the first start.
+    pub status: Option<ServerStatus>,
+    pub qr: Option<String>,
+    pub error: Option<ApiError>,
+    /// When start-session was last sent (ms).
+    started_at: Option<f64>,
+    /// Since when the server has said INITIALIZING (ms).
+    initializing_since: Option<f64>,
+    /// A QR or pairing code was offered since the last start, so CLOSED means it expired.
+    awaited_scan: bool,
+    failures: u32,
+    /// A request the user triggered is under way.
+    pub busy: bool,
+}
+
+impl SessionState {
+    /// After a worker restart: the last status stored in the session record.
+    pub fn restored(last_status: Option<ServerStatus>) -> Self {
+        SessionState {
+            status: last_status,
+            awaited_scan: matches!(
+                last_status,
+                Some(ServerStatus::QrCode | ServerStatus::PhoneCode)
+            ),
+            ..SessionState::default()
+        }
+    }
+
+    /// start-session was just sent.
+    pub fn starting(&mut self, now: f64) {
+        self.started_at = Some(now);
+        self.awaited_scan = false;
+        self.initializing_since = None;
+        self.error = None;
+    }
+
+    /// A status reply arrived (from start-session or status-session).
+    pub fn observe(&mut self, reply: StatusReply, now: f64) {
+        let status = reply.status;
+        match status {
+            ServerStatus::Initializing => {
+                if self.status != Some(ServerStatus::Initializing)
+                    || self.initializing_since.is_none()
+                {
+                    self.initializing_since = Some(now);
+                }
+            }
+            ServerStatus::QrCode | ServerStatus::PhoneCode => {
+                self.awaited_scan = true;
+                self.initializing_since = None;
+            }
+            ServerStatus::Connected | ServerStatus::Closed => self.initializing_since = None,
+        }
+        self.status = Some(status);
+        self.qr = reply.qr.filter(|_| status == ServerStatus::QrCode);
+        self.error = None;
+        self.failures = 0;
+    }
+
+    /// A request failed. Nothing already known is forgotten: the last status and QR stay.
+    pub fn fail(&mut self, err: ApiError) {
+        self.error = Some(err);
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    pub fn phase(&self, now: f64) -> Phase {
+        let since_start = self.started_at.map(|t| now - t);
+        match self.status {
+            None if self.started_at.is_some() => Phase::Starting,
+            None => Phase::NotStarted,
+            Some(ServerStatus::Initializing) => match self.initializing_since {
+                Some(since) if now - since > STUCK_AFTER_MS => Phase::Stuck,
+                _ => Phase::Initializing,
+            },
+            Some(ServerStatus::QrCode) => Phase::QrCode,
+            Some(ServerStatus::PhoneCode) => Phase::PhoneCode,
+            Some(ServerStatus::Connected) => Phase::Connected,
+            Some(ServerStatus::Closed) if self.awaited_scan => Phase::Expired,
+            Some(ServerStatus::Closed) if since_start.is_some_and(|d| d < START_GRACE_MS) => {
+                Phase::Starting
+            }
+            Some(ServerStatus::Closed) => Phase::Closed,
+        }
+    }
+
+    /// The next thing the user can ask for, if any.
+    pub fn action(&self, now: f64) -> Option<PairAction> {
+        if self.busy {
+            return None;
+        }
+        let phase = self.phase(now);
+        match (&self.error, phase) {
+            (Some(_), Phase::NotStarted | Phase::Starting) => Some(PairAction::Retry),
+            (Some(ApiError::Unauthorized | ApiError::WrongSecret), _) => Some(PairAction::Retry),
+            (_, Phase::NotStarted | Phase::Closed) => Some(PairAction::Start),
+            (_, Phase::Expired) => Some(PairAction::RefreshQr),
+            (_, Phase::Stuck) => Some(PairAction::Restart),
+            _ => None,
+        }
+    }
+
+    /// Whether pairing needs a fresh token first: none yet, or the server refused it.
+    pub fn needs_new_token(&self) -> bool {
+        matches!(
+            self.error,
+            Some(ApiError::Unauthorized | ApiError::WrongSecret)
+        )
+    }
+
+    /// How long until the next status poll while a popup watches; `None`: no fast polling.
+    pub fn poll_delay_ms(&self, now: f64) -> Option<u32> {
+        let pairing = matches!(
+            self.phase(now),
+            Phase::Starting | Phase::Initializing | Phase::Stuck | Phase::QrCode | Phase::PhoneCode
+        );
+        // A refused token will not start working by itself: wait for the user.
+        if !pairing || self.needs_new_token() {
+            return None;
+        }
+        let backoff = FAST_POLL_MS.saturating_mul(1 << self.failures.min(4));
+        Some(backoff.min(MAX_BACKOFF_MS))
+    }
+
+    pub fn badge(&self, now: f64) -> Badge {
+        const GREY: &str = "#6b7280";
+        if self.error.is_some() {
+            return Badge {
+                text: "!",
+                color: "#dc2626",
+            };
+        }
+        match self.phase(now) {
+            Phase::NotStarted => Badge {
+                text: "",
+                color: GREY,
+            },
+            Phase::Starting | Phase::Initializing => Badge {
+                text: "…",
+                color: GREY,
+            },
+            Phase::Stuck => Badge {
+                text: "!",
+                color: "#dc2626",
+            },
+            Phase::QrCode => Badge {
+                text: "QR",
+                color: "#d97706",
+            },
+            Phase::PhoneCode => Badge {
+                text: "PIN",
+                color: "#d97706",
+            },
+            Phase::Connected => Badge {
+                text: "ON",
+                color: "#16a34a",
+            },
+            Phase::Expired | Phase::Closed => Badge {
+                text: "OFF",
+                color: GREY,
+            },
+        }
+    }
+
+    pub fn view(&self, tab_id: TabId, session_id: Option<&SessionId>, now: f64) -> TabView {
+        let phase = self.phase(now);
+        let status_text = match phase {
+            Phase::NotStarted => "Not paired yet",
+            Phase::Starting => "Starting the session…",
+            Phase::Stuck => "The server seems stuck starting this session",
+            Phase::Expired => "The QR code expired",
+            Phase::Closed => "Session closed",
+            _ => self.status.map_or("", ServerStatus::describe),
+        };
+        let action = self.action(now);
+        TabView {
+            tab_id,
+            session_id: session_id.cloned(),
+            status: self
+                .status
+                .map_or(NO_STATUS, ServerStatus::as_str)
+                .to_owned(),
+            phase,
+            status_text: status_text.to_owned(),
+            qr: self
+                .qr
+                .clone()
+                .filter(|_| self.status == Some(ServerStatus::QrCode)),
+            action,
+            action_label: action.map(|a| a.label().to_owned()),
+            error: self.error.as_ref().map(ViewError::from),
+            needs_settings: false,
+            busy: self.busy,
+        }
+    }
+}
+
+/// `data-status` before the server has said anything about the session.
+pub const NO_STATUS: &str = "NONE";
+
+/// Everything the popup shows for a tab; the popup renders it and nothing else.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TabView {
+    pub tab_id: TabId,
+    pub session_id: Option<SessionId>,
+    /// The server's raw status, or [`NO_STATUS`].
+    pub status: String,
+    pub phase: Phase,
+    pub status_text: String,
+    /// A PNG data URL, only while the status is QRCODE.
+    pub qr: Option<String>,
+    pub action: Option<PairAction>,
+    pub action_label: Option<String>,
+    pub error: Option<ViewError>,
+    /// The server URL or secret is not set: the popup links to the options page.
+    pub needs_settings: bool,
+    pub busy: bool,
+}
+
+impl TabView {
+    /// A tab whose settings are missing: nothing can start until they are set.
+    pub fn needs_settings(tab_id: TabId, session_id: Option<&SessionId>) -> Self {
+        let mut view = SessionState::default().view(tab_id, session_id, 0.0);
+        view.needs_settings = true;
+        view.action = None;
+        view.action_label = None;
+        view.status_text = "Set the server URL and secret key first".to_owned();
+        view
+    }
+}
+
+/// The session ID as the popup shows it: long IDs keep their start and end.
+pub fn display_id(id: &SessionId) -> String {
+    const HEAD: usize = 14;
+    const TAIL: usize = 6;
+    let s = id.as_str();
+    if s.len() <= HEAD + TAIL + 1 {
+        return s.to_owned();
+    }
+    format!("{}…{}", &s[..HEAD], &s[s.len() - TAIL..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QR: &str = "data:image/png;base64,iVBORw0K";
+
+    fn reply(status: ServerStatus, qr: Option<&str>) -> StatusReply {
+        StatusReply {
+            status,
+            qr: qr.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_fresh_session_walks_to_connected() {
+        let mut s = SessionState::default();
+        assert_eq!(s.phase(0.0), Phase::NotStarted);
+        assert_eq!(s.action(0.0), Some(PairAction::Start));
+        assert_eq!(s.poll_delay_ms(0.0), None);
+
+        s.starting(1_000.0);
+        assert_eq!(s.phase(1_000.0), Phase::Starting);
+        // start-session's first answer is CLOSED, meaning "starting".
+        s.observe(reply(ServerStatus::Closed, None), 1_100.0);
+        assert_eq!(s.phase(1_100.0), Phase::Starting);
+        assert_eq!(s.poll_delay_ms(1_100.0), Some(FAST_POLL_MS));
+        assert_eq!(s.action(1_100.0), None);
+
+        s.observe(reply(ServerStatus::Initializing, None), 3_000.0);
+        assert_eq!(s.phase(3_000.0), Phase::Initializing);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 5_000.0);
+        assert_eq!(s.phase(5_000.0), Phase::QrCode);
+        assert_eq!(s.view(1, None, 5_000.0).qr.as_deref(), Some(QR));
+        assert_eq!(s.badge(5_000.0).text, "QR");
+
+        // The server keeps a stale QR after CONNECTED; the view must not show it.
+        s.observe(reply(ServerStatus::Connected, Some(QR)), 9_000.0);
+        let view = s.view(1, None, 9_000.0);
+        assert_eq!(
+            (view.phase, view.qr, view.status.as_str()),
+            (Phase::Connected, None, "CONNECTED")
+        );
+        assert_eq!(s.poll_delay_ms(9_000.0), None);
+        assert_eq!(s.action(9_000.0), None);
+        assert_eq!(s.badge(9_000.0).text, "ON");
+    }
+
+    #[test]
+    fn closed_after_a_qr_is_an_expiry_with_a_refresh_action() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
+        s.observe(reply(ServerStatus::Closed, Some(QR)), 61_000.0);
+        assert_eq!(s.phase(61_000.0), Phase::Expired);
+        assert_eq!(s.action(61_000.0), Some(PairAction::RefreshQr));
+        assert_eq!(s.view(1, None, 61_000.0).qr, None);
+        assert_eq!(s.poll_delay_ms(61_000.0), None);
+        s.starting(62_000.0);
+        assert_eq!(s.phase(62_000.0), Phase::Starting);
+    }
+
+    #[test]
+    fn closed_long_after_a_start_without_a_qr_is_just_closed() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::Closed, None), START_GRACE_MS + 1.0);
+        assert_eq!(s.phase(START_GRACE_MS + 1.0), Phase::Closed);
+        assert_eq!(s.action(START_GRACE_MS + 1.0), Some(PairAction::Start));
+    }
+
+    #[test]
+    fn initializing_for_minutes_is_stuck_with_a_restart_action() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::Initializing, None), 1_000.0);
+        s.observe(reply(ServerStatus::Initializing, None), 100_000.0);
+        assert_eq!(s.phase(100_000.0), Phase::Initializing);
+        let later = 1_000.0 + STUCK_AFTER_MS + 1.0;
+        s.observe(reply(ServerStatus::Initializing, None), later);
+        assert_eq!(s.phase(later), Phase::Stuck);
+        assert_eq!(s.action(later), Some(PairAction::Restart));
+        assert_eq!(s.badge(later).text, "!");
+        assert!(
+            s.poll_delay_ms(later).is_some(),
+            "keep watching: it may still recover"
+        );
+    }
+
+    #[test]
+    fn failures_keep_the_last_state_and_back_off() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
+        s.fail(ApiError::Unreachable);
+        let view = s.view(1, None, 2_000.0);
+        assert_eq!(view.status, "QRCODE");
+        assert_eq!(view.error.as_ref().unwrap().code, "unreachable");
+        assert_eq!(s.badge(2_000.0).text, "!");
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * FAST_POLL_MS));
+        for _ in 0..10 {
+            s.fail(ApiError::Timeout);
+        }
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(MAX_BACKOFF_MS));
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 3_000.0);
+        assert_eq!(s.error, None);
+        assert_eq!(s.poll_delay_ms(3_000.0), Some(FAST_POLL_MS));
+    }
+
+    #[test]
+    fn a_refused_token_stops_polling_and_offers_retry_with_a_new_token() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
+        s.fail(ApiError::Unauthorized);
+        assert!(s.needs_new_token());
+        assert_eq!(s.poll_delay_ms(2_000.0), None);
+        assert_eq!(s.action(2_000.0), Some(PairAction::Retry));
+    }
+
+    #[test]
+    fn a_failed_first_start_offers_retry() {
+        let mut s = SessionState::default();
+        s.fail(ApiError::WrongSecret);
+        assert_eq!(s.action(0.0), Some(PairAction::Retry));
+        s.busy = true;
+        assert_eq!(s.action(0.0), None, "no second click while busy");
+    }
+
+    #[test]
+    fn restored_state_remembers_a_pending_qr_as_awaiting_a_scan() {
+        let s = SessionState::restored(Some(ServerStatus::QrCode));
+        assert_eq!(s.phase(0.0), Phase::QrCode);
+        assert_eq!(
+            s.view(3, None, 0.0).qr,
+            None,
+            "the QR comes from the next poll"
+        );
+        let mut s = s;
+        s.observe(reply(ServerStatus::Closed, None), 1.0);
+        assert_eq!(s.phase(1.0), Phase::Expired);
+        assert_eq!(SessionState::restored(None).phase(0.0), Phase::NotStarted);
+    }
+
+    #[test]
+    fn view_serializes_with_the_fields_the_popup_reads() {
+        let id = SessionId::parse("session_abc_def").unwrap();
+        let view = SessionState::default().view(4, Some(&id), 0.0);
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["tabId"], 4);
+        assert_eq!(json["sessionId"], "session_abc_def");
+        assert_eq!(json["status"], "NONE");
+        assert_eq!(json["phase"], "notStarted");
+        assert_eq!(json["action"], "start");
+        assert_eq!(serde_json::from_value::<TabView>(json).unwrap(), view);
+        let needs = TabView::needs_settings(4, None);
+        assert!(needs.needs_settings && needs.action.is_none());
+    }
+
+    #[test]
+    fn display_id_keeps_both_ends_of_long_ids() {
+        let id = SessionId::generate(1_795_000_000_000, u64::MAX);
+        let shown = display_id(&id);
+        assert!(shown.contains('…'));
+        assert!(id.as_str().starts_with(shown.split('…').next().unwrap()));
+        assert!(id.as_str().ends_with(shown.split('…').nth(1).unwrap()));
+        let short = SessionId::parse("session_a_b").unwrap();
+        assert_eq!(display_id(&short), "session_a_b");
+    }
+}

@@ -1,0 +1,9 @@
+//! The browser shell: binds the pure core to `chrome.*`, `fetch` and the DOM. Only built for
+//! `wasm32`; every decision it acts on is made in `crate::core`.
+
+mod browser;
+mod http;
+mod options;
+mod popup;
+mod store;
+mod worker;

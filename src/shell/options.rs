@@ -1,0 +1,134 @@
+//! The options page: server URL, secret key and where to keep it, and "Test connection".
+//! The page validates with the core's types; the worker validates again on receipt.
+
+use super::browser::{from_js, js_error_text, on_click, to_js};
+use crate::core::messages::{decode, encode, MessageError, OptionsReply, OptionsRequest};
+use crate::core::settings::{SecretKey, ServerUrl, SettingsError};
+use wasm_bindgen::prelude::*;
+use web_extensions_sys::chrome;
+use web_sys::{Document, HtmlInputElement};
+
+#[wasm_bindgen]
+pub async fn options_main() {
+    match ask(&OptionsRequest::GetSettings).await {
+        Ok(OptionsReply::Settings {
+            server_url,
+            remember_secret,
+            has_secret,
+        }) => {
+            if let Some(input) = input("server-url") {
+                input.set_value(server_url.as_str());
+            }
+            if let Some(input) = input("remember-secret") {
+                input.set_checked(remember_secret);
+            }
+            if has_secret {
+                if let Some(input) = input("secret-key") {
+                    input.set_placeholder("Saved. Leave empty to keep it.");
+                }
+            }
+        }
+        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Err(why) => report(false, &why),
+    }
+    on_click("save", || wasm_bindgen_futures::spawn_local(save()));
+    on_click("test-connection", || {
+        wasm_bindgen_futures::spawn_local(test_connection())
+    });
+}
+
+/// The URL and the secret as typed; an empty secret means "keep the saved one".
+fn read_form() -> Result<(ServerUrl, Option<SecretKey>, bool), SettingsError> {
+    let value = |id: &str| input(id).map(|i| i.value()).unwrap_or_default();
+    let server_url = ServerUrl::parse(&value("server-url"))?;
+    let secret = value("secret-key");
+    let secret_key = match secret.is_empty() {
+        true => None,
+        false => Some(SecretKey::parse(&secret)?),
+    };
+    let remember = input("remember-secret").is_some_and(|i| i.checked());
+    Ok((server_url, secret_key, remember))
+}
+
+async fn save() {
+    let (server_url, secret_key, remember_secret) = match read_form() {
+        Ok(form) => form,
+        Err(err) => return report(false, &err.to_string()),
+    };
+    let request = OptionsRequest::SaveSettings {
+        server_url,
+        secret_key,
+        remember_secret,
+    };
+    match ask(&request).await {
+        Ok(OptionsReply::Saved) => {
+            if let Some(input) = input("secret-key") {
+                input.set_value("");
+                input.set_placeholder("Saved. Leave empty to keep it.");
+            }
+            report(true, "Saved.");
+        }
+        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Err(why) => report(false, &why),
+    }
+}
+
+async fn test_connection() {
+    let (server_url, secret_key, _) = match read_form() {
+        Ok(form) => form,
+        Err(err) => return report(false, &err.to_string()),
+    };
+    report_pending("Testing…");
+    let request = OptionsRequest::TestConnection {
+        server_url,
+        secret_key,
+    };
+    match ask(&request).await {
+        Ok(OptionsReply::Connection { ok, message }) => report(ok, &message),
+        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Err(why) => report(false, &why),
+    }
+}
+
+async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
+    let reply = chrome()
+        .runtime()
+        .send_message(None, &to_js(&encode(request)), None)
+        .await
+        .map_err(|e| {
+            format!(
+                "The extension's worker did not answer: {}",
+                js_error_text(&e)
+            )
+        })?;
+    from_js::<serde_json::Value>(reply)
+        .map_err(MessageError::Invalid)
+        .and_then(decode::<OptionsReply>)
+        .map_err(|e| e.to_string())
+}
+
+fn report(ok: bool, message: &str) {
+    if let Some(status) = document().get_element_by_id("options-status") {
+        status.set_text_content(Some(message));
+        let _ = status.set_attribute("data-result", if ok { "ok" } else { "error" });
+    }
+}
+
+fn report_pending(message: &str) {
+    if let Some(status) = document().get_element_by_id("options-status") {
+        status.set_text_content(Some(message));
+        let _ = status.remove_attribute("data-result");
+    }
+}
+
+fn document() -> Document {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .expect("the options page has a document")
+}
+
+fn input(id: &str) -> Option<HtmlInputElement> {
+    document().get_element_by_id(id)?.dyn_into().ok()
+}

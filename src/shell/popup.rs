@@ -1,0 +1,265 @@
+//! The popup: renders the [`TabView`] the worker pushes, and turns clicks into requests.
+//! It paints the cached session first (straight from `storage.session`), then goes live.
+
+use super::browser::{
+    call_api_async, console_warn, from_js, js_error_text, object_with, on_click, to_js,
+};
+use super::store;
+use crate::core::messages::{decode, encode, MessageError, PopupRequest, WorkerPush, POPUP_PORT};
+use crate::core::session::{display_id, SessionState, TabView};
+use crate::core::storage::TabId;
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Reflect};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_extensions_sys::{chrome, Port};
+use web_sys::{Document, Element, HtmlElement};
+
+/// How long "Copied" stays on the copy button.
+const COPIED_MS: u32 = 1_500;
+/// Delay before reconnecting to a worker that went away (stopped or updated).
+const RECONNECT_MS: u32 = 250;
+
+thread_local! {
+    static POPUP: RefCell<Option<PopupState>> = const { RefCell::new(None) };
+}
+
+struct PopupState {
+    tab: TabId,
+    port: Option<Port>,
+    full_id: Option<String>,
+}
+
+#[wasm_bindgen]
+pub async fn popup_main() {
+    let Some(tab) = target_tab().await else {
+        return show_error("This popup could not tell which tab it belongs to.");
+    };
+    POPUP.with(|p| {
+        *p.borrow_mut() = Some(PopupState {
+            tab,
+            port: None,
+            full_id: None,
+        })
+    });
+    wire_buttons();
+    paint_cached(tab).await;
+    connect(tab);
+}
+
+/// `popup.html?tab=<id>` names the tab; otherwise it is the active tab of this window.
+async fn target_tab() -> Option<TabId> {
+    let search = document().location()?.search().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+    if let Some(tab) = params.get("tab") {
+        return tab.parse().ok().filter(|t: &TabId| *t >= 0);
+    }
+    let query = object_with("active", &true.into());
+    Reflect::set(&query, &"currentWindow".into(), &true.into()).ok()?;
+    let tabs: Array = call_api_async(&["tabs", "query"], &[query.into()])
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let id = Reflect::get(&tabs.get(0), &"id".into()).ok()?.as_f64()?;
+    Some(id as TabId)
+}
+
+/// First paint from storage, before the worker answers: ID and last known status.
+async fn paint_cached(tab: TabId) {
+    let Ok(Some(id)) = store::tab_session(tab).await else {
+        return;
+    };
+    let last_status = store::record(&id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.last_status);
+    let mut view = SessionState::restored(last_status).view(tab, Some(&id), js_sys::Date::now());
+    view.action = None;
+    render(&view);
+}
+
+fn connect(tab: TabId) {
+    let port = chrome()
+        .runtime()
+        .connect(None, &object_with("name", &POPUP_PORT.into()));
+    let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
+        match from_js::<serde_json::Value>(message)
+            .map_err(MessageError::Invalid)
+            .and_then(decode::<WorkerPush>)
+        {
+            Ok(WorkerPush::State { view }) => render(&view),
+            Err(err) => console_warn(&format!("wpp-tabs: worker message refused: {err}")),
+        }
+    });
+    // The worker went away (the browser stopped it, or the extension reloaded): reconnect,
+    // which wakes it again, and re-subscribe.
+    let on_disconnect = Closure::<dyn Fn()>::new(move || {
+        with_popup(|p| p.port = None);
+        Timeout::new(RECONNECT_MS, move || connect(tab)).forget();
+    });
+    port.on_message()
+        .add_listener(on_message.as_ref().unchecked_ref());
+    port.on_disconnect()
+        .add_listener(on_disconnect.as_ref().unchecked_ref());
+    on_message.forget();
+    on_disconnect.forget();
+    with_popup(|p| p.port = Some(port));
+    send(PopupRequest::Subscribe { tab_id: tab });
+}
+
+fn with_popup<R>(f: impl FnOnce(&mut PopupState) -> R) -> Option<R> {
+    POPUP.with(|p| p.borrow_mut().as_mut().map(f))
+}
+
+fn send(request: PopupRequest) {
+    let Some(port) = with_popup(|p| p.port.clone()).flatten() else {
+        return;
+    };
+    port.post_message(&to_js(&encode(&request)));
+}
+
+fn wire_buttons() {
+    on_click("pair", || {
+        if let Some(tab) = with_popup(|p| p.tab) {
+            send(PopupRequest::Pair { tab_id: tab });
+        }
+    });
+    on_click("logout", || {
+        if let Some(tab) = with_popup(|p| p.tab) {
+            send(PopupRequest::Logout { tab_id: tab });
+        }
+    });
+    on_click("copy-session-id", || spawn_local(copy_session_id()));
+    on_click("open-options", || {
+        spawn_local(async {
+            let _ = call_api_async(&["runtime", "openOptionsPage"], &[]).await;
+        });
+    });
+}
+
+async fn copy_session_id() {
+    let Some(full_id) = with_popup(|p| p.full_id.clone()).flatten() else {
+        return;
+    };
+    let Some(button) = element("copy-session-id") else {
+        return;
+    };
+    let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
+    let copied = match clipboard {
+        Some(clipboard) => JsFuture::from(clipboard.write_text(&full_id))
+            .await
+            .map_err(|e| js_error_text(&e)),
+        None => Err("no clipboard".to_owned()),
+    };
+    match copied {
+        Ok(_) => {
+            button.set_text_content(Some("Copied"));
+            Timeout::new(COPIED_MS, move || button.set_text_content(Some("Copy"))).forget();
+        }
+        Err(why) => {
+            console_warn(&format!("wpp-tabs: copy failed: {why}"));
+            button.set_text_content(Some("Copy failed: select the ID"));
+            if let Some(id) = element("session-id") {
+                id.set_text_content(Some(&full_id));
+            }
+        }
+    }
+}
+
+/// Shows `view` and nothing else: every element's state derives from it.
+fn render(view: &TabView) {
+    with_popup(|p| p.full_id = view.session_id.as_ref().map(|id| id.to_string()));
+    if let Some(el) = element("session-id") {
+        match &view.session_id {
+            Some(id) => {
+                el.set_text_content(Some(&display_id(id)));
+                let _ = el.set_attribute("title", id.as_str());
+            }
+            None => {
+                el.set_text_content(Some("—"));
+                let _ = el.remove_attribute("title");
+            }
+        }
+    }
+    set_hidden("copy-session-id", view.session_id.is_none());
+    if let Some(el) = element("status") {
+        el.set_text_content(Some(&view.status_text));
+        let _ = el.set_attribute("data-status", &view.status);
+        let phase = serde_json::to_value(view.phase).ok();
+        let phase = phase.as_ref().and_then(|p| p.as_str()).unwrap_or_default();
+        let _ = el.set_attribute("data-phase", phase);
+    }
+    if let Some(el) = element("qr") {
+        match &view.qr {
+            Some(src) => {
+                let _ = el.set_attribute("src", src);
+                let _ = el.remove_attribute("hidden");
+            }
+            None => {
+                let _ = el.remove_attribute("src");
+                let _ = el.set_attribute("hidden", "");
+            }
+        }
+    }
+    if let Some(el) = element("pair") {
+        el.set_text_content(view.action_label.as_deref());
+        set_disabled(&el, view.busy);
+    }
+    set_hidden("pair", view.action.is_none());
+    if let Some(el) = element("logout") {
+        set_disabled(&el, view.busy);
+    }
+    set_hidden("logout", view.session_id.is_none() || view.needs_settings);
+    if let Some(el) = element("error") {
+        match &view.error {
+            Some(error) => {
+                el.set_text_content(Some(&error.message));
+                let _ = el.set_attribute("data-error", &error.code);
+            }
+            None => {
+                el.set_text_content(None);
+                let _ = el.remove_attribute("data-error");
+            }
+        }
+    }
+    set_hidden("error", view.error.is_none());
+    set_hidden("open-options", !view.needs_settings);
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("aria-busy", if view.busy { "true" } else { "false" });
+    }
+}
+
+fn show_error(message: &str) {
+    if let Some(el) = element("error") {
+        el.set_text_content(Some(message));
+        let _ = el.set_attribute("data-error", "popup");
+    }
+    set_hidden("error", false);
+}
+
+fn document() -> Document {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .expect("the popup has a document")
+}
+
+fn element(id: &str) -> Option<Element> {
+    document().get_element_by_id(id)
+}
+
+fn set_hidden(id: &str, hidden: bool) {
+    if let Some(el) = element(id).and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        el.set_hidden(hidden);
+    }
+}
+
+fn set_disabled(el: &Element, disabled: bool) {
+    let _ = if disabled {
+        el.set_attribute("disabled", "")
+    } else {
+        el.remove_attribute("disabled")
+    };
+}

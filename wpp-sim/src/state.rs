@@ -1,0 +1,665 @@
+//! The simulated server's memory: sessions and their status machine (contract §3), the token
+//! store, injected faults and the request log. Everything sits behind one std `Mutex` that is
+//! never held across an `.await`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::{qr, SimConfig};
+
+/// `package.json` version of the server being simulated; reported by `status-session`.
+pub(crate) const VERSION: &str = "2.10.4";
+
+const LOG_CAP: usize = 10_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Status {
+    Initializing,
+    QrCode,
+    PhoneCode,
+    Connected,
+    Closed,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Initializing => "INITIALIZING",
+            Status::QrCode => "QRCODE",
+            Status::PhoneCode => "PHONECODE",
+            Status::Connected => "CONNECTED",
+            Status::Closed => "CLOSED",
+        }
+    }
+}
+
+/// One `clientsArray[session]` entry.
+pub(crate) struct Session {
+    /// `None` is the `{status:null}` entry that close-session leaves behind.
+    pub(crate) status: Option<Status>,
+    /// False for the `{status:null}` entry: it has no `session` field, so events and the
+    /// waitQrCode answer of its next start carry no session (upstream issue #1931).
+    pub(crate) named: bool,
+    pub(crate) urlcode: Option<String>,
+    pub(crate) qr_data_url: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) phone_code: Option<String>,
+    pub(crate) config: Value,
+    pub(crate) waiters: Vec<oneshot::Sender<Value>>,
+    /// Identifies the live timer task; a task whose epoch no longer matches does nothing.
+    pub(crate) epoch: u64,
+    timer: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    fn new(named: bool) -> Self {
+        Session {
+            status: None,
+            named,
+            urlcode: None,
+            qr_data_url: None,
+            phone: None,
+            phone_code: None,
+            config: json!({}),
+            waiters: Vec::new(),
+            epoch: 0,
+            timer: None,
+        }
+    }
+
+    fn set_timer(&mut self, t: Option<JoinHandle<()>>) {
+        if let Some(old) = std::mem::replace(&mut self.timer, t) {
+            old.abort();
+        }
+    }
+
+    /// `session` field value for events: absent on the unnamed placeholder.
+    fn put_session(&self, name: &str, obj: &mut Map<String, Value>) {
+        if self.named {
+            obj.insert("session".into(), Value::String(name.into()));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.set_timer(None);
+    }
+}
+
+/// What `req.client` looked like when auth ran; used by the `res.send` wrapper quirk.
+#[derive(Clone, Debug)]
+pub(crate) enum ClientRef {
+    None,
+    Named(String),
+    Unnamed,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session: String,
+    /// As `status-session` would report it (`{status:null}` reads as `CLOSED`).
+    pub status: String,
+    pub urlcode: Option<String>,
+    #[serde(rename = "phoneCode")]
+    pub phone_code: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Http500,
+    Unauthorized,
+    MalformedJson,
+    HtmlError,
+    Delay,
+    Drop,
+    Oversized,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Body of `POST /__sim/faults`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpec {
+    /// A route name (`status-session`, `generate-token`, ...) or `*`.
+    pub route: String,
+    #[serde(default)]
+    pub session: Option<String>,
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub count: u32,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+pub(crate) const ROUTES: &[&str] = &[
+    "status-session",
+    "generate-token",
+    "start-session",
+    "qrcode-session",
+    "check-connection-session",
+    "close-session",
+    "logout-session",
+    "show-all-sessions",
+];
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub method: String,
+    /// Request path with tokens and secrets replaced by `***`.
+    pub path: String,
+    pub route: String,
+    pub session: Option<String>,
+    /// The token the request carried (header or path form, as sent), if any.
+    pub token: Option<String>,
+    /// `ok`, `missing`, `invalid`, or `none` for routes without token auth.
+    pub auth: String,
+    /// HTTP status; 0 when the connection was dropped by a `drop` fault.
+    pub status: u16,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionAuth {
+    pub authenticated: u64,
+    /// Distinct tokens that passed auth for this session, in first-seen order.
+    pub tokens: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimLog {
+    pub requests: Vec<LogEntry>,
+    pub sessions: BTreeMap<String, SessionAuth>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub(crate) sessions: BTreeMap<String, Session>,
+    /// Sessions whose WhatsApp login is saved in the (simulated) browser profile.
+    logged_in: HashSet<String>,
+    stuck: HashSet<String>,
+    token_store: BTreeSet<String>,
+    faults: Vec<FaultSpec>,
+    log: Vec<LogEntry>,
+    auth: BTreeMap<String, SessionAuth>,
+    next_epoch: u64,
+}
+
+impl Inner {
+    fn bump(&mut self) -> u64 {
+        self.next_epoch += 1;
+        self.next_epoch
+    }
+
+    fn live(&mut self, name: &str, epoch: u64) -> Option<&mut Session> {
+        self.sessions.get_mut(name).filter(|s| s.epoch == epoch)
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    inner: Mutex<Inner>,
+    /// Socket.IO frames (`42[...]`) broadcast to every connected socket, like `io.emit`.
+    pub(crate) events: broadcast::Sender<String>,
+    pub(crate) started: Instant,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+pub(crate) enum StartReply {
+    Now(Value),
+    Wait(oneshot::Receiver<Value>),
+}
+
+/// JavaScript truthiness of an optional JSON value.
+pub(crate) fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+fn random_b64(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::thread_rng().gen()).collect();
+    qr::b64(&bytes)
+}
+
+/// Looks like WhatsApp's `2@<ref>,<noise key>,<identity key>,<adv secret>` payload.
+fn new_urlcode() -> String {
+    format!(
+        "2@{},{},{},{}",
+        random_b64(66),
+        random_b64(32),
+        random_b64(32),
+        random_b64(16)
+    )
+}
+
+fn new_pairing_code() -> String {
+    const ALPHA: &[u8] = b"ABCDEFGHJKLMNPQRSTVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    let mut half = || -> String {
+        (0..4)
+            .map(|_| ALPHA[rng.gen_range(0..ALPHA.len())] as char)
+            .collect()
+    };
+    let a = half();
+    format!("{}-{}", a, half())
+}
+
+fn phone_of(body: &Value) -> Option<String> {
+    match body.get("phone") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let (events, _) = broadcast::channel(1024);
+        Arc::new(Shared {
+            config,
+            inner: Mutex::new(Inner::default()),
+            events,
+            started: Instant::now(),
+            shutdown,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock must not wedge the simulator for later tests.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: &str, payload: Value) {
+        let frame = format!("42{}", json!([event, payload]));
+        let _ = self.events.send(frame);
+    }
+
+    pub(crate) fn client_ref(&self, name: &str) -> ClientRef {
+        match self.lock().sessions.get(name) {
+            None => ClientRef::None,
+            Some(s) if s.named => ClientRef::Named(name.to_string()),
+            Some(_) => ClientRef::Unnamed,
+        }
+    }
+
+    /// `getSessionState` (§2.2). `None` = it sends nothing (fresh session + waitQrCode).
+    pub(crate) fn state_reply(inner: &Inner, name: &str, wait_qr: bool) -> Option<Value> {
+        let s = inner.sessions.get(name);
+        if s.map_or(true, |s| s.status.is_none()) && !wait_qr {
+            return Some(json!({"status": "CLOSED", "qrcode": null}));
+        }
+        let s = s?;
+        let mut obj = Map::new();
+        obj.insert("status".into(), json!(s.status.map(Status::as_str)));
+        obj.insert("qrcode".into(), json!(s.qr_data_url));
+        if let Some(u) = &s.urlcode {
+            obj.insert("urlcode".into(), json!(u));
+        }
+        obj.insert("version".into(), json!(VERSION));
+        Some(Value::Object(obj))
+    }
+
+    pub(crate) fn status_reply(&self, name: &str) -> Value {
+        Self::state_reply(&self.lock(), name, false).expect("always answers without waitQrCode")
+    }
+
+    /// `startSession`: `getSessionState` first, then `opendata` (§2.1).
+    pub(crate) fn start_session(self: &Arc<Self>, name: &str, body: &Value) -> StartReply {
+        let wait_qr = truthy(body.get("waitQrCode"));
+        let mut g = self.lock();
+        g.token_store.insert(name.to_string());
+        let now = Self::state_reply(&g, name, wait_qr);
+        let needs_start = g
+            .sessions
+            .get(name)
+            .map_or(true, |s| matches!(s.status, None | Some(Status::Closed)));
+        if needs_start {
+            let epoch = g.bump();
+            let stuck = g.stuck.contains(name);
+            let s = g
+                .sessions
+                .entry(name.to_string())
+                .or_insert_with(|| Session::new(true));
+            s.status = Some(Status::Initializing);
+            s.config = body.clone();
+            s.phone = phone_of(body);
+            s.phone_code = None;
+            s.epoch = epoch;
+            let timer = (!stuck).then(|| tokio::spawn(run_session(self.clone(), name.to_string(), epoch)));
+            s.set_timer(timer);
+        }
+        match now {
+            Some(v) => StartReply::Now(v),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(s) = g.sessions.get_mut(name) {
+                    s.waiters.push(tx);
+                }
+                StartReply::Wait(rx)
+            }
+        }
+    }
+
+    /// `qrcode-session` (§2.3): PNG bytes, or the JSON answer.
+    pub(crate) fn qrcode_reply(&self, name: &str) -> Result<Vec<u8>, Value> {
+        let urlcode = {
+            let g = self.lock();
+            match g.sessions.get(name) {
+                None => return Err(json!({"status": null, "message": "Session not started. Please, use the /start-session route, for initialization your session"})),
+                Some(s) => match &s.urlcode {
+                    Some(u) => u.clone(),
+                    None => return Err(json!({"status": s.status.map(Status::as_str), "message": "QRCode is not available..."})),
+                },
+            }
+        };
+        Ok(qr::big_png(&urlcode))
+    }
+
+    pub(crate) fn is_connected(&self, name: &str) -> bool {
+        self.lock()
+            .sessions
+            .get(name)
+            .is_some_and(|s| s.status == Some(Status::Connected))
+    }
+
+    /// close-session (§2.5): true = 200. Every existing entry is reset to `{status:null}`.
+    pub(crate) fn close_session(&self, name: &str) -> bool {
+        let ok = {
+            let mut g = self.lock();
+            g.stuck.remove(name);
+            let Some(old) = g.sessions.remove(name) else {
+                return false;
+            };
+            let mut placeholder = Session::new(false);
+            placeholder.epoch = g.bump();
+            g.sessions.insert(name.to_string(), placeholder);
+            old.status == Some(Status::Connected)
+        };
+        if ok {
+            self.emit("whatsapp-status", json!(false));
+        }
+        ok
+    }
+
+    /// logout-session (§2.6): true = 200, false = the 404 of `statusConnection`.
+    pub(crate) fn logout_session(&self, name: &str) -> bool {
+        {
+            let mut g = self.lock();
+            if !g
+                .sessions
+                .get(name)
+                .is_some_and(|s| s.status == Some(Status::Connected))
+            {
+                return false;
+            }
+            g.sessions.remove(name);
+            g.logged_in.remove(name);
+        }
+        self.emit("whatsapp-status", json!(false));
+        true
+    }
+
+    pub(crate) fn all_sessions(&self) -> Vec<String> {
+        self.lock().token_store.iter().cloned().collect()
+    }
+
+    // ---- control surface ----
+
+    pub(crate) fn infos(&self) -> Vec<SessionInfo> {
+        self.lock()
+            .sessions
+            .iter()
+            .map(|(name, s)| SessionInfo {
+                session: name.clone(),
+                status: s.status.unwrap_or(Status::Closed).as_str().to_string(),
+                urlcode: s.urlcode.clone(),
+                phone_code: s.phone_code.clone(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn scan(&self, name: &str) -> Result<(), String> {
+        let mut g = self.lock();
+        let epoch = g.bump();
+        let s = g
+            .sessions
+            .get_mut(name)
+            .ok_or_else(|| format!("session {name} is not started"))?;
+        match s.status {
+            Some(Status::QrCode) | Some(Status::PhoneCode) => {}
+            other => {
+                return Err(format!(
+                    "session {name} is {}, not QRCODE or PHONECODE",
+                    other.unwrap_or(Status::Closed).as_str()
+                ))
+            }
+        }
+        s.epoch = epoch;
+        s.set_timer(None);
+        s.status = Some(Status::Connected);
+        // start() clears client.qrcode but never urlcode: status-session keeps the stale QR.
+        let mut payload = Map::new();
+        payload.insert("status".into(), json!(true));
+        s.put_session(name, &mut payload);
+        g.logged_in.insert(name.to_string());
+        drop(g);
+        self.emit("session-logged", Value::Object(payload));
+        Ok(())
+    }
+
+    pub(crate) fn unlink(&self, name: &str) -> Result<(), String> {
+        let mut g = self.lock();
+        match g.sessions.get(name).and_then(|s| s.status) {
+            Some(Status::Connected) => {
+                // disconnectedMobile: the client is closed and the entry removed (§3).
+                g.sessions.remove(name);
+                g.logged_in.remove(name);
+                Ok(())
+            }
+            other => Err(format!(
+                "session {name} is {}, not CONNECTED",
+                other.unwrap_or(Status::Closed).as_str()
+            )),
+        }
+    }
+
+    pub(crate) fn stuck(&self, name: &str) {
+        let mut g = self.lock();
+        g.stuck.insert(name.to_string());
+        let epoch = g.bump();
+        if let Some(s) = g.sessions.get_mut(name) {
+            if s.status == Some(Status::Initializing) {
+                s.epoch = epoch;
+                s.set_timer(None);
+            }
+        }
+    }
+
+    pub(crate) fn add_fault(&self, f: FaultSpec) -> Result<(), String> {
+        if f.route != "*" && !ROUTES.contains(&f.route.as_str()) {
+            return Err(format!("unknown route {:?}", f.route));
+        }
+        if f.count > 0 {
+            self.lock().faults.push(f);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Consumes one use of the first fault matching this request.
+    pub(crate) fn take_fault(&self, route: &str, session: Option<&str>) -> Option<FaultSpec> {
+        let mut g = self.lock();
+        let i = g.faults.iter().position(|f| {
+            (f.route == "*" || f.route == route)
+                && f.session.as_deref().map_or(true, |s| Some(s) == session)
+        })?;
+        let f = g.faults[i].clone();
+        g.faults[i].count -= 1;
+        if g.faults[i].count == 0 {
+            g.faults.remove(i);
+        }
+        Some(f)
+    }
+
+    pub(crate) fn record(&self, e: LogEntry) {
+        let mut g = self.lock();
+        if e.auth == "ok" {
+            if let Some(session) = &e.session {
+                let a = g.auth.entry(session.clone()).or_default();
+                a.authenticated += 1;
+                if let Some(t) = &e.token {
+                    if !a.tokens.contains(t) {
+                        a.tokens.push(t.clone());
+                    }
+                }
+            }
+        }
+        if g.log.len() >= LOG_CAP {
+            g.log.remove(0);
+        }
+        g.log.push(e);
+    }
+
+    pub(crate) fn log(&self) -> SimLog {
+        let g = self.lock();
+        SimLog {
+            requests: g.log.clone(),
+            sessions: g.auth.clone(),
+        }
+    }
+
+    pub(crate) fn clear_log(&self) {
+        let mut g = self.lock();
+        g.log.clear();
+        g.auth.clear();
+    }
+
+    pub(crate) fn reset(&self) {
+        let old = std::mem::take(&mut *self.lock());
+        let mut g = self.lock();
+        // Keep epochs growing so that timers of the dropped sessions can never match again.
+        g.next_epoch = old.next_epoch + 1;
+        drop(g);
+        drop(old); // aborts every timer; held waitQrCode requests stay unanswered
+    }
+}
+
+/// The library's login flow for one start (§3), on real timers.
+async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
+    let cfg = sh.config.clone();
+    tokio::time::sleep(cfg.init_delay).await;
+    let phone = {
+        let mut g = sh.lock();
+        let stuck = g.stuck.contains(&name);
+        let logged_in = g.logged_in.contains(&name);
+        let Some(s) = g.live(&name, epoch) else { return };
+        if stuck || s.status != Some(Status::Initializing) {
+            return;
+        }
+        if logged_in {
+            // Saved profile: isLogged -> inChat, no QR.
+            s.status = Some(Status::Connected);
+            let mut payload = Map::new();
+            payload.insert("status".into(), json!(true));
+            s.put_session(&name, &mut payload);
+            drop(g);
+            sh.emit("session-logged", Value::Object(payload));
+            return;
+        }
+        s.phone.clone()
+    };
+    let deadline = tokio::time::Instant::now() + cfg.auto_close;
+
+    if let Some(phone) = phone {
+        let code = new_pairing_code();
+        {
+            let mut g = sh.lock();
+            let Some(s) = g.live(&name, epoch) else { return };
+            s.status = Some(Status::PhoneCode);
+            s.phone_code = Some(code.clone());
+            let mut ev = Map::new();
+            ev.insert("data".into(), json!(code));
+            ev.insert("phone".into(), json!(phone));
+            s.put_session(&name, &mut ev);
+            let mut answer = Map::new();
+            answer.insert("status".into(), json!("phoneCode"));
+            answer.insert("phone".into(), json!(phone));
+            answer.insert("phoneCode".into(), json!(code));
+            s.put_session(&name, &mut answer);
+            for w in s.waiters.drain(..) {
+                let _ = w.send(Value::Object(answer.clone()));
+            }
+            drop(g);
+            sh.emit("phoneCode", Value::Object(ev));
+        }
+        tokio::time::sleep_until(deadline).await;
+        let mut g = sh.lock();
+        if let Some(s) = g.live(&name, epoch) {
+            if s.status == Some(Status::PhoneCode) {
+                s.status = Some(Status::Closed);
+            }
+        }
+        return;
+    }
+
+    loop {
+        let urlcode = new_urlcode();
+        let png = qr::png(&urlcode, 4, None);
+        let b64 = qr::b64(&png);
+        let data_url = format!("data:image/png;base64,{b64}");
+        {
+            let mut g = sh.lock();
+            let Some(s) = g.live(&name, epoch) else { return };
+            s.status = Some(Status::QrCode);
+            s.urlcode = Some(urlcode.clone());
+            s.qr_data_url = Some(data_url.clone());
+            let mut ev = Map::new();
+            ev.insert("data".into(), json!(data_url));
+            s.put_session(&name, &mut ev);
+            if !s.waiters.is_empty() {
+                // exportQR strips the data: prefix from what it answers.
+                let mut answer = Map::new();
+                answer.insert("status".into(), json!("qrcode"));
+                answer.insert("qrcode".into(), json!(b64));
+                answer.insert("urlcode".into(), json!(urlcode));
+                s.put_session(&name, &mut answer);
+                for w in s.waiters.drain(..) {
+                    let _ = w.send(Value::Object(answer.clone()));
+                }
+            }
+            drop(g);
+            sh.emit("qrCode", Value::Object(ev));
+        }
+        let next = tokio::time::Instant::now() + cfg.qr_rotate;
+        if next < deadline {
+            tokio::time::sleep_until(next).await;
+            continue;
+        }
+        tokio::time::sleep_until(deadline).await;
+        let mut g = sh.lock();
+        if let Some(s) = g.live(&name, epoch) {
+            if s.status == Some(Status::QrCode) {
+                // autoClose: CLOSED, with the stale urlcode (and so a stale qrcode) kept.
+                s.status = Some(Status::Closed);
+            }
+        }
+        return;
+    }
+}
