@@ -46,7 +46,8 @@ setup_build() {
 
 setup_test() {
   setup_build
-  apt_install chromium chromium-driver firefox-esr
+  apt_install chromium chromium-driver firefox-esr curl
+  command -v node >/dev/null || apt_install nodejs  # runs the shell's Wasm tests
   if ! command -v geckodriver >/dev/null; then
     say "installing geckodriver (Debian does not package it)"
     cargo install geckodriver --version 0.37.1 --locked

@@ -20,3 +20,14 @@ scripts/build.sh
 
 step "cargo test (core, wpp-sim, real browsers)"
 cargo test --workspace
+
+step "Wasm tests of the shell (Node), against wpp-sim over real HTTP"
+cargo build -q -p wpp-sim
+sim_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+target/debug/wpp-sim --port "$sim_port" --bcrypt-cost 4 --init-delay-ms 300 >target/wasm-test-sim.log 2>&1 &
+sim_pid=$!
+trap 'kill "$sim_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$sim_port/healthz" >/dev/null && break; sleep 0.1; done
+WPP_SIM_URL="http://127.0.0.1:$sim_port" \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p wpp-tabs --lib --target wasm32-unknown-unknown

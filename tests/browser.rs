@@ -296,10 +296,22 @@ impl Ctx {
         .await
     }
 
+    /// Clicks `css` in tab `name`'s popup once it is shown and enabled.
     async fn click_in_popup(&self, name: &str, css: &str) -> Result<()> {
         self.popup(name).await?;
-        let el = self.b.wd.find(css).await?;
-        self.b.wd.click(&el).await
+        let wd = &self.b.wd;
+        wait_for(&format!("popup {name}: {css} shown and enabled"), WAIT, || async {
+            let v = wd
+                .execute(
+                    "const e = document.querySelector(arguments[0]);\
+                     return !!e && !e.hidden && !e.disabled && getComputedStyle(e).display !== 'none';",
+                    vec![json!(css)],
+                )
+                .await?;
+            Ok(if v == json!(true) { Ok(()) } else { Err(format!("{css} hidden/disabled/absent")) })
+        })
+        .await?;
+        wd.click(&wd.find(css).await?).await
     }
 
     /// The status of `session` as the sim reports it in `/__sim/sessions` (None: unknown there).
@@ -359,6 +371,13 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
     ctx.to_main().await?;
     ctx.b.open("options.html").await?;
     let wd = &ctx.b.wd;
+    // The page fills the form from the worker's reply once its Wasm is up (and only then wires
+    // its buttons): wait for that before typing, or the reply overwrites what was typed.
+    wait_for("options page loaded (#server-url filled)", WAIT, || async {
+        let v = wd.execute("return document.querySelector('#server-url').value", vec![]).await?;
+        Ok(if v.as_str().is_some_and(|s| !s.is_empty()) { Ok(()) } else { Err(v.to_string()) })
+    })
+    .await?;
     let url = wd.find("#server-url").await?;
     wd.clear(&url).await?;
     wd.send_keys(&url, &ctx.sim.server_url()).await?;
@@ -373,6 +392,8 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
     if wd.property(&remember, "checked").await? == json!(true) {
         wd.click(&remember).await?;
     }
+    let typed = wd.property(&url, "value").await?;
+    ensure(typed == json!(ctx.sim.server_url()), format!("#server-url holds {typed} after typing"))?;
     wd.click(&wd.find("#save").await?).await?;
     let saved = wait_for(
         "#options-status data-result=ok after #save",

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// While a popup shows pairing, poll this often: the QR rotates about every 20 s, so a new
 /// one shows within 2 s; each poll costs the server a bcrypt compare, so no faster.
 pub const FAST_POLL_MS: u32 = 2_000;
+/// Right after start-session the server reaches INITIALIZING or QRCODE within a second or two.
+pub const STARTING_POLL_MS: u32 = 1_000;
 /// The slowest retry after repeated failures while a popup is open.
 pub const MAX_BACKOFF_MS: u32 = 30_000;
 /// Without a popup, sessions are refreshed this often (an alarm; Chrome's minimum is 30 s).
@@ -197,15 +199,20 @@ impl SessionState {
 
     /// How long until the next status poll while a popup watches; `None`: no fast polling.
     pub fn poll_delay_ms(&self, now: f64) -> Option<u32> {
+        let phase = self.phase(now);
         let pairing = matches!(
-            self.phase(now),
+            phase,
             Phase::Starting | Phase::Initializing | Phase::Stuck | Phase::QrCode | Phase::PhoneCode
         );
         // A refused token will not start working by itself: wait for the user.
         if !pairing || self.needs_new_token() {
             return None;
         }
-        let backoff = FAST_POLL_MS.saturating_mul(1 << self.failures.min(4));
+        let base = match phase {
+            Phase::Starting => STARTING_POLL_MS,
+            _ => FAST_POLL_MS,
+        };
+        let backoff = base.saturating_mul(1 << self.failures.min(4));
         Some(backoff.min(MAX_BACKOFF_MS))
     }
 
@@ -353,11 +360,12 @@ mod tests {
         // start-session's first answer is CLOSED, meaning "starting".
         s.observe(reply(ServerStatus::Closed, None), 1_100.0);
         assert_eq!(s.phase(1_100.0), Phase::Starting);
-        assert_eq!(s.poll_delay_ms(1_100.0), Some(FAST_POLL_MS));
+        assert_eq!(s.poll_delay_ms(1_100.0), Some(STARTING_POLL_MS));
         assert_eq!(s.action(1_100.0), None);
 
         s.observe(reply(ServerStatus::Initializing, None), 3_000.0);
         assert_eq!(s.phase(3_000.0), Phase::Initializing);
+        assert_eq!(s.poll_delay_ms(3_000.0), Some(FAST_POLL_MS));
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 5_000.0);
         assert_eq!(s.phase(5_000.0), Phase::QrCode);
         assert_eq!(s.view(1, None, 5_000.0).qr.as_deref(), Some(QR));

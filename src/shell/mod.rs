@@ -7,3 +7,6 @@ mod options;
 mod popup;
 mod store;
 mod worker;
+
+#[cfg(test)]
+mod tests;

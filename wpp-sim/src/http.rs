@@ -14,8 +14,8 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::state::{truthy, ClientRef, FaultKind, FaultSpec, LogEntry, Shared, StartReply};
 use crate::socket;
+use crate::state::{truthy, ClientRef, FaultKind, FaultSpec, LogEntry, Shared, StartReply};
 
 static LOG_REQUESTS: AtomicBool = AtomicBool::new(false);
 
@@ -26,7 +26,8 @@ pub fn set_request_logging(on: bool) {
 }
 
 fn logging_on() -> bool {
-    LOG_REQUESTS.load(Ordering::Relaxed) || std::env::var_os("WPP_SIM_LOG").is_some_and(|v| v == "1")
+    LOG_REQUESTS.load(Ordering::Relaxed)
+        || std::env::var_os("WPP_SIM_LOG").is_some_and(|v| v == "1")
 }
 
 /// Marks a response whose connection must be closed without answering (the `drop` fault).
@@ -63,7 +64,10 @@ async fn cors_and_log(req: Request, next: Next) -> Response {
     let mut resp = if method == Method::OPTIONS {
         let mut r = StatusCode::NO_CONTENT.into_response();
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET,HEAD,PUT,PATCH,POST,DELETE"),
@@ -71,14 +75,19 @@ async fn cors_and_log(req: Request, next: Next) -> Response {
         if let Some(v) = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
         }
-        h.insert(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers"));
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Access-Control-Request-Headers"),
+        );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         r
     } else {
         next.run(req).await
     };
-    resp.headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     resp.headers_mut()
         .insert("x-powered-by", HeaderValue::from_static("Express"));
     if logging_on() {
@@ -217,7 +226,10 @@ async fn verify(sh: &Arc<Shared>, seg: &str, authorization: Option<&str>) -> (St
         Some(t) => t.to_string(),
         None => {
             // token.split(' ')[1]: any scheme word, exactly one space.
-            match authorization.and_then(|h| h.split(' ').nth(1)).filter(|t| !t.is_empty()) {
+            match authorization
+                .and_then(|h| h.split(' ').nth(1))
+                .filter(|t| !t.is_empty())
+            {
                 Some(t) => t.to_string(),
                 None => return (session, Auth::Missing),
             }
@@ -242,7 +254,10 @@ fn oversized_body() -> Value {
 
 fn fault_response(f: &FaultSpec) -> Response {
     match f.kind {
-        FaultKind::Http500 => json_resp(500, &json!({"status": "error", "message": "simulated failure"})),
+        FaultKind::Http500 => json_resp(
+            500,
+            &json!({"status": "error", "message": "simulated failure"}),
+        ),
         FaultKind::Unauthorized => json_resp(401, &unauthorized_body()),
         FaultKind::MalformedJson => {
             let mut r = json_resp(200, &Value::Null);
@@ -292,7 +307,10 @@ async fn api(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
-    let mut segs: Vec<String> = raw_path["/api/".len()..].split('/').map(pct_decode).collect();
+    let mut segs: Vec<String> = raw_path["/api/".len()..]
+        .split('/')
+        .map(pct_decode)
+        .collect();
     // Express is not strict about one trailing slash.
     if segs.len() > 1 && segs.last().is_some_and(|s| s.is_empty()) {
         segs.pop();
@@ -329,7 +347,9 @@ async fn api(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let exact_json = content_type == "application/json";
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
 
     let (session, auth) = match route {
         RouteKind::GenerateToken => (Some(seg[0].to_string()), None),
@@ -350,7 +370,18 @@ async fn api(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         _ => ClientRef::None,
     };
 
-    let resp = answer(&sh, route, &seg, session.as_deref(), auth, &client, exact_json, content_type, &body).await;
+    let resp = answer(
+        &sh,
+        route,
+        &seg,
+        session.as_deref(),
+        auth,
+        &client,
+        exact_json,
+        content_type,
+        &body,
+    )
+    .await;
     let status = if resp.extensions().get::<DropConnection>().is_some() {
         0
     } else {
@@ -419,7 +450,10 @@ async fn answer(
     match route {
         RouteKind::GenerateToken => {
             if seg[1] != sh.config.secret {
-                return reply(400, json!({"response": false, "message": "The SECRET_KEY is incorrect"}));
+                return reply(
+                    400,
+                    json!({"response": false, "message": "The SECRET_KEY is incorrect"}),
+                );
             }
             let input = format!("{session}{}", sh.config.secret);
             let cost = sh.config.bcrypt_cost;
@@ -437,7 +471,10 @@ async fn answer(
         }
         RouteKind::ShowAll => {
             if seg[0] != sh.config.secret {
-                return reply(400, json!({"response": false, "message": "The token is incorrect"}));
+                return reply(
+                    400,
+                    json!({"response": false, "message": "The token is incorrect"}),
+                );
             }
             reply(200, json!({"response": sh.all_sessions()}))
         }
@@ -468,14 +505,23 @@ async fn answer(
         }
         RouteKind::Close => {
             if sh.close_session(session) {
-                reply(200, json!({"status": true, "message": "Session successfully closed"}))
+                reply(
+                    200,
+                    json!({"status": true, "message": "Session successfully closed"}),
+                )
             } else {
-                reply(500, json!({"status": false, "message": "Error closing session", "error": {}}))
+                reply(
+                    500,
+                    json!({"status": false, "message": "Error closing session", "error": {}}),
+                )
             }
         }
         RouteKind::Logout => {
             if sh.logout_session(session) {
-                reply(200, json!({"status": true, "message": "Session successfully closed"}))
+                reply(
+                    200,
+                    json!({"status": true, "message": "Session successfully closed"}),
+                )
             } else {
                 reply(
                     404,
@@ -494,7 +540,10 @@ async fn healthz(State(sh): State<Arc<Shared>>) -> Response {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    json_resp(200, &json!({"uptime": uptime, "message": "OK", "timestamp": timestamp}))
+    json_resp(
+        200,
+        &json!({"uptime": uptime, "message": "OK", "timestamp": timestamp}),
+    )
 }
 
 fn page(title: &str) -> Html<String> {
@@ -575,3 +624,63 @@ async fn sim_reset(State(sh): State<Arc<Shared>>) -> Response {
     Json(json!({"ok": true})).into_response()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_tokens_and_secrets() {
+        assert_eq!(
+            redact_path("/api/s/SECRET/generate-token"),
+            "/api/s/***/generate-token"
+        );
+        assert_eq!(
+            redact_path("/api/SECRET/show-all-sessions"),
+            "/api/***/show-all-sessions"
+        );
+        assert_eq!(
+            redact_path("/api/s:$2b$10$abc/status-session"),
+            "/api/s:***/status-session"
+        );
+        assert_eq!(
+            redact_path("/api/s%3A%242b/status-session"),
+            "/api/s:***/status-session"
+        );
+        assert_eq!(
+            redact_path("/api/s/status-session"),
+            "/api/s/status-session"
+        );
+        assert_eq!(redact_path("/healthz"), "/healthz");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(pct_decode("a%3Ab%24"), "a:b$");
+        assert_eq!(pct_decode("100%"), "100%");
+        assert_eq!(pct_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn js_truthiness() {
+        assert!(truthy(Some(&json!(true))));
+        assert!(truthy(Some(&json!("x"))));
+        assert!(truthy(Some(&json!(1))));
+        assert!(!truthy(Some(&json!(""))));
+        assert!(!truthy(Some(&json!(0))));
+        assert!(!truthy(Some(&Value::Null)));
+        assert!(!truthy(None));
+    }
+
+    #[test]
+    fn decorate_follows_the_wrapper() {
+        let mut v = json!({"status": "CLOSED"});
+        decorate(&mut v, &ClientRef::None);
+        assert_eq!(v, json!({"status": "CLOSED", "session": ""}));
+        let mut v = json!({"status": "CLOSED", "session": ""});
+        decorate(&mut v, &ClientRef::Unnamed);
+        assert_eq!(v, json!({"status": "CLOSED"}));
+        let mut v = json!({"session": "keep"});
+        decorate(&mut v, &ClientRef::Named("x".into()));
+        assert_eq!(v, json!({"session": "keep"}));
+    }
+}

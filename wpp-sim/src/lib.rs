@@ -131,7 +131,11 @@ impl SimServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: axum::Router, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use hyper::body::Incoming;
     use hyper_util::rt::TokioIo;
     use tower::ServiceExt;
@@ -187,7 +191,10 @@ impl SimControl {
 
     /// One session's entry, if the server has one.
     pub fn session(&self, session: &str) -> Option<SessionInfo> {
-        self.shared.infos().into_iter().find(|i| i.session == session)
+        self.shared
+            .infos()
+            .into_iter()
+            .find(|i| i.session == session)
     }
 
     /// `POST /__sim/sessions/:session/scan`: QRCODE|PHONECODE -> CONNECTED.
@@ -237,5 +244,26 @@ impl SimControl {
             .expect("bcrypt hash")
             .replace('/', "_")
             .replace('+', "-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_match_upstream() {
+        let d = SimConfig::default();
+        assert_eq!(d.secret, "THISISMYSECURETOKEN");
+        assert_eq!(d.bcrypt_cost, 10);
+        assert_eq!(d.init_delay, Duration::from_secs(3));
+        assert_eq!(d.qr_rotate, Duration::from_secs(20));
+        assert_eq!(d.auto_close, Duration::from_secs(60));
+        let f = SimConfig::fast();
+        assert_eq!(f.bcrypt_cost, 4);
+        assert_eq!(f.init_delay, Duration::from_millis(300));
+        assert_eq!(f.qr_rotate, Duration::from_secs(2));
+        assert_eq!(f.auto_close, Duration::from_secs(60));
+        assert_eq!(f.secret, d.secret);
     }
 }

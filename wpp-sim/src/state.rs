@@ -299,7 +299,8 @@ impl Shared {
     /// `getSessionState` (§2.2). `None` = it sends nothing (fresh session + waitQrCode).
     pub(crate) fn state_reply(inner: &Inner, name: &str, wait_qr: bool) -> Option<Value> {
         let s = inner.sessions.get(name);
-        if s.map_or(true, |s| s.status.is_none()) && !wait_qr {
+        let no_status = matches!(s, None | Some(Session { status: None, .. }));
+        if no_status && !wait_qr {
             return Some(json!({"status": "CLOSED", "qrcode": null}));
         }
         let s = s?;
@@ -323,11 +324,12 @@ impl Shared {
         let mut g = self.lock();
         g.token_store.insert(name.to_string());
         let now = Self::state_reply(&g, name, wait_qr);
-        let needs_start = g
+        // opendata() returns early unless the entry is missing, {status:null} or CLOSED.
+        let running = g
             .sessions
             .get(name)
-            .map_or(true, |s| matches!(s.status, None | Some(Status::Closed)));
-        if needs_start {
+            .is_some_and(|s| !matches!(s.status, None | Some(Status::Closed)));
+        if !running {
             let epoch = g.bump();
             let stuck = g.stuck.contains(name);
             let s = g
@@ -339,7 +341,8 @@ impl Shared {
             s.phone = phone_of(body);
             s.phone_code = None;
             s.epoch = epoch;
-            let timer = (!stuck).then(|| tokio::spawn(run_session(self.clone(), name.to_string(), epoch)));
+            let timer =
+                (!stuck).then(|| tokio::spawn(run_session(self.clone(), name.to_string(), epoch)));
             s.set_timer(timer);
         }
         match now {
@@ -359,10 +362,18 @@ impl Shared {
         let urlcode = {
             let g = self.lock();
             match g.sessions.get(name) {
-                None => return Err(json!({"status": null, "message": "Session not started. Please, use the /start-session route, for initialization your session"})),
+                None => {
+                    return Err(
+                        json!({"status": null, "message": "Session not started. Please, use the /start-session route, for initialization your session"}),
+                    )
+                }
                 Some(s) => match &s.urlcode {
                     Some(u) => u.clone(),
-                    None => return Err(json!({"status": s.status.map(Status::as_str), "message": "QRCode is not available..."})),
+                    None => {
+                        return Err(
+                            json!({"status": s.status.map(Status::as_str), "message": "QRCode is not available..."}),
+                        )
+                    }
                 },
             }
         };
@@ -508,7 +519,7 @@ impl Shared {
         let mut g = self.lock();
         let i = g.faults.iter().position(|f| {
             (f.route == "*" || f.route == route)
-                && f.session.as_deref().map_or(true, |s| Some(s) == session)
+                && (f.session.is_none() || f.session.as_deref() == session)
         })?;
         let f = g.faults[i].clone();
         g.faults[i].count -= 1;
@@ -569,7 +580,9 @@ async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
         let mut g = sh.lock();
         let stuck = g.stuck.contains(&name);
         let logged_in = g.logged_in.contains(&name);
-        let Some(s) = g.live(&name, epoch) else { return };
+        let Some(s) = g.live(&name, epoch) else {
+            return;
+        };
         if stuck || s.status != Some(Status::Initializing) {
             return;
         }
@@ -591,7 +604,9 @@ async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
         let code = new_pairing_code();
         {
             let mut g = sh.lock();
-            let Some(s) = g.live(&name, epoch) else { return };
+            let Some(s) = g.live(&name, epoch) else {
+                return;
+            };
             s.status = Some(Status::PhoneCode);
             s.phone_code = Some(code.clone());
             let mut ev = Map::new();
@@ -626,7 +641,9 @@ async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
         let data_url = format!("data:image/png;base64,{b64}");
         {
             let mut g = sh.lock();
-            let Some(s) = g.live(&name, epoch) else { return };
+            let Some(s) = g.live(&name, epoch) else {
+                return;
+            };
             s.status = Some(Status::QrCode);
             s.urlcode = Some(urlcode.clone());
             s.qr_data_url = Some(data_url.clone());

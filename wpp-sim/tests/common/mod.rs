@@ -26,7 +26,10 @@ pub async fn sim_with(config: SimConfig) -> Sim {
     Sim {
         server,
         base,
-        http: Client::builder().timeout(Duration::from_secs(20)).build().unwrap(),
+        http: Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
     }
 }
 
@@ -56,7 +59,13 @@ impl Sim {
             .unwrap()
     }
 
-    pub async fn post(&self, session: &str, token: &str, route: &str, body: Option<Value>) -> Response {
+    pub async fn post(
+        &self,
+        session: &str,
+        token: &str,
+        route: &str,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self
             .http
             .post(self.url(&format!("/api/{session}/{route}")))
@@ -77,7 +86,13 @@ impl Sim {
         (s, r.json().await.unwrap())
     }
 
-    pub async fn post_json(&self, session: &str, token: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn post_json(
+        &self,
+        session: &str,
+        token: &str,
+        route: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let r = self.post(session, token, route, body).await;
         let s = r.status().as_u16();
         (s, r.json().await.unwrap())
@@ -90,20 +105,35 @@ impl Sim {
     }
 
     /// Polls status-session until `status` is `want`.
-    pub async fn wait_status(&self, session: &str, token: &str, want: &str, within: Duration) -> Value {
+    pub async fn wait_status(
+        &self,
+        session: &str,
+        token: &str,
+        want: &str,
+        within: Duration,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let v = self.status(session, token).await;
             if v["status"] == want {
                 return v;
             }
-            assert!(Instant::now() < deadline, "{session} never reached {want}; last {v}");
+            assert!(
+                Instant::now() < deadline,
+                "{session} never reached {want}; last {v}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn sim_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).json(&body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap())
     }
@@ -114,7 +144,8 @@ impl Sim {
     }
 
     pub async fn scan(&self, session: &str) -> (u16, Value) {
-        self.sim_post(&format!("/__sim/sessions/{session}/scan"), json!({})).await
+        self.sim_post(&format!("/__sim/sessions/{session}/scan"), json!({}))
+            .await
     }
 }
 

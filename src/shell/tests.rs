@@ -1,0 +1,78 @@
+//! The shell's own pieces, run as Wasm in Node (`wasm-bindgen-test-runner`): the CSPRNG and
+//! clock feeding session IDs, and `fetch` against wpp-sim over real HTTP, judged by the core.
+//! `scripts/test.sh` starts wpp-sim and passes its URL in `WPP_SIM_URL` at build time.
+
+use super::browser::{now_ms, random_u64};
+use super::http;
+use crate::core::api::{self, ApiError, ApiRequest};
+use crate::core::session_id::SessionId;
+use crate::core::settings::{SecretKey, ServerUrl};
+use crate::core::status::ServerStatus;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn sim_url() -> ServerUrl {
+    let url = option_env!("WPP_SIM_URL")
+        .expect("build the Wasm tests with WPP_SIM_URL set to a running wpp-sim (scripts/test.sh does)");
+    ServerUrl::parse(url).expect("WPP_SIM_URL is a server URL")
+}
+
+fn secret() -> SecretKey {
+    SecretKey::parse("THISISMYSECURETOKEN").unwrap()
+}
+
+#[wasm_bindgen_test]
+fn ids_from_the_browser_clock_and_csprng_are_valid_and_distinct() {
+    let ids: Vec<SessionId> = (0..64)
+        .map(|_| SessionId::generate(now_ms() as u64, random_u64()))
+        .collect();
+    for id in &ids {
+        assert_eq!(SessionId::parse(id.as_str()).as_ref(), Ok(id));
+    }
+    let mut unique = ids.clone();
+    unique.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len());
+    assert!(now_ms() > 1.7e12, "the clock is in milliseconds since the epoch");
+}
+
+#[wasm_bindgen_test]
+async fn mints_a_token_and_starts_a_session_over_real_http() {
+    let server = sim_url();
+    let id = SessionId::generate(now_ms() as u64, random_u64());
+    let reply = http::send(&ApiRequest::generate_token(&server, &id, &secret()))
+        .await
+        .expect("generate-token answers");
+    let token = api::parse_token_reply(&reply, &id).expect("a token for this session");
+    let reply = http::send(&ApiRequest::start_session(&server, &id, &token))
+        .await
+        .expect("start-session answers");
+    let status = api::parse_status_reply(&reply).expect("a status");
+    assert_eq!(status.status, ServerStatus::Closed, "a fresh start answers CLOSED");
+    let reply = http::send(&ApiRequest::status_session(&server, &id, &token))
+        .await
+        .expect("status-session answers");
+    let status = api::parse_status_reply(&reply).expect("a status").status;
+    assert!(matches!(status, ServerStatus::Initializing | ServerStatus::QrCode), "{status}");
+}
+
+#[wasm_bindgen_test]
+async fn a_wrong_secret_and_a_foreign_token_are_told_apart() {
+    let server = sim_url();
+    let id = SessionId::generate(now_ms() as u64, random_u64());
+    let wrong = SecretKey::parse("not-the-secret").unwrap();
+    let reply = http::send(&ApiRequest::generate_token(&server, &id, &wrong)).await.unwrap();
+    assert_eq!(api::parse_token_reply(&reply, &id), Err(ApiError::WrongSecret));
+
+    let other = SessionId::generate(now_ms() as u64, random_u64());
+    let reply = http::send(&ApiRequest::generate_token(&server, &other, &secret())).await.unwrap();
+    let others_token = api::parse_token_reply(&reply, &other).unwrap();
+    let reply = http::send(&ApiRequest::status_session(&server, &id, &others_token)).await.unwrap();
+    assert_eq!(api::parse_status_reply(&reply), Err(ApiError::Unauthorized));
+}
+
+#[wasm_bindgen_test]
+async fn a_server_that_is_down_is_unreachable() {
+    // Port 9 (discard) is closed on loopback: the connection is refused at once.
+    let down = ServerUrl::parse("http://127.0.0.1:9").unwrap();
+    assert_eq!(http::send(&ApiRequest::healthz(&down)).await, Err(ApiError::Unreachable));
+}
