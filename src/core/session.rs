@@ -324,6 +324,21 @@ impl TabView {
     }
 }
 
+impl TabView {
+    /// A popup asked about a tab the browser does not know (closed, or a made-up ID).
+    pub fn no_such_tab(tab_id: TabId) -> Self {
+        let mut view = SessionState::default().view(tab_id, None, 0.0);
+        view.action = None;
+        view.action_label = None;
+        view.status_text = "No such tab".to_owned();
+        view.error = Some(ViewError {
+            code: "no-tab".to_owned(),
+            message: "This tab is closed, so it has no session.".to_owned(),
+        });
+        view
+    }
+}
+
 /// The session ID as the popup shows it: long IDs keep their start and end.
 pub fn display_id(id: &SessionId) -> String {
     const HEAD: usize = 14;
@@ -492,6 +507,9 @@ mod tests {
         assert_eq!(serde_json::from_value::<TabView>(json).unwrap(), view);
         let needs = TabView::needs_settings(4, None);
         assert!(needs.needs_settings && needs.action.is_none());
+        let gone = TabView::no_such_tab(4);
+        assert_eq!((gone.session_id, gone.action), (None, None));
+        assert_eq!(gone.error.unwrap().code, "no-tab");
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::core::status::ServerStatus;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn sim_url() -> ServerUrl {
-    let url = option_env!("WPP_SIM_URL")
-        .expect("build the Wasm tests with WPP_SIM_URL set to a running wpp-sim (scripts/test.sh does)");
+    let url = option_env!("WPP_SIM_URL").expect(
+        "build the Wasm tests with WPP_SIM_URL set to a running wpp-sim (scripts/test.sh does)",
+    );
     ServerUrl::parse(url).expect("WPP_SIM_URL is a server URL")
 }
 
@@ -32,7 +33,10 @@ fn ids_from_the_browser_clock_and_csprng_are_valid_and_distinct() {
     unique.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     unique.dedup();
     assert_eq!(unique.len(), ids.len());
-    assert!(now_ms() > 1.7e12, "the clock is in milliseconds since the epoch");
+    assert!(
+        now_ms() > 1.7e12,
+        "the clock is in milliseconds since the epoch"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -47,12 +51,19 @@ async fn mints_a_token_and_starts_a_session_over_real_http() {
         .await
         .expect("start-session answers");
     let status = api::parse_status_reply(&reply).expect("a status");
-    assert_eq!(status.status, ServerStatus::Closed, "a fresh start answers CLOSED");
+    assert_eq!(
+        status.status,
+        ServerStatus::Closed,
+        "a fresh start answers CLOSED"
+    );
     let reply = http::send(&ApiRequest::status_session(&server, &id, &token))
         .await
         .expect("status-session answers");
     let status = api::parse_status_reply(&reply).expect("a status").status;
-    assert!(matches!(status, ServerStatus::Initializing | ServerStatus::QrCode), "{status}");
+    assert!(
+        matches!(status, ServerStatus::Initializing | ServerStatus::QrCode),
+        "{status}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -60,13 +71,22 @@ async fn a_wrong_secret_and_a_foreign_token_are_told_apart() {
     let server = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
     let wrong = SecretKey::parse("not-the-secret").unwrap();
-    let reply = http::send(&ApiRequest::generate_token(&server, &id, &wrong)).await.unwrap();
-    assert_eq!(api::parse_token_reply(&reply, &id), Err(ApiError::WrongSecret));
+    let reply = http::send(&ApiRequest::generate_token(&server, &id, &wrong))
+        .await
+        .unwrap();
+    assert_eq!(
+        api::parse_token_reply(&reply, &id),
+        Err(ApiError::WrongSecret)
+    );
 
     let other = SessionId::generate(now_ms() as u64, random_u64());
-    let reply = http::send(&ApiRequest::generate_token(&server, &other, &secret())).await.unwrap();
+    let reply = http::send(&ApiRequest::generate_token(&server, &other, &secret()))
+        .await
+        .unwrap();
     let others_token = api::parse_token_reply(&reply, &other).unwrap();
-    let reply = http::send(&ApiRequest::status_session(&server, &id, &others_token)).await.unwrap();
+    let reply = http::send(&ApiRequest::status_session(&server, &id, &others_token))
+        .await
+        .unwrap();
     assert_eq!(api::parse_status_reply(&reply), Err(ApiError::Unauthorized));
 }
 
@@ -74,5 +94,8 @@ async fn a_wrong_secret_and_a_foreign_token_are_told_apart() {
 async fn a_server_that_is_down_is_unreachable() {
     // Port 9 (discard) is closed on loopback: the connection is refused at once.
     let down = ServerUrl::parse("http://127.0.0.1:9").unwrap();
-    assert_eq!(http::send(&ApiRequest::healthz(&down)).await, Err(ApiError::Unreachable));
+    assert_eq!(
+        http::send(&ApiRequest::healthz(&down)).await,
+        Err(ApiError::Unreachable)
+    );
 }

@@ -290,6 +290,18 @@ async fn on_popup_message(key: u32, message: JsValue) {
 /// A popup opened for `tab`: give the tab its session ID, show its state, then start pairing
 /// if it never started or refresh it from the server.
 async fn subscribe(tab: TabId) {
+    if call_api_async(&["tabs", "get"], &[tab.into()])
+        .await
+        .is_err()
+    {
+        let view = to_js(&encode(&WorkerPush::State {
+            view: TabView::no_such_tab(tab),
+        }));
+        for port in popups_of(tab) {
+            let _ = try_post_message(&port, &view);
+        }
+        return;
+    }
     let settings = load_settings().await;
     let server = settings
         .as_ref()
@@ -608,18 +620,21 @@ fn view_of(tab: TabId) -> TabView {
 /// Sends the tab's view to every popup watching it and updates its badge.
 fn push(tab: TabId) {
     let message = to_js(&encode(&WorkerPush::State { view: view_of(tab) }));
-    let ports: Vec<Port> = with_worker(|w| {
+    for port in popups_of(tab) {
+        // A popup that closed a moment ago throws here; its disconnect handler cleans up.
+        let _ = try_post_message(&port, &message);
+    }
+    show_badge(tab);
+}
+
+fn popups_of(tab: TabId) -> Vec<Port> {
+    with_worker(|w| {
         w.popups
             .iter()
             .filter(|p| p.tab == Some(tab))
             .map(|p| p.port.clone())
             .collect()
-    });
-    for port in ports {
-        // A popup that closed a moment ago throws here; its disconnect handler cleans up.
-        let _ = try_post_message(&port, &message);
-    }
-    show_badge(tab);
+    })
 }
 
 /// `port.postMessage`, returning the throw of a port whose popup already closed.
