@@ -15,9 +15,9 @@ rm -rf "$bindgen_dir" && mkdir -p "$bindgen_dir"
 wasm-bindgen --target web --no-typescript --out-dir "$bindgen_dir" "$profile_dir/wpp_tabs.wasm"
 
 echo "[build] optimising for size" >&2
+mv "$bindgen_dir/wpp_tabs_bg.wasm" "$bindgen_dir/wpp_tabs_bg.unopt.wasm"
 scripts/node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
-  -o "$bindgen_dir/wpp_tabs_bg.opt.wasm" "$bindgen_dir/wpp_tabs_bg.wasm"
-mv "$bindgen_dir/wpp_tabs_bg.opt.wasm" "$bindgen_dir/wpp_tabs_bg.wasm"
+  -o "$bindgen_dir/wpp_tabs_bg.wasm" "$bindgen_dir/wpp_tabs_bg.unopt.wasm"
 
 rm -rf dist && mkdir -p dist
 python3 scripts/package.py --manifest manifest.json --extension extension \

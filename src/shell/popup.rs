@@ -78,7 +78,7 @@ async fn paint_cached(tab: TabId) {
         .and_then(|r| r.last_status);
     let mut view = SessionState::restored(last_status).view(tab, Some(&id), js_sys::Date::now());
     view.action = None;
-    render(&view);
+    render(&view, ViewSource::Cache);
 }
 
 fn connect(tab: TabId) {
@@ -90,7 +90,7 @@ fn connect(tab: TabId) {
             .map_err(MessageError::Invalid)
             .and_then(decode::<WorkerPush>)
         {
-            Ok(WorkerPush::State { view }) => render(&view),
+            Ok(WorkerPush::State { view }) => render(&view, ViewSource::Worker),
             Err(err) => console_warn(&format!("wpp-tabs: worker message refused: {err}")),
         }
     });
@@ -169,8 +169,17 @@ async fn copy_session_id() {
     }
 }
 
+/// Where a rendered view came from, shown as `data-source` on the body.
+#[derive(Clone, Copy)]
+enum ViewSource {
+    /// The last state stored in `storage.session`, painted before the worker answers.
+    Cache,
+    /// A live state pushed by the worker.
+    Worker,
+}
+
 /// Shows `view` and nothing else: every element's state derives from it.
-fn render(view: &TabView) {
+fn render(view: &TabView, source: ViewSource) {
     with_popup(|p| p.full_id = view.session_id.as_ref().map(|id| id.to_string()));
     if let Some(el) = element("session-id") {
         match &view.session_id {
@@ -229,6 +238,11 @@ fn render(view: &TabView) {
     set_hidden("open-options", !view.needs_settings);
     if let Some(body) = document().body() {
         let _ = body.set_attribute("aria-busy", if view.busy { "true" } else { "false" });
+        let source = match source {
+            ViewSource::Cache => "cache",
+            ViewSource::Worker => "worker",
+        };
+        let _ = body.set_attribute("data-source", source);
     }
 }
 
