@@ -19,7 +19,7 @@ step "building the extension"
 scripts/build.sh
 
 step "cargo test (core, wpp-sim, real browsers)"
-cargo test --workspace
+cargo test --workspace -- --nocapture
 
 step "Wasm tests of the shell (Node), against wpp-sim over real HTTP"
 cargo build -q -p wpp-sim

@@ -173,6 +173,16 @@ fn brief(s: &Value) -> String {
     )
 }
 
+/// QRCODE with the `#qr` image shown (no `hidden`) holding a PNG data URL.
+fn qr_shown(s: &Value) -> bool {
+    s["status"] == "QRCODE"
+        && s["qrVisible"] == true
+        && s["qrHiddenAttr"] == false
+        && s["qrSrc"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("data:image/png;base64,") && q.len() > 100)
+}
+
 fn is_session_id(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("session_") else {
         return false;
@@ -314,6 +324,33 @@ impl Ctx {
         wd.click(&wd.find(css).await?).await
     }
 
+    /// Gets tab `name`'s popup to show a QR code: the popup may start pairing on its own when
+    /// it opens; otherwise (or when it offers #pair) click #pair. Returns how it started.
+    async fn pair_to_qr(&self, name: &str) -> Result<&'static str> {
+        let wd = &self.b.wd;
+        let first = wait_for(&format!("popup {name}: a QR code or a #pair button"), WAIT, || async {
+            let s = self.popup(name).await?;
+            if qr_shown(&s) {
+                return Ok(Ok(true));
+            }
+            let pair = wd
+                .execute(
+                    "const e = document.querySelector('#pair'); return !!e && !e.hidden && !e.disabled;",
+                    vec![],
+                )
+                .await?;
+            Ok(if pair == json!(true) { Ok(false) } else { Err(brief(&s)) })
+        })
+        .await?;
+        if first {
+            return Ok("started by the popup itself");
+        }
+        self.click_in_popup(name, "#pair").await?;
+        self.wait_popup(name, "QRCODE with a visible data-URL QR", qr_shown)
+            .await?;
+        Ok("started with #pair")
+    }
+
     /// The status of `session` as the sim reports it in `/__sim/sessions` (None: unknown there).
     async fn sim_status(&self, session: &str) -> Result<Option<String>> {
         Ok(sim_status_in(&self.sim.sessions().await?, session))
@@ -374,8 +411,14 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
     // The page fills the form from the worker's reply once its Wasm is up (and only then wires
     // its buttons): wait for that before typing, or the reply overwrites what was typed.
     wait_for("options page loaded (#server-url filled)", WAIT, || async {
-        let v = wd.execute("return document.querySelector('#server-url').value", vec![]).await?;
-        Ok(if v.as_str().is_some_and(|s| !s.is_empty()) { Ok(()) } else { Err(v.to_string()) })
+        let v = wd
+            .execute("return document.querySelector('#server-url').value", vec![])
+            .await?;
+        Ok(if v.as_str().is_some_and(|s| !s.is_empty()) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        })
     })
     .await?;
     let url = wd.find("#server-url").await?;
@@ -393,7 +436,10 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
         wd.click(&remember).await?;
     }
     let typed = wd.property(&url, "value").await?;
-    ensure(typed == json!(ctx.sim.server_url()), format!("#server-url holds {typed} after typing"))?;
+    ensure(
+        typed == json!(ctx.sim.server_url()),
+        format!("#server-url holds {typed} after typing"),
+    )?;
     wd.click(&wd.find("#save").await?).await?;
     let saved = wait_for(
         "#options-status data-result=ok after #save",
@@ -486,9 +532,14 @@ async fn two_tabs_two_ids(ctx: &mut Ctx) -> Result<String> {
             is_session_id(&id),
             format!("session ID {id:?} does not match ^session_[0-9a-z]+_[0-9a-z]+$ (<= 32 chars)"),
         )?;
+        // With settings present the popup starts pairing at once: NONE or a pairing state.
         ensure(
-            s["status"] == "NONE",
-            format!("before pairing, data-status should be NONE: {}", brief(&s)),
+            ["NONE", "CLOSED", "INITIALIZING", "QRCODE"]
+                .contains(&s["status"].as_str().unwrap_or_default()),
+            format!(
+                "a fresh tab's popup shows an unexpected status: {}",
+                brief(&s)
+            ),
         )?;
         ctx.tabs.get_mut(name).unwrap().session = Some(id.clone());
         ids.push(id);
@@ -511,17 +562,10 @@ async fn two_tabs_two_ids(ctx: &mut Ctx) -> Result<String> {
 async fn pairing_and_scan(ctx: &mut Ctx) -> Result<String> {
     let id_a = ctx.session_of("A")?;
     let id_b = ctx.session_of("B")?;
+    let mut how = Vec::new();
     for name in ["A", "B"] {
-        ctx.click_in_popup(name, "#pair").await?;
-        let s = ctx
-            .wait_popup(name, "QRCODE with a visible data-URL QR", |s| {
-                s["status"] == "QRCODE"
-                    && s["qrVisible"] == true
-                    && s["qrSrc"]
-                        .as_str()
-                        .is_some_and(|q| q.starts_with("data:image/png;base64,") && q.len() > 100)
-            })
-            .await?;
+        how.push(format!("{name}: {}", ctx.pair_to_qr(name).await?));
+        let s = ctx.popup(name).await?;
         ensure(
             s["errorVisible"] == false,
             format!("error shown while pairing {name}: {}", brief(&s)),
@@ -573,7 +617,7 @@ async fn pairing_and_scan(ctx: &mut Ctx) -> Result<String> {
         format!("record mismatch: {rec}"),
     )?;
     Ok(format!(
-        "(sim: A={sim_a:?} B={sim_b:?}; B popup {})",
+        "(pairing {how:?}; sim: A={sim_a:?} B={sim_b:?}; B popup {})",
         brief(&b)
     ))
 }
@@ -864,9 +908,7 @@ async fn logout_via_menu(ctx: &mut Ctx) -> Result<String> {
         .await?;
     let id_c = s["idTitle"].as_str().unwrap().to_string();
     ctx.tabs.get_mut("C").unwrap().session = Some(id_c.clone());
-    ctx.click_in_popup("C", "#pair").await?;
-    ctx.wait_popup("C", "QRCODE", |s| s["status"] == "QRCODE")
-        .await?;
+    ctx.pair_to_qr("C").await?;
     let id_b = ctx.session_of("B")?;
     let (tab_b, tab_c) = (ctx.tab("B")?.id, ctx.tab("C")?.id);
     let c_before = ctx.keys_of(tab_c, &id_c).await?;
@@ -922,9 +964,23 @@ async fn logout_via_menu(ctx: &mut Ctx) -> Result<String> {
     ))
 }
 
+/// Before any settings exist, a popup shows NONE and the #open-options link.
+async fn popup_without_settings(ctx: &mut Ctx) -> Result<String> {
+    ctx.create_tab("X", "X").await?;
+    ctx.open_popup("X").await?;
+    let s = ctx
+        .wait_popup("X", "NONE with the #open-options link", |s| {
+            s["status"] == "NONE" && s["optionsLinkVisible"] == true && s["qrVisible"] == false
+        })
+        .await?;
+    Ok(format!("({})", brief(&s)))
+}
+
 async fn core_flow(kind: Kind) {
     let mut ctx = Ctx::new(kind).await;
     let mut report = Report::new(kind, "core");
+    let r = popup_without_settings(&mut ctx).await;
+    report.record("popup before settings: NONE and the options link", r);
     let r = set_up_settings(&ctx).await;
     report.record("settings via the options page", r);
     let r = two_tabs_two_ids(&mut ctx).await;
@@ -969,11 +1025,7 @@ async fn paired_tab(ctx: &mut Ctx, name: &'static str) -> Result<String> {
         .await?;
     let id = s["idTitle"].as_str().unwrap().to_string();
     ctx.tabs.get_mut(name).unwrap().session = Some(id.clone());
-    ctx.click_in_popup(name, "#pair").await?;
-    ctx.wait_popup(name, "QRCODE", |s| {
-        s["status"] == "QRCODE" && s["qrVisible"] == true
-    })
-    .await?;
+    ctx.pair_to_qr(name).await?;
     Ok(id)
 }
 
@@ -1013,8 +1065,47 @@ async fn state_kept(ctx: &Ctx, name: &str) -> Result<String> {
 
 /// Injects one fault kind on `route` for the polled session, checks #error and state, clears
 /// the fault and waits for recovery.
+/// Waits for tab `name`'s popup to show no error and a live status. When `allow_retry`, a
+/// visible #pair (the popup's "Retry") is clicked once, as a user would; returns whether it was.
+async fn wait_recovered(ctx: &Ctx, name: &str, allow_retry: bool) -> Result<(Value, bool)> {
+    let wd = &ctx.b.wd;
+    let retried = std::cell::Cell::new(false);
+    let retried_ref = &retried;
+    let s = wait_for(
+        &format!("popup {name}: recovery (#error hidden, status shown)"),
+        WAIT,
+        || async move {
+            let s = ctx.popup(name).await?;
+            if s["errorVisible"] == false
+                && ["QRCODE", "CONNECTED", "INITIALIZING"].contains(&s["status"].as_str().unwrap_or(""))
+            {
+                return Ok(Ok(s));
+            }
+            if allow_retry && !retried_ref.get() {
+                let pair = wd
+                    .execute(
+                        "const e = document.querySelector('#pair'); return !!e && !e.hidden && !e.disabled;",
+                        vec![],
+                    )
+                    .await?;
+                if pair == json!(true) {
+                    wd.click(&wd.find("#pair").await?).await?;
+                    retried_ref.set(true);
+                }
+            }
+            Ok(Err(brief(&s)))
+        },
+    )
+    .await?;
+    Ok((s, retried.get()))
+}
+
 async fn fault_scenario(ctx: &mut Ctx, kind: &str) -> Result<String> {
     let id = ctx.session_of("F")?;
+    // Precondition: a clean popup, so that the error seen below is this fault's.
+    wait_recovered(ctx, "F", true)
+        .await
+        .map_err(|e| format!("precondition (no error before injecting): {e}"))?;
     let token_before = state_kept(ctx, "F").await?;
     ctx.sim
         .fault(json!({"route": "status-session", "session": id, "kind": kind, "count": 1000}))
@@ -1025,24 +1116,42 @@ async fn fault_scenario(ctx: &mut Ctx, kind: &str) -> Result<String> {
         })
         .await;
     let cleared = ctx.sim.clear_faults().await;
-    let s = s?;
+    let s = match s {
+        Ok(s) => s,
+        Err(e) => {
+            // Say whether the extension asked the server at all meanwhile.
+            let log = ctx.sim.log().await?;
+            let polls: Vec<_> = log["requests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| r["session"] == json!(id))
+                .map(|r| format!("{} {}", r["route"].as_str().unwrap_or(""), r["status"]))
+                .collect();
+            let tail = &polls[polls.len().saturating_sub(8)..];
+            return Err(format!(
+                "{e}; the sim's last requests for F: {tail:?} ({} in all)",
+                polls.len()
+            ));
+        }
+    };
     cleared?;
     let msg = s["errorText"].as_str().unwrap_or_default().to_string();
     clear_message(&msg)?;
     let token_during = state_kept(ctx, "F").await?;
-    let s2 = ctx
-        .wait_popup("F", "recovery: #error hidden, status shown again", |s| {
-            s["errorVisible"] == false
-                && ["QRCODE", "CONNECTED", "INITIALIZING", "CLOSED"]
-                    .contains(&s["status"].as_str().unwrap_or(""))
-        })
-        .await?;
+    // Every fault must clear by itself once the server behaves again; after a 401 the
+    // worker mints a fresh token before it polls again.
+    let (s2, retried) = wait_recovered(ctx, "F", false).await?;
     let token_after = state_kept(ctx, "F").await?;
-    let note = if token_after != token_before || token_during != token_before {
-        " (token was renewed)"
+    let mut note = if token_after != token_before || token_during != token_before {
+        " (token was renewed)".to_string()
     } else {
-        ""
+        String::new()
     };
+    if retried {
+        note += " (recovered after the user pressed #pair/Retry)";
+    }
     Ok(format!(
         "(error: {msg:?}; after: status={}{note})",
         s2["status"]
@@ -1050,6 +1159,9 @@ async fn fault_scenario(ctx: &mut Ctx, kind: &str) -> Result<String> {
 }
 
 async fn server_down_scenario(ctx: &mut Ctx) -> Result<String> {
+    wait_recovered(ctx, "F", true)
+        .await
+        .map_err(|e| format!("precondition (no error before the server goes down): {e}"))?;
     state_kept(ctx, "F").await?;
     ctx.sim.proxy.down();
     let s = ctx
@@ -1075,6 +1187,11 @@ async fn server_down_scenario(ctx: &mut Ctx) -> Result<String> {
 /// A fault while pairing starts (start-session answers 500): #error, state kept, #pair retries.
 async fn pairing_fault_scenario(ctx: &mut Ctx) -> Result<String> {
     ctx.create_tab("G", "G").await?;
+    // The popup may start pairing as soon as it opens: the fault is in place before that
+    // (no other tab starts a session meanwhile).
+    ctx.sim
+        .fault(json!({"route": "start-session", "kind": "http500", "count": 1000}))
+        .await?;
     ctx.open_popup("G").await?;
     let s = ctx
         .wait_popup("G", "an ID", |s| {
@@ -1083,10 +1200,19 @@ async fn pairing_fault_scenario(ctx: &mut Ctx) -> Result<String> {
         .await?;
     let id = s["idTitle"].as_str().unwrap().to_string();
     ctx.tabs.get_mut("G").unwrap().session = Some(id.clone());
-    ctx.sim
-        .fault(json!({"route": "start-session", "session": id, "kind": "http500", "count": 1000}))
-        .await?;
-    ctx.click_in_popup("G", "#pair").await?;
+    if ctx.popup("G").await?["errorVisible"] == false {
+        let pair = ctx
+            .b
+            .wd
+            .execute(
+                "const e = document.querySelector('#pair'); return !!e && !e.hidden;",
+                vec![],
+            )
+            .await?;
+        if pair == json!(true) {
+            ctx.click_in_popup("G", "#pair").await?;
+        }
+    }
     let s = ctx
         .wait_popup("G", "#error when start-session fails", |s| {
             s["errorVisible"] == true
@@ -1103,7 +1229,7 @@ async fn pairing_fault_scenario(ctx: &mut Ctx) -> Result<String> {
     )?;
     ctx.click_in_popup("G", "#pair").await?;
     ctx.wait_popup("G", "QRCODE after retrying #pair", |s| {
-        s["status"] == "QRCODE" && s["errorVisible"] == false
+        qr_shown(s) && s["errorVisible"] == false
     })
     .await?;
     state_kept(ctx, "G").await?;

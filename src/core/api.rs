@@ -11,7 +11,7 @@ use std::fmt;
 /// Replies larger than this are refused unread: a QR data URL is a few kilobytes.
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 /// How long one request may take before it counts as timed out.
-pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
+pub const REQUEST_TIMEOUT_MS: u32 = 10_000;
 /// Session name used by "Test connection": generate-token has no side effect on the server.
 const PROBE_SESSION: &str = "wpp-tabs-probe";
 

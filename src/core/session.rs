@@ -204,8 +204,9 @@ impl SessionState {
             phase,
             Phase::Starting | Phase::Initializing | Phase::Stuck | Phase::QrCode | Phase::PhoneCode
         );
-        // A refused token will not start working by itself: wait for the user.
-        if !pairing || self.needs_new_token() {
+        // A refused secret will not start working by itself: wait for the user. A refused
+        // token is replaced before the next poll, so polling goes on.
+        if !pairing || matches!(self.error, Some(ApiError::WrongSecret)) {
             return None;
         }
         let base = match phase {
@@ -460,11 +461,24 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_token_stops_polling_and_offers_retry_with_a_new_token() {
+    fn a_refused_token_is_replaced_and_polling_goes_on() {
         let mut s = SessionState::default();
         s.starting(0.0);
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
         s.fail(ApiError::Unauthorized);
+        assert!(s.needs_new_token());
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * FAST_POLL_MS));
+        assert_eq!(s.action(2_000.0), Some(PairAction::Retry));
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 3_000.0);
+        assert!(!s.needs_new_token());
+    }
+
+    #[test]
+    fn a_refused_secret_stops_polling_until_the_user_acts() {
+        let mut s = SessionState::default();
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
+        s.fail(ApiError::WrongSecret);
         assert!(s.needs_new_token());
         assert_eq!(s.poll_delay_ms(2_000.0), None);
         assert_eq!(s.action(2_000.0), Some(PairAction::Retry));

@@ -35,6 +35,9 @@ pub async fn options_main() {
     on_click("test-connection", || {
         wasm_bindgen_futures::spawn_local(test_connection())
     });
+    if let Some(fields) = document().get_element_by_id("settings-fields") {
+        let _ = fields.remove_attribute("disabled");
+    }
 }
 
 /// The URL and the secret as typed; an empty secret means "keep the saved one".

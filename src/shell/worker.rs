@@ -459,6 +459,16 @@ async fn pair_steps(tab: TabId, settings: &Settings) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A fresh token for a session whose token was refused, with the secret in the settings.
+async fn renew_token(server: &ServerUrl, id: &SessionId) -> Result<Token, ApiError> {
+    let secret = store::settings()
+        .await
+        .map_err(storage_error)?
+        .and_then(|s| s.secret_key)
+        .ok_or(ApiError::Unauthorized)?;
+    mint_token(server, id, &secret).await
+}
+
 async fn mint_token(
     server: &ServerUrl,
     id: &SessionId,
@@ -557,8 +567,13 @@ async fn poll_loop(tab: TabId) {
 
 /// One `status-session` for the tab's session; pushes the result if anything changed.
 async fn refresh(tab: TabId) {
-    let Some((id, server)) = with_tab(tab, |t| (t.record.id.clone(), t.record.server_url.clone()))
-    else {
+    let Some((id, server, renew)) = with_tab(tab, |t| {
+        (
+            t.record.id.clone(),
+            t.record.server_url.clone(),
+            t.state.needs_new_token(),
+        )
+    }) else {
         return;
     };
     let token = match store::token(&id).await {
@@ -566,8 +581,17 @@ async fn refresh(tab: TabId) {
         Ok(None) => return,
         Err(err) => return console_warn(&err.to_string()),
     };
-    let result = match http::send(&ApiRequest::status_session(&server, &id, &token)).await {
-        Ok(reply) => api::parse_status_reply(&reply),
+    let result = match renew {
+        // The last request was refused: mint a fresh token (generate-token has no side
+        // effect) before asking again, so the session recovers once the server accepts it.
+        true => renew_token(&server, &id).await,
+        false => Ok(token),
+    };
+    let result = match result {
+        Ok(token) => match http::send(&ApiRequest::status_session(&server, &id, &token)).await {
+            Ok(reply) => api::parse_status_reply(&reply),
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     let changed = with_tab(tab, |t| {
