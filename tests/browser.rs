@@ -151,6 +151,9 @@ return {
   errorVisible: vis(er),
   errorText: er ? er.textContent.trim() : null,
   optionsLinkVisible: vis(oo),
+  phase: st ? st.getAttribute('data-phase') : null,
+  pairVisible: vis(q('#pair')),
+  pairText: q('#pair') ? q('#pair').textContent.trim() : null,
 };
 "#;
 
@@ -200,6 +203,10 @@ fn is_session_id(s: &str) -> bool {
 impl Ctx {
     async fn new(kind: Kind) -> Ctx {
         let sim = Sim::start().await.unwrap_or_else(|e| panic!("{e}"));
+        Ctx::with_sim(kind, sim).await
+    }
+
+    async fn with_sim(kind: Kind, sim: Sim) -> Ctx {
         let b = launch(kind).await;
         b.open("options.html")
             .await
@@ -1347,4 +1354,71 @@ async fn chromium_service_worker_restart() {
     );
     ctx.b.quit().await;
     report.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// QR expiry: the server closes an unscanned session; the popup offers "Refresh QR code"
+
+async fn qr_expiry(kind: Kind) {
+    let sim = Sim::start_with_auto_close(std::time::Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ctx = Ctx::with_sim(kind, sim).await;
+    let mut report = Report::new(kind, "qr-expiry");
+    let r = set_up_settings(&ctx).await;
+    report.record("settings via the options page", r);
+    let r = paired_tab(&mut ctx, "E")
+        .await
+        .map(|id| format!("(E={id})"));
+    report.record("tab E paired (QRCODE)", r);
+    let r = async {
+        let id = ctx.session_of("E")?;
+        let first_qr = ctx.popup("E").await?["qrSrc"].clone();
+        let expired = ctx
+            .wait_popup("E", "the QR expired: no QR, a Refresh action", |s| {
+                s["status"] == "CLOSED"
+                    && s["phase"] == "expired"
+                    && s["qrVisible"] == false
+                    && s["pairVisible"] == true
+            })
+            .await?;
+        ensure(
+            ctx.sim_status(&id).await? == Some("CLOSED".into()),
+            "the sim does not report the session CLOSED",
+        )?;
+        ctx.click_in_popup("E", "#pair").await?;
+        let fresh = ctx
+            .wait_popup("E", "a fresh QR after Refresh", |s| {
+                s["status"] == "QRCODE" && s["qrVisible"] == true && s["qrSrc"] != first_qr
+            })
+            .await?;
+        ctx.sim.scan(&id).await?;
+        ctx.wait_popup("E", "CONNECTED after scanning the fresh QR", |s| {
+            s["status"] == "CONNECTED" && s["qrVisible"] == false
+        })
+        .await?;
+        Ok(format!(
+            "(expired: {:?} / {:?}; then {})",
+            expired["statusText"],
+            expired["pairText"],
+            brief(&fresh)
+        ))
+    }
+    .await;
+    report.record(
+        "an expired QR offers Refresh, which shows a fresh QR that pairs",
+        r,
+    );
+    ctx.b.quit().await;
+    report.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_qr_expiry() {
+    qr_expiry(Kind::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_qr_expiry() {
+    qr_expiry(Kind::Firefox).await;
 }

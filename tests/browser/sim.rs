@@ -96,10 +96,15 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// Unscanned QR sessions stay alive through a whole scenario group (default: 60 s).
     pub async fn start() -> Result<Sim> {
+        Sim::start_with_auto_close(Duration::from_secs(900)).await
+    }
+
+    /// A sim whose QR codes expire (QRCODE -> CLOSED) after `auto_close` without a scan.
+    pub async fn start_with_auto_close(auto_close: Duration) -> Result<Sim> {
         let mut config = wpp_sim::SimConfig::fast();
-        // Keep unscanned QR sessions alive through a whole scenario group (default: 60 s).
-        config.auto_close = Duration::from_secs(900);
+        config.auto_close = auto_close;
         let secret = config.secret.clone();
         let server = wpp_sim::SimServer::start(config, "127.0.0.1:0".parse().unwrap())
             .await
