@@ -1004,8 +1004,86 @@ async fn core_flow(kind: Kind) {
     report.record("logout A via the popup", r);
     let r = logout_via_menu(&mut ctx).await;
     report.record("logout B via the context-menu handler", r);
+    let r = malformed_messages(&ctx).await;
+    report.record(
+        "malformed messages are refused; the worker keeps working",
+        r,
+    );
     ctx.b.quit().await;
     report.finish();
+}
+
+/// Sends the worker malformed, wrong-version and unauthorised requests from an extension
+/// page; each must be refused with a reason, and nothing stored may change. A port that never
+/// subscribed to tab C asks to log it out, then posts junk: tab C must stay untouched.
+async fn malformed_messages(ctx: &Ctx) -> Result<String> {
+    let id_c = ctx.session_of("C")?;
+    let tab_c = ctx.tab("C")?.id;
+    let before = ctx.storage().await?;
+    let replies = ctx
+        .eval(
+            "const send = (m) => api.runtime.sendMessage(m);\
+             const out = [await send({ v: 2, type: 'getSettings' }), await send('garbage'),\
+               await send({ v: 1, type: 'saveSettings', serverUrl: 'javascript:alert(1)', rememberSecret: true }),\
+               await send({ v: 1, type: 'selfDestruct' })];\
+             const port = api.runtime.connect({ name: 'wpp-tabs-popup' });\
+             port.postMessage({ v: 1, type: 'logout', tabId: args[0] });\
+             port.postMessage(null);\
+             port.postMessage({ v: 1, type: 'subscribe', tabId: -5 });\
+             await new Promise((r) => setTimeout(r, 1500));\
+             port.disconnect();\
+             out.push(await send({ v: 1, type: 'getSettings' }));\
+             return out;",
+            vec![json!(tab_c)],
+        )
+        .await?;
+    let replies = replies.as_array().cloned().unwrap_or_default();
+    ensure(
+        replies.len() == 5,
+        format!("expected 5 replies: {replies:?}"),
+    )?;
+    let expect_error = |i: usize, needle: &str| -> Result<()> {
+        let r = &replies[i];
+        ensure(
+            r["type"] == "error" && r["message"].as_str().is_some_and(|m| m.contains(needle)),
+            format!("reply {i} should be an error mentioning {needle:?}: {r}"),
+        )
+    };
+    expect_error(0, "version")?;
+    expect_error(1, "not an object")?;
+    expect_error(2, "Server URL")?;
+    expect_error(3, "invalid message")?;
+    ensure(
+        replies[4]["type"] == "settings" && replies[4]["hasSecret"] == true,
+        format!(
+            "the worker stopped answering well-formed requests: {}",
+            replies[4]
+        ),
+    )?;
+    let after = ctx.storage().await?;
+    ensure(
+        after["local"] == before["local"],
+        format!(
+            "settings changed: {} -> {}",
+            before["local"], after["local"]
+        ),
+    )?;
+    let (tab_key, _, token) = ctx.keys_of(tab_c, &id_c).await?;
+    ensure(
+        tab_key == json!(id_c) && token.is_string(),
+        "tab C's session was touched by a port that never subscribed to it",
+    )?;
+    ensure(
+        ctx.sim_status(&id_c).await? == Some("QRCODE".into()),
+        "tab C's server session changed",
+    )?;
+    Ok(format!(
+        "(refusals: {:?})",
+        replies[..4]
+            .iter()
+            .map(|r| &r["message"])
+            .collect::<Vec<_>>()
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,8 +114,11 @@ impl fmt::Display for MessageError {
         match self {
             MessageError::TooLarge => f.write_str("message too large"),
             MessageError::NotAnObject => f.write_str("message is not an object"),
-            MessageError::WrongVersion(v) => {
-                write!(f, "message version {v:?}, expected {PROTOCOL_VERSION}")
+            MessageError::WrongVersion(Some(v)) => {
+                write!(f, "message version {v}, expected {PROTOCOL_VERSION}")
+            }
+            MessageError::WrongVersion(None) => {
+                write!(f, "message has no version, expected {PROTOCOL_VERSION}")
             }
             MessageError::Invalid(why) => write!(f, "invalid message: {why}"),
         }
@@ -234,6 +237,14 @@ mod tests {
                 "{wire}"
             );
         }
+        assert_eq!(
+            MessageError::WrongVersion(Some(2)).to_string(),
+            "message version 2, expected 1"
+        );
+        assert_eq!(
+            MessageError::WrongVersion(None).to_string(),
+            "message has no version, expected 1"
+        );
         let huge = json!({"v": 1, "type": "subscribe", "tabId": 1, "pad": "x".repeat(20_000)});
         assert_eq!(decode::<PopupRequest>(huge), Err(MessageError::TooLarge));
     }

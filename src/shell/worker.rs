@@ -519,11 +519,20 @@ async fn logout_steps(id: &SessionId, server: &ServerUrl) -> Result<(), ApiError
         // No token was ever minted, so the server never heard of this session.
         return Ok(());
     };
-    let reply = http::send(&ApiRequest::logout_session(server, id, &token)).await?;
+    match logout_with(id, server, &token).await {
+        Err(ApiError::Unauthorized) => {
+            logout_with(id, server, &renew_token(server, id).await?).await
+        }
+        other => other,
+    }
+}
+
+async fn logout_with(id: &SessionId, server: &ServerUrl, token: &Token) -> Result<(), ApiError> {
+    let reply = http::send(&ApiRequest::logout_session(server, id, token)).await?;
     match api::parse_logout_reply(&reply)? {
         LogoutOutcome::LoggedOut => Ok(()),
         LogoutOutcome::NotConnected => {
-            let reply = http::send(&ApiRequest::close_session(server, id, &token)).await?;
+            let reply = http::send(&ApiRequest::close_session(server, id, token)).await?;
             api::parse_close_reply(&reply)
         }
     }
