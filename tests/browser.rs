@@ -994,6 +994,8 @@ async fn core_flow(kind: Kind) {
     report.record("two tabs, two IDs of the required form", r);
     let r = pairing_and_scan(&mut ctx).await;
     report.record("pairing A shows the QR; scan connects A; B stays QRCODE", r);
+    let r = badges_follow_state(&ctx, &[("A", "ON"), ("B", "QR")]).await;
+    report.record("each tab's badge shows its own state (A ON, B QR)", r);
     let r = tokens_and_log(&ctx).await;
     report.record("tokens only in storage.session, log tokens per session", r);
     let r = copy_session_id(&ctx).await;
@@ -1002,6 +1004,8 @@ async fn core_flow(kind: Kind) {
     report.record("reload and navigation keep the ID", r);
     let r = logout_via_popup(&ctx).await;
     report.record("logout A via the popup", r);
+    let r = badges_follow_state(&ctx, &[("A", ""), ("B", "QR")]).await;
+    report.record("logout clears A's badge only", r);
     let r = logout_via_menu(&mut ctx).await;
     report.record("logout B via the context-menu handler", r);
     let r = malformed_messages(&ctx).await;
@@ -1011,6 +1015,34 @@ async fn core_flow(kind: Kind) {
     );
     ctx.b.quit().await;
     report.finish();
+}
+
+/// Waits until each named tab's toolbar badge reads the expected text.
+async fn badges_follow_state(ctx: &Ctx, expected: &[(&str, &str)]) -> Result<String> {
+    let mut seen = Vec::new();
+    for (name, text) in expected {
+        let tab = ctx.tab(name)?.id;
+        let badge = wait_for(
+            &format!("badge of {name} = {text:?}"),
+            WAIT,
+            || async move {
+                let badge = ctx
+                    .eval(
+                        "return await api.action.getBadgeText({ tabId: args[0] });",
+                        vec![json!(tab)],
+                    )
+                    .await?;
+                Ok(if badge == json!(text) {
+                    Ok(badge)
+                } else {
+                    Err(badge.to_string())
+                })
+            },
+        )
+        .await?;
+        seen.push(format!("{name}={badge}"));
+    }
+    Ok(format!("({})", seen.join(", ")))
 }
 
 /// Sends the worker malformed, wrong-version and unauthorised requests from an extension
@@ -1435,14 +1467,14 @@ async fn chromium_service_worker_restart() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// QR expiry: the server closes an unscanned session; the popup offers "Refresh QR code"
+// Server timeouts: an unscanned QR expires (Refresh QR code); a start hangs (Restart session)
 
-async fn qr_expiry(kind: Kind) {
+async fn expiry_and_hang(kind: Kind) {
     let sim = Sim::start_with_auto_close(std::time::Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut ctx = Ctx::with_sim(kind, sim).await;
-    let mut report = Report::new(kind, "qr-expiry");
+    let mut report = Report::new(kind, "expiry-and-hang");
     let r = set_up_settings(&ctx).await;
     report.record("settings via the options page", r);
     let r = paired_tab(&mut ctx, "E")
@@ -1487,16 +1519,66 @@ async fn qr_expiry(kind: Kind) {
         "an expired QR offers Refresh, which shows a fresh QR that pairs",
         r,
     );
+    let r = stuck_initializing(&mut ctx).await;
+    report.record(
+        "INITIALIZING for minutes is reported with Restart, which recovers",
+        r,
+    );
     ctx.b.quit().await;
     report.finish();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_qr_expiry() {
-    qr_expiry(Kind::Chromium).await;
+/// The server's known hang (contract §9.1): a start that never leaves INITIALIZING. The popup
+/// must call it stuck after its threshold (150 s) and offer a restart that recovers.
+async fn stuck_initializing(ctx: &mut Ctx) -> Result<String> {
+    paired_tab(ctx, "K").await?;
+    let id = ctx.session_of("K")?;
+    ctx.sim.stuck(&id).await?;
+    ctx.wait_popup("K", "the QR expired", |s| s["phase"] == "expired")
+        .await?;
+    ctx.click_in_popup("K", "#pair").await?;
+    ctx.wait_popup("K", "INITIALIZING after the refresh", |s| {
+        s["status"] == "INITIALIZING"
+    })
+    .await?;
+    let started = std::time::Instant::now();
+    let stuck = wait_for(
+        "popup K: reported stuck",
+        std::time::Duration::from_secs(200),
+        || async {
+            let s = ctx.popup("K").await?;
+            Ok(if s["phase"] == "stuck" && s["pairVisible"] == true {
+                Ok(s)
+            } else {
+                Err(brief(&s))
+            })
+        },
+    )
+    .await?;
+    let after = started.elapsed().as_secs();
+    ensure(
+        stuck["status"] == "INITIALIZING" && stuck["pairText"] == "Restart session",
+        format!("stuck view: {}", brief(&stuck)),
+    )?;
+    ctx.click_in_popup("K", "#pair").await?;
+    let s = ctx
+        .wait_popup("K", "a QR again after Restart", |s| {
+            s["status"] == "QRCODE" && s["qrVisible"] == true
+        })
+        .await?;
+    Ok(format!(
+        "(stuck reported after ~{after} s: {:?}; after Restart: {})",
+        stuck["statusText"],
+        brief(&s)
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn firefox_qr_expiry() {
-    qr_expiry(Kind::Firefox).await;
+async fn chromium_expiry_and_hang() {
+    expiry_and_hang(Kind::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_expiry_and_hang() {
+    expiry_and_hang(Kind::Firefox).await;
 }

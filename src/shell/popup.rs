@@ -213,6 +213,7 @@ fn render(view: &TabView, source: ViewSource) {
             }
         }
     }
+    set_hidden("qr-hint", view.qr.is_none());
     if let Some(el) = element("pair") {
         el.set_text_content(view.action_label.as_deref());
         set_disabled(&el, view.busy);

@@ -37,6 +37,9 @@ struct Worker {
     tabs: HashMap<TabId, TabSession>,
     popups: Vec<Popup>,
     next_popup: u32,
+    /// The view last pushed for each tab: a refresh pushes only what changed, including
+    /// changes that time alone makes (a session turning stuck).
+    shown: HashMap<TabId, TabView>,
     /// The server URL or secret is missing, so nothing can be paired.
     settings_missing: bool,
 }
@@ -144,7 +147,11 @@ pub async fn worker_on_message(message: JsValue, sender: MessageSender) -> JsVal
 #[wasm_bindgen]
 pub fn worker_on_tab_removed(tab: TabId) {
     spawn_local(async move {
-        let record = with_worker(|w| w.tabs.remove(&tab)).map(|t| t.record);
+        let record = with_worker(|w| {
+            w.shown.remove(&tab);
+            w.tabs.remove(&tab)
+        })
+        .map(|t| t.record);
         let record = match record {
             Some(record) => Some(record),
             None => match store::tab_session(tab).await {
@@ -603,17 +610,16 @@ async fn refresh(tab: TabId) {
         },
         Err(err) => Err(err),
     };
-    let changed = with_tab(tab, |t| {
-        let now = now_ms();
-        let before = t.state.view(tab, Some(&t.record.id), now);
-        match result {
-            Ok(status) => t.state.observe(status, now),
-            Err(err) => t.state.fail(err),
-        }
-        before != t.state.view(tab, Some(&t.record.id), now)
+    let observed = with_tab(tab, |t| match result {
+        Ok(status) => t.state.observe(status, now_ms()),
+        Err(err) => t.state.fail(err),
     });
-    if changed == Some(true) {
-        save_status(tab).await;
+    if observed.is_none() {
+        return;
+    }
+    save_status(tab).await;
+    let view = view_of(tab);
+    if with_worker(|w| w.shown.get(&tab) != Some(&view)) {
         push(tab);
     }
 }
@@ -652,7 +658,9 @@ fn view_of(tab: TabId) -> TabView {
 
 /// Sends the tab's view to every popup watching it and updates its badge.
 fn push(tab: TabId) {
-    let message = to_js(&encode(&WorkerPush::State { view: view_of(tab) }));
+    let view = view_of(tab);
+    let message = to_js(&encode(&WorkerPush::State { view: view.clone() }));
+    with_worker(|w| w.shown.insert(tab, view));
     for port in popups_of(tab) {
         // A popup that closed a moment ago throws here; its disconnect handler cleans up.
         let _ = try_post_message(&port, &message);

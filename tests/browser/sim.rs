@@ -167,6 +167,16 @@ impl Sim {
         .await
     }
 
+    /// The session hangs in INITIALIZING from its next start until close-session.
+    pub async fn stuck(&self, session: &str) -> Result<Value> {
+        self.control(
+            reqwest::Method::POST,
+            &format!("/__sim/sessions/{session}/stuck"),
+            Some(json!({})),
+        )
+        .await
+    }
+
     pub async fn sessions(&self) -> Result<Value> {
         self.control(reqwest::Method::GET, "/__sim/sessions", None)
             .await
