@@ -238,7 +238,7 @@ fn create_menu() {
     set("contexts", contexts.into());
     // The callback reads lastError, so a re-install's duplicate ID is not reported as uncaught.
     let done = Closure::once_into_js(|| {
-        let _ = call_api(&["runtime", "lastError"], &[]);
+        let _ = Reflect::get(&web_extensions_sys::chrome().runtime(), &"lastError".into());
     });
     if let Err(err) = call_api(&["contextMenus", "create"], &[properties.into(), done]) {
         console_warn(&format!(
