@@ -410,6 +410,27 @@ fn sim_status_in(v: &Value, session: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
+/// Waits for the options page to report success (`data-result="ok"`) after `button` was
+/// clicked; returns the message shown.
+async fn options_result_ok(ctx: &Ctx, button: &str) -> Result<String> {
+    let wd = &ctx.b.wd;
+    wait_for(
+        &format!("#options-status data-result=ok after {button}"),
+        WAIT,
+        || async {
+            let el = wd.find("#options-status").await?;
+            let r = wd.attribute(&el, "data-result").await?;
+            let t = wd.text(&el).await?;
+            Ok(if r.as_deref() == Some("ok") {
+                Ok(t)
+            } else {
+                Err(format!("data-result={r:?} text={t:?}"))
+            })
+        },
+    )
+    .await
+}
+
 /// Options page UI: server URL + secret, remember off; save and test connection.
 async fn set_up_settings(ctx: &Ctx) -> Result<String> {
     ctx.to_main().await?;
@@ -448,21 +469,7 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
         format!("#server-url holds {typed} after typing"),
     )?;
     wd.click(&wd.find("#save").await?).await?;
-    let saved = wait_for(
-        "#options-status data-result=ok after #save",
-        WAIT,
-        || async {
-            let el = wd.find("#options-status").await?;
-            let r = wd.attribute(&el, "data-result").await?;
-            let t = wd.text(&el).await?;
-            Ok(if r.as_deref() == Some("ok") {
-                Ok(t)
-            } else {
-                Err(format!("data-result={r:?} text={t:?}"))
-            })
-        },
-    )
-    .await?;
+    let saved = options_result_ok(ctx, "#save").await?;
     // Test connection: the sim answers, the secret is right.
     wd.execute(
         "document.querySelector('#options-status').removeAttribute('data-result')",
@@ -470,21 +477,7 @@ async fn set_up_settings(ctx: &Ctx) -> Result<String> {
     )
     .await?;
     wd.click(&wd.find("#test-connection").await?).await?;
-    let tested = wait_for(
-        "#options-status data-result=ok after #test-connection",
-        WAIT,
-        || async {
-            let el = wd.find("#options-status").await?;
-            let r = wd.attribute(&el, "data-result").await?;
-            let t = wd.text(&el).await?;
-            Ok(if r.as_deref() == Some("ok") {
-                Ok(t)
-            } else {
-                Err(format!("data-result={r:?} text={t:?}"))
-            })
-        },
-    )
-    .await?;
+    let tested = options_result_ok(ctx, "#test-connection").await?;
     let st = ctx.storage().await?;
     let settings = &st["local"]["wpp_settings"];
     ensure(
@@ -1367,6 +1360,7 @@ async fn faults(kind: Kind) {
         "unauthorized",
         "malformed_json",
         "html_error",
+        "oversized",
         "drop",
     ] {
         let r = fault_scenario(&mut ctx, fault).await;
