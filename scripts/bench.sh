@@ -13,7 +13,7 @@ python3 - <<'PY'
 import gzip, pathlib
 unopt = pathlib.Path("target/wasm-bindgen/wpp_tabs_bg.unopt.wasm").read_bytes()
 opt = pathlib.Path("dist/chrome/wasm/wpp_tabs_bg.wasm").read_bytes()
-print("wasm size (bytes)        |    raw |  gzip")
+print(f"{'wasm size (bytes)':23} |    raw |   gzip")
 for name, data in (("wasm-bindgen (baseline)", unopt), ("after wasm-opt -Oz", opt)):
     print(f"{name:23} | {len(data):6} | {len(gzip.compress(data, 9)):6}")
 PY
