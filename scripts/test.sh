@@ -13,7 +13,7 @@ cargo fmt --all -- --check
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (wasm32)"
-cargo clippy -p wpp-tabs --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p wpp-tabs --lib --tests --target wasm32-unknown-unknown -- -D warnings
 
 step "building the extension"
 scripts/build.sh

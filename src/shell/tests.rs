@@ -11,9 +11,11 @@ use crate::core::status::ServerStatus;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn sim_url() -> ServerUrl {
-    let url = option_env!("WPP_SIM_URL").expect(
-        "build the Wasm tests with WPP_SIM_URL set to a running wpp-sim (scripts/test.sh does)",
-    );
+    let Some(url) = option_env!("WPP_SIM_URL") else {
+        panic!(
+            "build the Wasm tests with WPP_SIM_URL set to a running wpp-sim (scripts/test.sh does)"
+        );
+    };
     ServerUrl::parse(url).expect("WPP_SIM_URL is a server URL")
 }
 
@@ -98,4 +100,27 @@ async fn a_server_that_is_down_is_unreachable() {
         http::send(&ApiRequest::healthz(&down)).await,
         Err(ApiError::Unreachable)
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_reply_slower_than_the_timeout_is_a_timeout() {
+    let server = sim_url();
+    let id = SessionId::generate(now_ms() as u64, random_u64());
+    let reply = http::send(&ApiRequest::generate_token(&server, &id, &secret()))
+        .await
+        .unwrap();
+    let token = api::parse_token_reply(&reply, &id).unwrap();
+    let delay_ms = u64::from(api::REQUEST_TIMEOUT_MS) + 3_000;
+    let fault = ApiRequest {
+        method: api::Method::Post,
+        url: format!("{server}/__sim/faults"),
+        bearer: None,
+        json_body: Some(format!(
+            r#"{{"route":"status-session","session":"{id}","kind":"delay","delay_ms":{delay_ms}}}"#
+        )),
+    };
+    assert_eq!(http::send(&fault).await.map(|r| r.status), Ok(200));
+    // The server answers only after the delay; the request must give up before that.
+    let result = http::send(&ApiRequest::status_session(&server, &id, &token)).await;
+    assert_eq!(result, Err(ApiError::Timeout));
 }
