@@ -1125,6 +1125,17 @@ async fn firefox_core_flow() {
 // Faults
 
 /// Opens tab `name`, pairs it, waits for QRCODE; returns its session ID.
+/// The start of a scenario group: settings through the options page, then tab `name` paired
+/// to its QR code; both are recorded.
+async fn settings_and_paired_tab(ctx: &mut Ctx, report: &mut Report, name: &'static str) {
+    let r = set_up_settings(ctx).await;
+    report.record("settings via the options page", r);
+    let r = paired_tab(ctx, name)
+        .await
+        .map(|id| format!("({name}={id})"));
+    report.record(&format!("tab {name} paired (QRCODE)"), r);
+}
+
 async fn paired_tab(ctx: &mut Ctx, name: &'static str) -> Result<String> {
     ctx.create_tab(name, name).await?;
     ctx.open_popup(name).await?;
@@ -1349,12 +1360,7 @@ async fn pairing_fault_scenario(ctx: &mut Ctx) -> Result<String> {
 async fn faults(kind: Kind) {
     let mut ctx = Ctx::new(kind).await;
     let mut report = Report::new(kind, "faults");
-    let r = set_up_settings(&ctx).await;
-    report.record("settings via the options page", r);
-    let r = paired_tab(&mut ctx, "F")
-        .await
-        .map(|id| format!("(F={id})"));
-    report.record("tab F paired (QRCODE)", r);
+    settings_and_paired_tab(&mut ctx, &mut report, "F").await;
     for fault in [
         "http500",
         "unauthorized",
@@ -1402,12 +1408,7 @@ async fn firefox_faults() {
 async fn chromium_service_worker_restart() {
     let mut ctx = Ctx::new(Kind::Chromium).await;
     let mut report = Report::new(Kind::Chromium, "service-worker");
-    let r = set_up_settings(&ctx).await;
-    report.record("settings via the options page", r);
-    let r = paired_tab(&mut ctx, "S")
-        .await
-        .map(|id| format!("(S={id})"));
-    report.record("tab S paired (QRCODE)", r);
+    settings_and_paired_tab(&mut ctx, &mut report, "S").await;
     let r = async {
         let id = ctx.session_of("S")?;
         let tab = ctx.tab("S")?.id;
@@ -1469,12 +1470,7 @@ async fn expiry_and_hang(kind: Kind) {
         .unwrap_or_else(|e| panic!("{e}"));
     let mut ctx = Ctx::with_sim(kind, sim).await;
     let mut report = Report::new(kind, "expiry-and-hang");
-    let r = set_up_settings(&ctx).await;
-    report.record("settings via the options page", r);
-    let r = paired_tab(&mut ctx, "E")
-        .await
-        .map(|id| format!("(E={id})"));
-    report.record("tab E paired (QRCODE)", r);
+    settings_and_paired_tab(&mut ctx, &mut report, "E").await;
     let r = async {
         let id = ctx.session_of("E")?;
         let first_qr = ctx.popup("E").await?["qrSrc"].clone();

@@ -316,26 +316,31 @@ pub struct TabView {
 impl TabView {
     /// A tab whose settings are missing: nothing can start until they are set.
     pub fn needs_settings(tab_id: TabId, session_id: Option<&SessionId>) -> Self {
-        let mut view = SessionState::default().view(tab_id, session_id, 0.0);
+        let mut view = Self::inactive(
+            tab_id,
+            session_id,
+            "Set the server URL and secret key first",
+        );
         view.needs_settings = true;
-        view.action = None;
-        view.action_label = None;
-        view.status_text = "Set the server URL and secret key first".to_owned();
         view
     }
-}
 
-impl TabView {
     /// A popup asked about a tab the browser does not know (closed, or a made-up ID).
     pub fn no_such_tab(tab_id: TabId) -> Self {
-        let mut view = SessionState::default().view(tab_id, None, 0.0);
-        view.action = None;
-        view.action_label = None;
-        view.status_text = "No such tab".to_owned();
+        let mut view = Self::inactive(tab_id, None, "No such tab");
         view.error = Some(ViewError {
             code: "no-tab".to_owned(),
             message: "This tab is closed, so it has no session.".to_owned(),
         });
+        view
+    }
+
+    /// A never-started session's view with no action to offer.
+    fn inactive(tab_id: TabId, session_id: Option<&SessionId>, status_text: &str) -> Self {
+        let mut view = SessionState::default().view(tab_id, session_id, 0.0);
+        view.action = None;
+        view.action_label = None;
+        view.status_text = status_text.to_owned();
         view
     }
 }

@@ -8,6 +8,7 @@ use crate::core::api::{self, ApiError, ApiRequest};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::status::ServerStatus;
+use crate::core::storage::Token;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn sim_url() -> ServerUrl {
@@ -21,6 +22,13 @@ fn sim_url() -> ServerUrl {
 
 fn secret() -> SecretKey {
     SecretKey::parse("THISISMYSECURETOKEN").unwrap()
+}
+
+async fn mint(server: &ServerUrl, id: &SessionId) -> Token {
+    let reply = http::send(&ApiRequest::generate_token(server, id, &secret()))
+        .await
+        .expect("generate-token answers");
+    api::parse_token_reply(&reply, id).expect("a token for this session")
 }
 
 #[wasm_bindgen_test]
@@ -45,10 +53,7 @@ fn ids_from_the_browser_clock_and_csprng_are_valid_and_distinct() {
 async fn mints_a_token_and_starts_a_session_over_real_http() {
     let server = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
-    let reply = http::send(&ApiRequest::generate_token(&server, &id, &secret()))
-        .await
-        .expect("generate-token answers");
-    let token = api::parse_token_reply(&reply, &id).expect("a token for this session");
+    let token = mint(&server, &id).await;
     let reply = http::send(&ApiRequest::start_session(&server, &id, &token))
         .await
         .expect("start-session answers");
@@ -82,10 +87,7 @@ async fn a_wrong_secret_and_a_foreign_token_are_told_apart() {
     );
 
     let other = SessionId::generate(now_ms() as u64, random_u64());
-    let reply = http::send(&ApiRequest::generate_token(&server, &other, &secret()))
-        .await
-        .unwrap();
-    let others_token = api::parse_token_reply(&reply, &other).unwrap();
+    let others_token = mint(&server, &other).await;
     let reply = http::send(&ApiRequest::status_session(&server, &id, &others_token))
         .await
         .unwrap();
@@ -106,10 +108,7 @@ async fn a_server_that_is_down_is_unreachable() {
 async fn a_reply_slower_than_the_timeout_is_a_timeout() {
     let server = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
-    let reply = http::send(&ApiRequest::generate_token(&server, &id, &secret()))
-        .await
-        .unwrap();
-    let token = api::parse_token_reply(&reply, &id).unwrap();
+    let token = mint(&server, &id).await;
     let delay_ms = u64::from(api::REQUEST_TIMEOUT_MS) + 3_000;
     let fault = ApiRequest {
         method: api::Method::Post,

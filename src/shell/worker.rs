@@ -301,13 +301,7 @@ async fn subscribe(tab: TabId) {
         .await
         .is_err()
     {
-        let view = to_js(&encode(&WorkerPush::State {
-            view: TabView::no_such_tab(tab),
-        }));
-        for port in popups_of(tab) {
-            let _ = try_post_message(&port, &view);
-        }
-        return;
+        return post_to_popups(tab, &TabView::no_such_tab(tab));
     }
     let settings = load_settings().await;
     let server = settings
@@ -597,19 +591,7 @@ async fn refresh(tab: TabId) {
         Ok(None) => return,
         Err(err) => return console_warn(&err.to_string()),
     };
-    let result = match renew {
-        // The last request was refused: mint a fresh token (generate-token has no side
-        // effect) before asking again, so the session recovers once the server accepts it.
-        true => renew_token(&server, &id).await,
-        false => Ok(token),
-    };
-    let result = match result {
-        Ok(token) => match http::send(&ApiRequest::status_session(&server, &id, &token)).await {
-            Ok(reply) => api::parse_status_reply(&reply),
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err),
-    };
+    let result = poll_status(&server, &id, token, renew).await;
     let observed = with_tab(tab, |t| match result {
         Ok(status) => t.state.observe(status, now_ms()),
         Err(err) => t.state.fail(err),
@@ -620,8 +602,24 @@ async fn refresh(tab: TabId) {
     save_status(tab).await;
     let view = view_of(tab);
     if with_worker(|w| w.shown.get(&tab) != Some(&view)) {
-        push(tab);
+        push_view(tab, view);
     }
+}
+
+/// `status-session` with the stored token, or with a fresh one when the last was refused:
+/// generate-token has no side effect, so the session recovers once the server accepts it.
+async fn poll_status(
+    server: &ServerUrl,
+    id: &SessionId,
+    token: Token,
+    renew: bool,
+) -> Result<api::StatusReply, ApiError> {
+    let token = match renew {
+        true => renew_token(server, id).await?,
+        false => token,
+    };
+    let reply = http::send(&ApiRequest::status_session(server, id, &token)).await?;
+    api::parse_status_reply(&reply)
 }
 
 /// Writes the last status into the session record when it changed.
@@ -658,24 +656,28 @@ fn view_of(tab: TabId) -> TabView {
 
 /// Sends the tab's view to every popup watching it and updates its badge.
 fn push(tab: TabId) {
-    let view = view_of(tab);
-    let message = to_js(&encode(&WorkerPush::State { view: view.clone() }));
+    push_view(tab, view_of(tab));
+}
+
+fn push_view(tab: TabId, view: TabView) {
+    post_to_popups(tab, &view);
     with_worker(|w| w.shown.insert(tab, view));
-    for port in popups_of(tab) {
-        // A popup that closed a moment ago throws here; its disconnect handler cleans up.
-        let _ = try_post_message(&port, &message);
-    }
     show_badge(tab);
 }
 
-fn popups_of(tab: TabId) -> Vec<Port> {
-    with_worker(|w| {
+fn post_to_popups(tab: TabId, view: &TabView) {
+    let message = to_js(&encode(&WorkerPush::State { view: view.clone() }));
+    let ports: Vec<Port> = with_worker(|w| {
         w.popups
             .iter()
             .filter(|p| p.tab == Some(tab))
             .map(|p| p.port.clone())
             .collect()
-    })
+    });
+    for port in ports {
+        // A popup that closed a moment ago throws here; its disconnect handler cleans up.
+        let _ = try_post_message(&port, &message);
+    }
 }
 
 /// `port.postMessage`, returning the throw of a port whose popup already closed.

@@ -157,24 +157,24 @@ impl Sim {
         Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    /// The phone scans the session's QR code.
-    pub async fn scan(&self, session: &str) -> Result<Value> {
+    /// `POST /__sim/sessions/<session>/<action>`.
+    async fn session_action(&self, session: &str, action: &str) -> Result<Value> {
         self.control(
             reqwest::Method::POST,
-            &format!("/__sim/sessions/{session}/scan"),
+            &format!("/__sim/sessions/{session}/{action}"),
             Some(json!({})),
         )
         .await
     }
 
+    /// The phone scans the session's QR code.
+    pub async fn scan(&self, session: &str) -> Result<Value> {
+        self.session_action(session, "scan").await
+    }
+
     /// The session hangs in INITIALIZING from its next start until close-session.
     pub async fn stuck(&self, session: &str) -> Result<Value> {
-        self.control(
-            reqwest::Method::POST,
-            &format!("/__sim/sessions/{session}/stuck"),
-            Some(json!({})),
-        )
-        .await
+        self.session_action(session, "stuck").await
     }
 
     pub async fn sessions(&self) -> Result<Value> {
