@@ -4,6 +4,19 @@ import init, * as wasm from "./wasm/wpp_tabs.js";
 
 const ready = init({ module_or_path: new URL("./wasm/wpp_tabs_bg.wasm", import.meta.url) }).then(() => wasm);
 
+// The popups' ports. Their messages reach Wasm through exports, never through closures of
+// one module instance, so a fresh instance after a panic can take over.
+const ports = new Set();
+// Called by the panic hook. The next export call runs on a fresh instance, which knows none
+// of these ports: dropping them makes each popup reconnect and subscribe again. The fresh
+// instance is started at once, so that a late callback of the dead one is refused by the glue
+// ("from previous WASM instance") instead of running on the new one.
+globalThis.wppTabsOnPanic = () => {
+  for (const port of ports) port.disconnect();
+  ports.clear();
+  queueMicrotask(() => wasm.worker_recover());
+};
+
 const listeners = {
   installed: () => ready.then((w) => w.worker_on_installed()),
   startup: () => ready.then((w) => w.worker_on_startup()),
@@ -14,20 +27,29 @@ const listeners = {
     port.onMessage.addListener(buffer);
     ready.then((w) => {
       port.onMessage.removeListener(buffer);
-      w.worker_on_connect(port, early);
+      const key = w.worker_on_connect(port);
+      if (key === undefined) return;
+      ports.add(port);
+      port.onMessage.addListener((message) => w.worker_on_port_message(key, message));
+      port.onDisconnect.addListener(() => {
+        ports.delete(port);
+        w.worker_on_port_disconnect(key);
+      });
+      for (const message of early) w.worker_on_port_message(key, message);
     });
   },
   message: (message, sender, sendResponse) => {
-    ready
-      .then((w) => w.worker_on_message(message, sender))
-      .then(sendResponse, (error) => sendResponse({ v: 1, type: "error", message: String(error) }));
+    // No answer at all tells the page the worker failed; the page says so.
+    ready.then((w) => w.worker_on_message(message, sender)).then(sendResponse, () => sendResponse());
     return true; // the answer comes asynchronously
   },
   tabRemoved: (tabId) => ready.then((w) => w.worker_on_tab_removed(tabId)),
-  tabUpdated: (tabId, change) => ready.then((w) => w.worker_on_tab_updated(tabId, change)),
-  menuClicked: (info, tab) => ready.then((w) => w.worker_on_menu_clicked(info, tab)),
-  alarm: (alarm) => ready.then((w) => w.worker_on_alarm(alarm)),
+  tabUpdated: (tabId, change) => ready.then((w) => w.worker_on_tab_updated(tabId, change.status)),
+  menuClicked: (info, tab) => ready.then((w) => w.worker_on_menu_clicked(String(info.menuItemId), tab?.id)),
+  alarm: (alarm) => ready.then((w) => w.worker_on_alarm(alarm.name)),
 };
+// Test builds only (feature `test-hooks`): a panic on demand.
+if (wasm.worker_test_panic) listeners.testPanic = () => ready.then((w) => w.worker_test_panic());
 
 chrome.runtime.onInstalled.addListener(listeners.installed);
 chrome.runtime.onStartup.addListener(listeners.startup);

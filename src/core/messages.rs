@@ -1,6 +1,7 @@
 //! Typed, versioned messages between the extension's pages and the worker. Every message is
 //! an object `{"v": PROTOCOL_VERSION, "type": ..., ...}`, decoded and validated on receipt.
 
+use crate::core::api::MAX_REPLY_BYTES;
 use crate::core::session::TabView;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::storage::TabId;
@@ -8,11 +9,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: a popup names its tab once, when it subscribes.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Name of the long-lived port a popup opens to the worker.
 pub const POPUP_PORT: &str = "wpp-tabs-popup";
-/// Messages larger than this are refused before decoding.
-const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Requests from the extension's pages are small: anything larger is refused unread.
+const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// A pushed view carries the QR, which can be as large as the largest reply the worker
+/// accepts from the server; the rest of the view is small.
+const MAX_PUSH_BYTES: usize = MAX_REPLY_BYTES + 16 * 1024;
 
 /// Popup -> worker, over the popup port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,27 +27,12 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024;
     rename_all_fields = "camelCase"
 )]
 pub enum PopupRequest {
-    /// Bind this port to a tab and send its state now and on every change.
-    Subscribe {
-        tab_id: TabId,
-    },
-    /// Start pairing, refresh an expired QR, or restart a stuck session.
-    Pair {
-        tab_id: TabId,
-    },
-    Logout {
-        tab_id: TabId,
-    },
-}
-
-impl PopupRequest {
-    pub fn tab_id(&self) -> TabId {
-        match self {
-            PopupRequest::Subscribe { tab_id }
-            | PopupRequest::Pair { tab_id }
-            | PopupRequest::Logout { tab_id } => *tab_id,
-        }
-    }
+    /// Bind this port to a tab, once, and send its state now and on every change.
+    Subscribe { tab_id: TabId },
+    /// Start pairing, refresh an expired QR, or restart a stuck session of the bound tab.
+    Pair,
+    /// Log out the bound tab's session.
+    Logout,
 }
 
 /// Worker -> popup, over the popup port.
@@ -127,9 +117,24 @@ impl fmt::Display for MessageError {
 
 impl std::error::Error for MessageError {}
 
+/// Who is on the other end of a message or port, as the browser reports it.
+pub struct Sender<'a> {
+    pub extension_id: Option<&'a str>,
+    pub url: Option<&'a str>,
+}
+
+/// Only the extension's own pages may talk to the worker: same extension ID, and a page
+/// under the extension's own base URL (`chrome-extension://<id>/`, `moz-extension://<uuid>/`).
+pub fn is_own_page(sender: &Sender, own_id: Option<&str>, own_base_url: &str) -> bool {
+    sender.extension_id.is_some()
+        && sender.extension_id == own_id
+        && !own_base_url.is_empty()
+        && sender.url.is_some_and(|url| url.starts_with(own_base_url))
+}
+
 /// Checks the envelope, then decodes and validates the body.
 pub fn decode<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, MessageError> {
-    if value.to_string().len() > MAX_MESSAGE_BYTES {
+    if value.to_string().len() > T::MAX_BYTES {
         return Err(MessageError::TooLarge);
     }
     let serde_json::Value::Object(mut map) = value else {
@@ -155,25 +160,21 @@ pub fn encode<T: Serialize>(body: &T) -> serde_json::Value {
     value
 }
 
-/// Checks what the types alone cannot.
+/// Checks what the types alone cannot, and bounds each message type's size.
 pub trait Validate {
+    const MAX_BYTES: usize = MAX_REQUEST_BYTES;
+
     fn validate(&self) -> Result<(), MessageError> {
         Ok(())
     }
 }
 
-impl Validate for PopupRequest {
-    fn validate(&self) -> Result<(), MessageError> {
-        if self.tab_id() < 0 {
-            return Err(MessageError::Invalid("tab ID must not be negative".into()));
-        }
-        Ok(())
-    }
-}
-
-impl Validate for WorkerPush {}
+impl Validate for PopupRequest {}
 impl Validate for OptionsRequest {}
 impl Validate for OptionsReply {}
+impl Validate for WorkerPush {
+    const MAX_BYTES: usize = MAX_PUSH_BYTES;
+}
 
 #[cfg(test)]
 mod tests {
@@ -182,19 +183,21 @@ mod tests {
 
     #[test]
     fn popup_requests_round_trip_through_the_envelope() {
+        let tab_id = TabId::new(5).unwrap();
         for request in [
-            PopupRequest::Subscribe { tab_id: 5 },
-            PopupRequest::Pair { tab_id: 5 },
-            PopupRequest::Logout { tab_id: 0 },
+            PopupRequest::Subscribe { tab_id },
+            PopupRequest::Pair,
+            PopupRequest::Logout,
         ] {
             let wire = encode(&request);
-            assert_eq!(wire["v"], 1);
+            assert_eq!(wire["v"], PROTOCOL_VERSION);
             assert_eq!(decode::<PopupRequest>(wire), Ok(request));
         }
         assert_eq!(
-            encode(&PopupRequest::Subscribe { tab_id: 5 }),
-            json!({"v": 1, "type": "subscribe", "tabId": 5})
+            encode(&PopupRequest::Subscribe { tab_id }),
+            json!({"v": 2, "type": "subscribe", "tabId": 5})
         );
+        assert_eq!(encode(&PopupRequest::Pair), json!({"v": 2, "type": "pair"}));
     }
 
     #[test]
@@ -207,11 +210,11 @@ mod tests {
                 MessageError::WrongVersion(None),
             ),
             (
-                json!({"v": 2, "type": "subscribe", "tabId": 1}),
-                MessageError::WrongVersion(Some(2)),
+                json!({"v": 1, "type": "subscribe", "tabId": 1}),
+                MessageError::WrongVersion(Some(1)),
             ),
             (
-                json!({"v": "1", "type": "subscribe", "tabId": 1}),
+                json!({"v": "2", "type": "subscribe", "tabId": 1}),
                 MessageError::WrongVersion(None),
             ),
         ];
@@ -223,11 +226,12 @@ mod tests {
             );
         }
         for wire in [
-            json!({"v": 1, "type": "explode", "tabId": 1}),
-            json!({"v": 1, "type": "subscribe"}),
-            json!({"v": 1, "type": "subscribe", "tabId": "1"}),
-            json!({"v": 1, "type": "subscribe", "tabId": -3}),
-            json!({"v": 1, "type": "subscribe", "tabId": 1.5}),
+            json!({"v": 2, "type": "explode", "tabId": 1}),
+            json!({"v": 2, "type": "subscribe"}),
+            json!({"v": 2, "type": "subscribe", "tabId": "1"}),
+            json!({"v": 2, "type": "subscribe", "tabId": -3}),
+            json!({"v": 2, "type": "subscribe", "tabId": 1.5}),
+            json!({"v": 2, "type": "subscribe", "tabId": 4_294_967_296_i64}),
         ] {
             assert!(
                 matches!(
@@ -238,20 +242,51 @@ mod tests {
             );
         }
         assert_eq!(
-            MessageError::WrongVersion(Some(2)).to_string(),
-            "message version 2, expected 1"
+            MessageError::WrongVersion(Some(1)).to_string(),
+            "message version 1, expected 2"
         );
         assert_eq!(
             MessageError::WrongVersion(None).to_string(),
-            "message has no version, expected 1"
+            "message has no version, expected 2"
         );
-        let huge = json!({"v": 1, "type": "subscribe", "tabId": 1, "pad": "x".repeat(20_000)});
+        let huge = json!({"v": 2, "type": "subscribe", "tabId": 1, "pad": "x".repeat(20_000)});
         assert_eq!(decode::<PopupRequest>(huge), Err(MessageError::TooLarge));
+    }
+
+    /// The largest QR the worker accepts from the server (a reply of `MAX_REPLY_BYTES`)
+    /// must reach the popup; it once was refused above 16 KiB.
+    #[test]
+    fn a_push_carries_a_qr_as_large_as_the_largest_accepted_reply() {
+        use crate::core::session::SessionState;
+        use crate::core::timings::Timings;
+        let prefix = "data:image/png;base64,";
+        let qr = format!("{prefix}{}", "A".repeat(MAX_REPLY_BYTES - prefix.len()));
+        let mut state = SessionState::new(Timings::SHIPPED);
+        state.starting(0.0);
+        state.observe(
+            crate::core::api::StatusReply {
+                status: crate::core::status::ServerStatus::QrCode,
+                qr: Some(qr.clone()),
+            },
+            1.0,
+        );
+        let push = WorkerPush::State {
+            view: state.view(None, 1.0),
+        };
+        let decoded = decode::<WorkerPush>(encode(&push)).expect("the push is accepted");
+        let WorkerPush::State { view } = decoded;
+        assert_eq!(view.qr.as_deref(), Some(qr.as_str()));
+        // Requests from pages stay small.
+        let big_request = json!({"v": 2, "type": "pair", "pad": "x".repeat(MAX_REQUEST_BYTES)});
+        assert_eq!(
+            decode::<PopupRequest>(big_request),
+            Err(MessageError::TooLarge)
+        );
     }
 
     #[test]
     fn options_requests_validate_url_and_secret_on_receipt() {
-        let ok = json!({"v": 1, "type": "saveSettings", "serverUrl": "http://127.0.0.1:21465/",
+        let ok = json!({"v": 2, "type": "saveSettings", "serverUrl": "http://127.0.0.1:21465/",
                         "secretKey": "THISISMYSECURETOKEN", "rememberSecret": false});
         match decode::<OptionsRequest>(ok).unwrap() {
             OptionsRequest::SaveSettings {
@@ -265,11 +300,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let bad_url = json!({"v": 1, "type": "testConnection", "serverUrl": "file:///etc"});
+        let bad_url = json!({"v": 2, "type": "testConnection", "serverUrl": "file:///etc"});
         let err = decode::<OptionsRequest>(bad_url).unwrap_err().to_string();
         assert!(err.contains("Server URL"), "{err}");
-        let keep_secret = json!({"v": 1, "type": "saveSettings", "serverUrl": "http://h", "secretKey": null, "rememberSecret": true});
+        let keep_secret = json!({"v": 2, "type": "saveSettings", "serverUrl": "http://h", "secretKey": null, "rememberSecret": true});
         assert!(decode::<OptionsRequest>(keep_secret).is_ok());
+    }
+
+    #[test]
+    fn only_the_extensions_own_pages_are_trusted() {
+        let base = "chrome-extension://abc/";
+        let page = |id: Option<&'static str>, url: Option<&'static str>| Sender {
+            extension_id: id,
+            url,
+        };
+        let own = page(Some("abc"), Some("chrome-extension://abc/popup.html"));
+        assert!(is_own_page(&own, Some("abc"), base));
+        for other in [
+            page(Some("evil"), Some("chrome-extension://abc/popup.html")),
+            page(Some("abc"), Some("https://web.whatsapp.com/")),
+            page(Some("abc"), None),
+            page(None, Some("chrome-extension://abc/popup.html")),
+            page(Some("abc"), Some("chrome-extension://abcd/popup.html")),
+        ] {
+            assert!(!is_own_page(&other, Some("abc"), base), "{:?}", other.url);
+        }
+        assert!(!is_own_page(&own, None, base));
+        assert!(!is_own_page(&own, Some("abc"), ""));
     }
 
     #[test]
@@ -281,7 +338,7 @@ mod tests {
         };
         assert_eq!(
             encode(&reply),
-            json!({"v": 1, "type": "settings", "serverUrl": "http://h", "rememberSecret": false, "hasSecret": true})
+            json!({"v": 2, "type": "settings", "serverUrl": "http://h", "rememberSecret": false, "hasSecret": true})
         );
     }
 }

@@ -2,9 +2,18 @@
 //! The browser shell (`crate::shell`) only moves data between these types and `chrome.*`.
 
 pub mod api;
+pub mod flows;
 pub mod messages;
+pub mod server;
 pub mod session;
 pub mod session_id;
 pub mod settings;
 pub mod status;
 pub mod storage;
+pub mod store;
+pub mod timings;
+pub mod worker;
+
+// Native only: they run on tokio with its paused clock.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod flows_tests;

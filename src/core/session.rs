@@ -4,23 +4,8 @@
 use crate::core::api::{ApiError, StatusReply};
 use crate::core::session_id::SessionId;
 use crate::core::status::ServerStatus;
-use crate::core::storage::TabId;
+use crate::core::timings::Timings;
 use serde::{Deserialize, Serialize};
-
-/// While a popup shows pairing, poll this often: the QR rotates about every 20 s, so a new
-/// one shows within 2 s; each poll costs the server a bcrypt compare, so no faster.
-pub const FAST_POLL_MS: u32 = 2_000;
-/// Right after start-session the server reaches INITIALIZING or QRCODE within a second or two.
-pub const STARTING_POLL_MS: u32 = 1_000;
-/// The slowest retry after repeated failures while a popup is open.
-pub const MAX_BACKOFF_MS: u32 = 30_000;
-/// Without a popup, sessions are refreshed this often (an alarm; Chrome's minimum is 30 s).
-pub const SLOW_REFRESH_MINUTES: f64 = 1.0;
-/// INITIALIZING for longer than this is the known server hang (contract §9.1).
-pub const STUCK_AFTER_MS: f64 = 150_000.0;
-/// A fresh start-session answers CLOSED, meaning "starting" (§2.1): CLOSED this soon after a
-/// start is not an expiry.
-pub const START_GRACE_MS: f64 = 10_000.0;
 
 /// The worker's reading of a session, richer than the server status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +15,7 @@ pub enum Phase {
     NotStarted,
     Starting,
     Initializing,
-    /// INITIALIZING for longer than [`STUCK_AFTER_MS`].
+    /// INITIALIZING for longer than [`Timings::stuck_after_ms`].
     Stuck,
     QrCode,
     PhoneCode,
@@ -85,8 +70,19 @@ pub struct Badge {
     pub color: &'static str,
 }
 
+/// What opening a popup on a tab leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnSubscribe {
+    /// Nothing ever started and nothing failed: start pairing at once.
+    StartPairing,
+    /// A session exists: ask the server how it is now.
+    Refresh,
+    /// Wait for the user (settings missing, or the last attempt failed).
+    Wait,
+}
+
 /// Live state of one session. Rebuilt from the stored record when the worker restarts.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionState {
     /// The server's last word; `None` before the first start.
     pub status: Option<ServerStatus>,
@@ -100,19 +96,68 @@ pub struct SessionState {
     awaited_scan: bool,
     failures: u32,
     /// A request the user triggered is under way.
-    pub busy: bool,
+    busy: bool,
+    timings: Timings,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState::new(Timings::current())
+    }
 }
 
 impl SessionState {
+    pub fn new(timings: Timings) -> Self {
+        SessionState {
+            status: None,
+            qr: None,
+            error: None,
+            started_at: None,
+            initializing_since: None,
+            awaited_scan: false,
+            failures: 0,
+            busy: false,
+            timings,
+        }
+    }
+
     /// After a worker restart: the last status stored in the session record.
-    pub fn restored(last_status: Option<ServerStatus>) -> Self {
+    pub fn restored(last_status: Option<ServerStatus>, timings: Timings) -> Self {
         SessionState {
             status: last_status,
             awaited_scan: matches!(
                 last_status,
                 Some(ServerStatus::QrCode | ServerStatus::PhoneCode)
             ),
-            ..SessionState::default()
+            ..SessionState::new(timings)
+        }
+    }
+
+    /// Claims the session for a request the user triggered; `false` if one is under way.
+    pub fn claim(&mut self) -> bool {
+        !std::mem::replace(&mut self.busy, true)
+    }
+
+    /// The user's request ended, with `result`.
+    pub fn release(&mut self, result: Result<(), ApiError>) {
+        self.busy = false;
+        if let Err(err) = result {
+            self.fail(err);
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// What a popup opening on this session leads to.
+    pub fn on_subscribe(&self, now: f64, settings_ready: bool) -> OnSubscribe {
+        match self.phase(now) {
+            Phase::NotStarted if self.error.is_none() && settings_ready => {
+                OnSubscribe::StartPairing
+            }
+            Phase::NotStarted => OnSubscribe::Wait,
+            _ => OnSubscribe::Refresh,
         }
     }
 
@@ -159,14 +204,16 @@ impl SessionState {
             None if self.started_at.is_some() => Phase::Starting,
             None => Phase::NotStarted,
             Some(ServerStatus::Initializing) => match self.initializing_since {
-                Some(since) if now - since > STUCK_AFTER_MS => Phase::Stuck,
+                Some(since) if now - since > self.timings.stuck_after_ms => Phase::Stuck,
                 _ => Phase::Initializing,
             },
             Some(ServerStatus::QrCode) => Phase::QrCode,
             Some(ServerStatus::PhoneCode) => Phase::PhoneCode,
             Some(ServerStatus::Connected) => Phase::Connected,
             Some(ServerStatus::Closed) if self.awaited_scan => Phase::Expired,
-            Some(ServerStatus::Closed) if since_start.is_some_and(|d| d < START_GRACE_MS) => {
+            Some(ServerStatus::Closed)
+                if since_start.is_some_and(|d| d < self.timings.start_grace_ms) =>
+            {
                 Phase::Starting
             }
             Some(ServerStatus::Closed) => Phase::Closed,
@@ -210,11 +257,11 @@ impl SessionState {
             return None;
         }
         let base = match phase {
-            Phase::Starting => STARTING_POLL_MS,
-            _ => FAST_POLL_MS,
+            Phase::Starting => self.timings.starting_poll_ms,
+            _ => self.timings.fast_poll_ms,
         };
         let backoff = base.saturating_mul(1 << self.failures.min(4));
-        Some(backoff.min(MAX_BACKOFF_MS))
+        Some(backoff.min(self.timings.max_backoff_ms))
     }
 
     pub fn badge(&self, now: f64) -> Badge {
@@ -257,7 +304,7 @@ impl SessionState {
         }
     }
 
-    pub fn view(&self, tab_id: TabId, session_id: Option<&SessionId>, now: f64) -> TabView {
+    pub fn view(&self, session_id: Option<&SessionId>, now: f64) -> TabView {
         let phase = self.phase(now);
         let status_text = match phase {
             Phase::NotStarted => "Not paired yet",
@@ -269,12 +316,8 @@ impl SessionState {
         };
         let action = self.action(now);
         TabView {
-            tab_id,
             session_id: session_id.cloned(),
-            status: self
-                .status
-                .map_or(NO_STATUS, ServerStatus::as_str)
-                .to_owned(),
+            status: self.status,
             phase,
             status_text: status_text.to_owned(),
             qr: self
@@ -290,17 +333,13 @@ impl SessionState {
     }
 }
 
-/// `data-status` before the server has said anything about the session.
-pub const NO_STATUS: &str = "NONE";
-
 /// Everything the popup shows for a tab; the popup renders it and nothing else.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TabView {
-    pub tab_id: TabId,
     pub session_id: Option<SessionId>,
-    /// The server's raw status, or [`NO_STATUS`].
-    pub status: String,
+    /// The server's last word; `None` before it said anything about the session.
+    pub status: Option<ServerStatus>,
     pub phase: Phase,
     pub status_text: String,
     /// A PNG data URL, only while the status is QRCODE.
@@ -314,20 +353,31 @@ pub struct TabView {
 }
 
 impl TabView {
+    /// What the popup paints from storage before the worker answers: the last known status,
+    /// and no action yet (only the worker knows whether one is possible).
+    pub fn cached(session_id: &SessionId, last_status: Option<ServerStatus>, now: f64) -> Self {
+        let mut view =
+            SessionState::restored(last_status, Timings::current()).view(Some(session_id), now);
+        view.action = None;
+        view.action_label = None;
+        view
+    }
+
+    /// Whether "Log out" applies: there is a session, and settings to reach its server.
+    pub fn can_log_out(&self) -> bool {
+        self.session_id.is_some() && !self.needs_settings
+    }
+
     /// A tab whose settings are missing: nothing can start until they are set.
-    pub fn needs_settings(tab_id: TabId, session_id: Option<&SessionId>) -> Self {
-        let mut view = Self::inactive(
-            tab_id,
-            session_id,
-            "Set the server URL and secret key first",
-        );
+    pub fn needs_settings(session_id: Option<&SessionId>) -> Self {
+        let mut view = Self::inactive(session_id, "Set the server URL and secret key first");
         view.needs_settings = true;
         view
     }
 
     /// A popup asked about a tab the browser does not know (closed, or a made-up ID).
-    pub fn no_such_tab(tab_id: TabId) -> Self {
-        let mut view = Self::inactive(tab_id, None, "No such tab");
+    pub fn no_such_tab() -> Self {
+        let mut view = Self::inactive(None, "No such tab");
         view.error = Some(ViewError {
             code: "no-tab".to_owned(),
             message: "This tab is closed, so it has no session.".to_owned(),
@@ -336,8 +386,8 @@ impl TabView {
     }
 
     /// A never-started session's view with no action to offer.
-    fn inactive(tab_id: TabId, session_id: Option<&SessionId>, status_text: &str) -> Self {
-        let mut view = SessionState::default().view(tab_id, session_id, 0.0);
+    fn inactive(session_id: Option<&SessionId>, status_text: &str) -> Self {
+        let mut view = SessionState::default().view(session_id, 0.0);
         view.action = None;
         view.action_label = None;
         view.status_text = status_text.to_owned();
@@ -360,6 +410,7 @@ pub fn display_id(id: &SessionId) -> String {
 mod tests {
     use super::*;
 
+    const T: Timings = Timings::SHIPPED;
     const QR: &str = "data:image/png;base64,iVBORw0K";
 
     fn reply(status: ServerStatus, qr: Option<&str>) -> StatusReply {
@@ -371,7 +422,7 @@ mod tests {
 
     #[test]
     fn a_fresh_session_walks_to_connected() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         assert_eq!(s.phase(0.0), Phase::NotStarted);
         assert_eq!(s.action(0.0), Some(PairAction::Start));
         assert_eq!(s.poll_delay_ms(0.0), None);
@@ -381,23 +432,23 @@ mod tests {
         // start-session's first answer is CLOSED, meaning "starting".
         s.observe(reply(ServerStatus::Closed, None), 1_100.0);
         assert_eq!(s.phase(1_100.0), Phase::Starting);
-        assert_eq!(s.poll_delay_ms(1_100.0), Some(STARTING_POLL_MS));
+        assert_eq!(s.poll_delay_ms(1_100.0), Some(T.starting_poll_ms));
         assert_eq!(s.action(1_100.0), None);
 
         s.observe(reply(ServerStatus::Initializing, None), 3_000.0);
         assert_eq!(s.phase(3_000.0), Phase::Initializing);
-        assert_eq!(s.poll_delay_ms(3_000.0), Some(FAST_POLL_MS));
+        assert_eq!(s.poll_delay_ms(3_000.0), Some(T.fast_poll_ms));
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 5_000.0);
         assert_eq!(s.phase(5_000.0), Phase::QrCode);
-        assert_eq!(s.view(1, None, 5_000.0).qr.as_deref(), Some(QR));
+        assert_eq!(s.view(None, 5_000.0).qr.as_deref(), Some(QR));
         assert_eq!(s.badge(5_000.0).text, "QR");
 
         // The server keeps a stale QR after CONNECTED; the view must not show it.
         s.observe(reply(ServerStatus::Connected, Some(QR)), 9_000.0);
-        let view = s.view(1, None, 9_000.0);
+        let view = s.view(None, 9_000.0);
         assert_eq!(
-            (view.phase, view.qr, view.status.as_str()),
-            (Phase::Connected, None, "CONNECTED")
+            (view.phase, view.qr, view.status),
+            (Phase::Connected, None, Some(ServerStatus::Connected))
         );
         assert_eq!(s.poll_delay_ms(9_000.0), None);
         assert_eq!(s.action(9_000.0), None);
@@ -406,13 +457,13 @@ mod tests {
 
     #[test]
     fn closed_after_a_qr_is_an_expiry_with_a_refresh_action() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
         s.observe(reply(ServerStatus::Closed, Some(QR)), 61_000.0);
         assert_eq!(s.phase(61_000.0), Phase::Expired);
         assert_eq!(s.action(61_000.0), Some(PairAction::RefreshQr));
-        assert_eq!(s.view(1, None, 61_000.0).qr, None);
+        assert_eq!(s.view(None, 61_000.0).qr, None);
         assert_eq!(s.poll_delay_ms(61_000.0), None);
         s.starting(62_000.0);
         assert_eq!(s.phase(62_000.0), Phase::Starting);
@@ -420,21 +471,21 @@ mod tests {
 
     #[test]
     fn closed_long_after_a_start_without_a_qr_is_just_closed() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
-        s.observe(reply(ServerStatus::Closed, None), START_GRACE_MS + 1.0);
-        assert_eq!(s.phase(START_GRACE_MS + 1.0), Phase::Closed);
-        assert_eq!(s.action(START_GRACE_MS + 1.0), Some(PairAction::Start));
+        s.observe(reply(ServerStatus::Closed, None), T.start_grace_ms + 1.0);
+        assert_eq!(s.phase(T.start_grace_ms + 1.0), Phase::Closed);
+        assert_eq!(s.action(T.start_grace_ms + 1.0), Some(PairAction::Start));
     }
 
     #[test]
     fn initializing_for_minutes_is_stuck_with_a_restart_action() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
         s.observe(reply(ServerStatus::Initializing, None), 1_000.0);
         s.observe(reply(ServerStatus::Initializing, None), 100_000.0);
         assert_eq!(s.phase(100_000.0), Phase::Initializing);
-        let later = 1_000.0 + STUCK_AFTER_MS + 1.0;
+        let later = 1_000.0 + T.stuck_after_ms + 1.0;
         s.observe(reply(ServerStatus::Initializing, None), later);
         assert_eq!(s.phase(later), Phase::Stuck);
         assert_eq!(s.action(later), Some(PairAction::Restart));
@@ -447,32 +498,32 @@ mod tests {
 
     #[test]
     fn failures_keep_the_last_state_and_back_off() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
         s.fail(ApiError::Unreachable);
-        let view = s.view(1, None, 2_000.0);
-        assert_eq!(view.status, "QRCODE");
+        let view = s.view(None, 2_000.0);
+        assert_eq!(view.status, Some(ServerStatus::QrCode));
         assert_eq!(view.error.as_ref().unwrap().code, "unreachable");
         assert_eq!(s.badge(2_000.0).text, "!");
-        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * FAST_POLL_MS));
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * T.fast_poll_ms));
         for _ in 0..10 {
             s.fail(ApiError::Timeout);
         }
-        assert_eq!(s.poll_delay_ms(2_000.0), Some(MAX_BACKOFF_MS));
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(T.max_backoff_ms));
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 3_000.0);
         assert_eq!(s.error, None);
-        assert_eq!(s.poll_delay_ms(3_000.0), Some(FAST_POLL_MS));
+        assert_eq!(s.poll_delay_ms(3_000.0), Some(T.fast_poll_ms));
     }
 
     #[test]
     fn a_refused_token_is_replaced_and_polling_goes_on() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
         s.fail(ApiError::Unauthorized);
         assert!(s.needs_new_token());
-        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * FAST_POLL_MS));
+        assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * T.fast_poll_ms));
         assert_eq!(s.action(2_000.0), Some(PairAction::Retry));
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 3_000.0);
         assert!(!s.needs_new_token());
@@ -480,7 +531,7 @@ mod tests {
 
     #[test]
     fn a_refused_secret_stops_polling_until_the_user_acts() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.starting(0.0);
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
         s.fail(ApiError::WrongSecret);
@@ -491,44 +542,80 @@ mod tests {
 
     #[test]
     fn a_failed_first_start_offers_retry() {
-        let mut s = SessionState::default();
+        let mut s = SessionState::new(T);
         s.fail(ApiError::WrongSecret);
         assert_eq!(s.action(0.0), Some(PairAction::Retry));
-        s.busy = true;
+        assert!(s.claim());
         assert_eq!(s.action(0.0), None, "no second click while busy");
+        assert!(!s.claim(), "a second request waits for the first");
+        s.release(Err(ApiError::Timeout));
+        assert_eq!(s.action(0.0), Some(PairAction::Retry));
+        assert_eq!(s.error, Some(ApiError::Timeout));
     }
 
     #[test]
     fn restored_state_remembers_a_pending_qr_as_awaiting_a_scan() {
-        let s = SessionState::restored(Some(ServerStatus::QrCode));
+        let s = SessionState::restored(Some(ServerStatus::QrCode), T);
         assert_eq!(s.phase(0.0), Phase::QrCode);
         assert_eq!(
-            s.view(3, None, 0.0).qr,
+            s.view(None, 0.0).qr,
             None,
             "the QR comes from the next poll"
         );
         let mut s = s;
         s.observe(reply(ServerStatus::Closed, None), 1.0);
         assert_eq!(s.phase(1.0), Phase::Expired);
-        assert_eq!(SessionState::restored(None).phase(0.0), Phase::NotStarted);
+        assert_eq!(
+            SessionState::restored(None, T).phase(0.0),
+            Phase::NotStarted
+        );
     }
 
     #[test]
     fn view_serializes_with_the_fields_the_popup_reads() {
         let id = SessionId::parse("session_abc_def").unwrap();
-        let view = SessionState::default().view(4, Some(&id), 0.0);
+        let view = SessionState::new(T).view(Some(&id), 0.0);
         let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json["tabId"], 4);
         assert_eq!(json["sessionId"], "session_abc_def");
-        assert_eq!(json["status"], "NONE");
+        assert_eq!(json["status"], serde_json::Value::Null);
         assert_eq!(json["phase"], "notStarted");
         assert_eq!(json["action"], "start");
         assert_eq!(serde_json::from_value::<TabView>(json).unwrap(), view);
-        let needs = TabView::needs_settings(4, None);
+        let needs = TabView::needs_settings(Some(&id));
         assert!(needs.needs_settings && needs.action.is_none());
-        let gone = TabView::no_such_tab(4);
+        assert!(!needs.can_log_out());
+        assert!(view.can_log_out());
+        let cached = TabView::cached(&id, Some(ServerStatus::Closed), 0.0);
+        assert_eq!(
+            (cached.action, cached.status),
+            (None, Some(ServerStatus::Closed))
+        );
+        let gone = TabView::no_such_tab();
         assert_eq!((gone.session_id, gone.action), (None, None));
         assert_eq!(gone.error.unwrap().code, "no-tab");
+    }
+
+    #[test]
+    fn subscribing_starts_pairing_only_for_a_fresh_session_with_settings() {
+        let fresh = SessionState::new(T);
+        assert_eq!(fresh.on_subscribe(0.0, true), OnSubscribe::StartPairing);
+        assert_eq!(fresh.on_subscribe(0.0, false), OnSubscribe::Wait);
+        let mut failed = SessionState::new(T);
+        failed.fail(ApiError::WrongSecret);
+        assert_eq!(failed.on_subscribe(0.0, true), OnSubscribe::Wait);
+        let restored = SessionState::restored(Some(ServerStatus::Connected), T);
+        assert_eq!(restored.on_subscribe(0.0, true), OnSubscribe::Refresh);
+        assert_eq!(restored.on_subscribe(0.0, false), OnSubscribe::Refresh);
+    }
+
+    #[test]
+    fn the_test_timings_call_a_session_stuck_within_seconds() {
+        let mut s = SessionState::new(Timings::TEST);
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::Initializing, None), 100.0);
+        let later = 100.0 + Timings::TEST.stuck_after_ms + 1.0;
+        assert_eq!(s.phase(later), Phase::Stuck);
+        const { assert!(Timings::TEST.stuck_after_ms < 10_000.0) };
     }
 
     #[test]

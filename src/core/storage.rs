@@ -7,7 +7,39 @@ use crate::core::settings::ServerUrl;
 use crate::core::status::ServerStatus;
 use serde::{Deserialize, Serialize};
 
-pub type TabId = i32;
+/// A browser tab's ID: a non-negative integer, as `tabs` gives them (`TAB_ID_NONE` is -1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct TabId(i32);
+
+impl TabId {
+    pub fn new(id: i64) -> Option<TabId> {
+        i32::try_from(id).ok().filter(|id| *id >= 0).map(TabId)
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TabId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl TryFrom<i64> for TabId {
+    type Error = &'static str;
+    fn try_from(id: i64) -> Result<Self, Self::Error> {
+        TabId::new(id).ok_or("a tab ID is a non-negative 32-bit integer")
+    }
+}
+
+impl From<TabId> for i64 {
+    fn from(id: TabId) -> i64 {
+        id.0.into()
+    }
+}
 
 pub mod keys {
     use super::TabId;
@@ -44,10 +76,7 @@ pub mod keys {
 
     /// The tab a `wpp_tab_<id>` key belongs to.
     pub fn parse_tab(key: &str) -> Option<TabId> {
-        key.strip_prefix(TAB_PREFIX)?
-            .parse()
-            .ok()
-            .filter(|t: &TabId| *t >= 0)
+        TabId::new(key.strip_prefix(TAB_PREFIX)?.parse().ok()?)
     }
 }
 
@@ -110,11 +139,12 @@ mod tests {
     #[test]
     fn keys_follow_the_documented_scheme() {
         let id = SessionId::parse("session_abc_def").unwrap();
-        assert_eq!(keys::tab(7), "wpp_tab_7");
+        let tab = TabId::new(7).unwrap();
+        assert_eq!(keys::tab(tab), "wpp_tab_7");
         assert_eq!(keys::session(&id), "wpp_session_session_abc_def");
         assert_eq!(keys::token(&id), "wpp_token_session_abc_def");
         assert_eq!(
-            keys::all_for(7, &id),
+            keys::all_for(tab, &id),
             [
                 "wpp_tab_7".to_owned(),
                 "wpp_session_session_abc_def".to_owned(),
@@ -125,7 +155,8 @@ mod tests {
 
     #[test]
     fn tab_keys_parse_back() {
-        assert_eq!(keys::parse_tab(&keys::tab(42)), Some(42));
+        let tab = TabId::new(42).unwrap();
+        assert_eq!(keys::parse_tab(&keys::tab(tab)), Some(tab));
         for other in [
             "wpp_tab_",
             "wpp_tab_x",
@@ -141,7 +172,7 @@ mod tests {
     fn record_json_is_camel_case_and_round_trips() {
         let record = SessionRecord {
             id: SessionId::parse("session_abc_def").unwrap(),
-            tab_id: Some(3),
+            tab_id: TabId::new(3),
             server_url: ServerUrl::parse("http://localhost:21465").unwrap(),
             created_at: 1.5e12,
             last_status: Some(ServerStatus::QrCode),
@@ -155,6 +186,18 @@ mod tests {
             serde_json::from_value::<SessionRecord>(json).unwrap(),
             record
         );
+    }
+
+    #[test]
+    fn tab_ids_are_non_negative_32_bit_integers() {
+        assert_eq!(TabId::new(0).map(TabId::get), Some(0));
+        for bad in [-1, i64::from(i32::MAX) + 1] {
+            assert_eq!(TabId::new(bad), None, "{bad}");
+        }
+        assert!(serde_json::from_value::<TabId>(serde_json::json!(-3)).is_err());
+        assert!(serde_json::from_value::<TabId>(serde_json::json!(1.5)).is_err());
+        assert!(serde_json::from_value::<TabId>(serde_json::json!("1")).is_err());
+        assert_eq!(serde_json::to_value(TabId::new(9).unwrap()).unwrap(), 9);
     }
 
     #[test]

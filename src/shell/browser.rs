@@ -1,9 +1,10 @@
-//! Small bindings to what `web-extensions-sys` does not cover, and helpers shared by the pages.
+//! Typed bindings to what `web-extensions-sys` does not cover, and helpers shared by the
+//! pages. Every `chrome.*` call the extension makes goes through a typed function.
 
+use crate::core::messages;
 use js_sys::{Object, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_extensions_sys::chrome;
 
 #[wasm_bindgen]
@@ -14,28 +15,71 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = console, js_name = warn)]
     pub fn console_warn(message: &str);
+
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    pub fn console_error(message: &str);
+
+    /// The `chrome` namespace, for the APIs the bindings crate lacks.
+    #[wasm_bindgen(extends = Object)]
+    pub type Namespaces;
+    #[wasm_bindgen(method, getter)]
+    fn action(this: &Namespaces) -> ActionApi;
+    #[wasm_bindgen(method, getter)]
+    fn alarms(this: &Namespaces) -> AlarmsApi;
+    #[wasm_bindgen(method, getter)]
+    fn runtime(this: &Namespaces) -> RuntimeApi;
+
+    /// `chrome.action`, with the badge calls the bindings crate lacks.
+    pub type ActionApi;
+    #[wasm_bindgen(method, catch, js_name = setBadgeText)]
+    pub async fn set_badge_text(this: &ActionApi, details: &Object) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setBadgeBackgroundColor)]
+    pub async fn set_badge_background_color(
+        this: &ActionApi,
+        details: &Object,
+    ) -> Result<JsValue, JsValue>;
+
+    /// `chrome.alarms`, absent from the bindings crate.
+    pub type AlarmsApi;
+    #[wasm_bindgen(method, catch)]
+    pub async fn get(this: &AlarmsApi, name: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub async fn create(this: &AlarmsApi, name: &str, info: &Object) -> Result<JsValue, JsValue>;
+
+    /// `chrome.runtime`'s ID and URL, absent from the bindings crate.
+    pub type RuntimeApi;
+    #[wasm_bindgen(method, getter)]
+    pub fn id(this: &RuntimeApi) -> Option<String>;
+    #[wasm_bindgen(method, js_name = getURL)]
+    pub fn get_url(this: &RuntimeApi, path: &str) -> String;
+    #[wasm_bindgen(method, catch, js_name = openOptionsPage)]
+    pub async fn open_options_page(this: &RuntimeApi) -> Result<JsValue, JsValue>;
+
+    /// A `runtime.Port` whose `postMessage` may throw (the other end has gone).
+    pub type FalliblePort;
+    #[wasm_bindgen(method, catch, js_name = postMessage)]
+    fn post_message(this: &FalliblePort, message: &JsValue) -> Result<(), JsValue>;
 }
 
-/// Looks up `chrome.<path>` (e.g. `["action", "setBadgeText"]`) and calls it with `args`.
-/// Used for APIs the bindings crate lacks; each call site names the API it needs.
-pub fn call_api(path: &[&str], args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let browser: &web_extensions_sys::Browser = chrome();
-    let mut this: JsValue = JsValue::from(browser.as_ref() as &JsValue);
-    let (method, namespaces) = path.split_last().expect("non-empty API path");
-    for name in namespaces {
-        this = Reflect::get(&this, &JsValue::from_str(name))?;
-    }
-    let function: js_sys::Function = Reflect::get(&this, &JsValue::from_str(method))?.dyn_into()?;
-    function.apply(&this, &args.iter().collect::<js_sys::Array>())
+/// `port.postMessage`, returning the throw of a port whose other end already closed.
+pub fn try_post_message(port: &web_extensions_sys::Port, message: &JsValue) -> Result<(), JsValue> {
+    port.unchecked_ref::<FalliblePort>().post_message(message)
 }
 
-/// Like [`call_api`], awaiting the promise MV3 APIs return.
-pub async fn call_api_async(path: &[&str], args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let result = call_api(path, args)?;
-    match result.dyn_into::<Promise>() {
-        Ok(promise) => JsFuture::from(promise).await,
-        Err(value) => Ok(value),
-    }
+fn namespaces() -> &'static Namespaces {
+    chrome().unchecked_ref()
+}
+
+pub fn action() -> ActionApi {
+    namespaces().action()
+}
+
+pub fn alarms() -> AlarmsApi {
+    namespaces().alarms()
+}
+
+pub fn runtime() -> RuntimeApi {
+    namespaces().runtime()
 }
 
 /// Serializes plain data to a JS object (maps as objects, not `Map`s).
@@ -49,10 +93,17 @@ pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, Stri
     serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
 }
 
-/// `{key: value}` as a JS object.
-pub fn object_with(key: &str, value: &JsValue) -> Object {
+/// A JS value as JSON, for the core to decode and validate.
+pub fn to_json(value: JsValue) -> serde_json::Value {
+    from_js(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// `{key: value, ...}` as a JS object.
+pub fn object(entries: &[(&str, JsValue)]) -> Object {
     let object = Object::new();
-    Reflect::set(&object, &JsValue::from_str(key), value).expect("setting a plain property");
+    for (key, value) in entries {
+        Reflect::set(&object, &JsValue::from_str(key), value).expect("setting a plain property");
+    }
     object
 }
 
@@ -67,24 +118,15 @@ pub fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// The extension's own origin, e.g. `chrome-extension://<id>/`.
-pub fn extension_base_url() -> String {
-    call_api(&["runtime", "getURL"], &[JsValue::from_str("")])
-        .ok()
-        .and_then(|v| v.as_string())
-        .unwrap_or_default()
-}
-
-/// Only the extension's own pages may talk to the worker.
-pub fn is_own_page(sender_id: Option<String>, sender_url: Option<String>) -> bool {
-    let own_id = Reflect::get(&chrome().runtime(), &JsValue::from_str("id"))
-        .ok()
-        .and_then(|v| v.as_string());
-    let base = extension_base_url();
-    sender_id.is_some()
-        && sender_id == own_id
-        && !base.is_empty()
-        && sender_url.is_some_and(|url| url.starts_with(&base))
+/// Whether a message or port comes from one of the extension's own pages (judged by the core).
+pub fn is_own_page(sender: &web_extensions_sys::MessageSender) -> bool {
+    let runtime = runtime();
+    let (id, url) = (sender.id(), sender.url());
+    let sender = messages::Sender {
+        extension_id: id.as_deref(),
+        url: url.as_deref(),
+    };
+    messages::is_own_page(&sender, runtime.id().as_deref(), &runtime.get_url(""))
 }
 
 pub fn js_error_text(err: &JsValue) -> String {

@@ -2,6 +2,7 @@
 
 use super::browser::{global_fetch, js_error_text};
 use crate::core::api::{ApiError, ApiRequest, HttpReply, MAX_REPLY_BYTES, REQUEST_TIMEOUT_MS};
+use crate::core::server::Transport;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -9,7 +10,16 @@ use web_sys::{
     AbortController, Headers, Request, RequestCredentials, RequestInit, RequestRedirect, Response,
 };
 
-pub async fn send(request: &ApiRequest) -> Result<HttpReply, ApiError> {
+/// `fetch`, as the core's [`Transport`].
+pub struct Fetch;
+
+impl Transport for Fetch {
+    async fn send(&self, request: &ApiRequest) -> Result<HttpReply, ApiError> {
+        send(request).await
+    }
+}
+
+async fn send(request: &ApiRequest) -> Result<HttpReply, ApiError> {
     let controller = AbortController::new().map_err(|_| ApiError::Unreachable)?;
     let headers = Headers::new().map_err(|_| ApiError::Unreachable)?;
     if let Some(auth) = request.authorization() {

@@ -1,8 +1,8 @@
 //! The options page: server URL, secret key and where to keep it, and "Test connection".
 //! The page validates with the core's types; the worker validates again on receipt.
 
-use super::browser::{from_js, js_error_text, on_click, to_js};
-use crate::core::messages::{decode, encode, MessageError, OptionsReply, OptionsRequest};
+use super::browser::{js_error_text, on_click, to_js, to_json};
+use crate::core::messages::{decode, encode, OptionsReply, OptionsRequest};
 use crate::core::settings::{SecretKey, ServerUrl, SettingsError};
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
@@ -106,10 +106,10 @@ async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
                 js_error_text(&e)
             )
         })?;
-    from_js::<serde_json::Value>(reply)
-        .map_err(MessageError::Invalid)
-        .and_then(decode::<OptionsReply>)
-        .map_err(|e| e.to_string())
+    if reply.is_undefined() || reply.is_null() {
+        return Err("The extension's worker did not answer. Reload this page to try again.".into());
+    }
+    decode::<OptionsReply>(to_json(reply)).map_err(|e| e.to_string())
 }
 
 fn report(ok: bool, message: &str) {

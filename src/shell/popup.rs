@@ -1,15 +1,14 @@
 //! The popup: renders the [`TabView`] the worker pushes, and turns clicks into requests.
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
-use super::browser::{
-    call_api_async, console_warn, from_js, js_error_text, object_with, on_click, to_js,
-};
-use super::store;
-use crate::core::messages::{decode, encode, MessageError, PopupRequest, WorkerPush, POPUP_PORT};
-use crate::core::session::{display_id, SessionState, TabView};
+use super::browser::{console_warn, js_error_text, object, on_click, runtime, to_js, to_json};
+use super::store::BrowserStorage;
+use crate::core::messages::{decode, encode, PopupRequest, WorkerPush, POPUP_PORT};
+use crate::core::session::{display_id, TabView};
 use crate::core::storage::TabId;
+use crate::core::store::Store;
 use gloo_timers::callback::Timeout;
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -26,7 +25,6 @@ thread_local! {
 }
 
 struct PopupState {
-    tab: TabId,
     port: Option<Port>,
     full_id: Option<String>,
 }
@@ -38,7 +36,6 @@ pub async fn popup_main() {
     };
     POPUP.with(|p| {
         *p.borrow_mut() = Some(PopupState {
-            tab,
             port: None,
             full_id: None,
         })
@@ -53,45 +50,45 @@ async fn target_tab() -> Option<TabId> {
     let search = document().location()?.search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
     if let Some(tab) = params.get("tab") {
-        return tab.parse().ok().filter(|t: &TabId| *t >= 0);
+        return TabId::new(tab.parse().ok()?);
     }
-    let query = object_with("active", &true.into());
-    Reflect::set(&query, &"currentWindow".into(), &true.into()).ok()?;
-    let tabs: Array = call_api_async(&["tabs", "query"], &[query.into()])
-        .await
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let id = Reflect::get(&tabs.get(0), &"id".into()).ok()?.as_f64()?;
-    Some(id as TabId)
+    let query = object(&[("active", true.into()), ("currentWindow", true.into())]);
+    let tabs: Array = chrome().tabs().query(&query).await.ok()?.dyn_into().ok()?;
+    let tab: web_extensions_sys::Tab = tabs.get(0).unchecked_into();
+    TabId::new(tab.id()?.into())
 }
 
 /// First paint from storage, before the worker answers: ID and last known status.
 async fn paint_cached(tab: TabId) {
-    let Ok(Some(id)) = store::tab_session(tab).await else {
+    let store = Store::new(&BrowserStorage);
+    let Ok(Some(id)) = store.tab_session(tab).await else {
         return;
     };
-    let last_status = store::record(&id)
+    let last_status = store
+        .record(&id)
         .await
         .ok()
         .flatten()
         .and_then(|r| r.last_status);
-    let mut view = SessionState::restored(last_status).view(tab, Some(&id), js_sys::Date::now());
-    view.action = None;
+    let view = TabView::cached(&id, last_status, js_sys::Date::now());
     render(&view, ViewSource::Cache);
 }
 
 fn connect(tab: TabId) {
     let port = chrome()
         .runtime()
-        .connect(None, &object_with("name", &POPUP_PORT.into()));
+        .connect(None, &object(&[("name", POPUP_PORT.into())]));
     let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
-        match from_js::<serde_json::Value>(message)
-            .map_err(MessageError::Invalid)
-            .and_then(decode::<WorkerPush>)
-        {
+        match decode::<WorkerPush>(to_json(message)) {
             Ok(WorkerPush::State { view }) => render(&view, ViewSource::Worker),
-            Err(err) => console_warn(&format!("wpp-tabs: worker message refused: {err}")),
+            // Never silent: what is on screen may be out of date, and the user must know.
+            Err(err) => {
+                console_warn(&format!("wpp-tabs: worker message refused: {err}"));
+                show_error(&format!(
+                    "This popup could not read an update from the extension ({err}). \
+                     What it shows may be out of date: close and reopen it."
+                ));
+            }
         }
     });
     // The worker went away (the browser stopped it, or the extension reloaded): reconnect,
@@ -122,20 +119,12 @@ fn send(request: PopupRequest) {
 }
 
 fn wire_buttons() {
-    on_click("pair", || {
-        if let Some(tab) = with_popup(|p| p.tab) {
-            send(PopupRequest::Pair { tab_id: tab });
-        }
-    });
-    on_click("logout", || {
-        if let Some(tab) = with_popup(|p| p.tab) {
-            send(PopupRequest::Logout { tab_id: tab });
-        }
-    });
+    on_click("pair", || send(PopupRequest::Pair));
+    on_click("logout", || send(PopupRequest::Logout));
     on_click("copy-session-id", || spawn_local(copy_session_id()));
     on_click("open-options", || {
         spawn_local(async {
-            let _ = call_api_async(&["runtime", "openOptionsPage"], &[]).await;
+            let _ = runtime().open_options_page().await;
         });
     });
 }
@@ -196,7 +185,8 @@ fn render(view: &TabView, source: ViewSource) {
     set_hidden("copy-session-id", view.session_id.is_none());
     if let Some(el) = element("status") {
         el.set_text_content(Some(&view.status_text));
-        let _ = el.set_attribute("data-status", &view.status);
+        let status = view.status.map_or("NONE", |s| s.as_str());
+        let _ = el.set_attribute("data-status", status);
         let phase = serde_json::to_value(view.phase).ok();
         let phase = phase.as_ref().and_then(|p| p.as_str()).unwrap_or_default();
         let _ = el.set_attribute("data-phase", phase);
@@ -222,7 +212,7 @@ fn render(view: &TabView, source: ViewSource) {
     if let Some(el) = element("logout") {
         set_disabled(&el, view.busy);
     }
-    set_hidden("logout", view.session_id.is_none() || view.needs_settings);
+    set_hidden("logout", !view.can_log_out());
     if let Some(el) = element("error") {
         match &view.error {
             Some(error) => {

@@ -3,8 +3,9 @@
 //! `scripts/test.sh` starts wpp-sim and passes its URL in `WPP_SIM_URL` at build time.
 
 use super::browser::{now_ms, random_u64};
-use super::http;
+use super::http::Fetch;
 use crate::core::api::{self, ApiError, ApiRequest};
+use crate::core::server::{HttpServer, Server, Transport};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::status::ServerStatus;
@@ -24,11 +25,18 @@ fn secret() -> SecretKey {
     SecretKey::parse("THISISMYSECURETOKEN").unwrap()
 }
 
-async fn mint(server: &ServerUrl, id: &SessionId) -> Token {
-    let reply = http::send(&ApiRequest::generate_token(server, id, &secret()))
+fn server(url: ServerUrl) -> HttpServer<'static, Fetch> {
+    HttpServer {
+        url,
+        transport: &Fetch,
+    }
+}
+
+async fn mint(url: &ServerUrl, id: &SessionId) -> Token {
+    server(url.clone())
+        .generate_token(id, &secret())
         .await
-        .expect("generate-token answers");
-    api::parse_token_reply(&reply, id).expect("a token for this session")
+        .expect("a token for this session")
 }
 
 #[wasm_bindgen_test]
@@ -51,22 +59,21 @@ fn ids_from_the_browser_clock_and_csprng_are_valid_and_distinct() {
 
 #[wasm_bindgen_test]
 async fn mints_a_token_and_starts_a_session_over_real_http() {
-    let server = sim_url();
+    let url = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
-    let token = mint(&server, &id).await;
-    let reply = http::send(&ApiRequest::start_session(&server, &id, &token))
-        .await
-        .expect("start-session answers");
-    let status = api::parse_status_reply(&reply).expect("a status");
+    let token = mint(&url, &id).await;
+    let sim = server(url.clone());
+    let status = sim.start_session(&id, &token).await.expect("a status");
     assert_eq!(
         status.status,
         ServerStatus::Closed,
         "a fresh start answers CLOSED"
     );
-    let reply = http::send(&ApiRequest::status_session(&server, &id, &token))
+    let status = sim
+        .status_session(&id, &token)
         .await
-        .expect("status-session answers");
-    let status = api::parse_status_reply(&reply).expect("a status").status;
+        .expect("a status")
+        .status;
     assert!(
         matches!(status, ServerStatus::Initializing | ServerStatus::QrCode),
         "{status}"
@@ -75,51 +82,46 @@ async fn mints_a_token_and_starts_a_session_over_real_http() {
 
 #[wasm_bindgen_test]
 async fn a_wrong_secret_and_a_foreign_token_are_told_apart() {
-    let server = sim_url();
+    let url = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
     let wrong = SecretKey::parse("not-the-secret").unwrap();
-    let reply = http::send(&ApiRequest::generate_token(&server, &id, &wrong))
-        .await
-        .unwrap();
+    let sim = server(url.clone());
     assert_eq!(
-        api::parse_token_reply(&reply, &id),
+        sim.generate_token(&id, &wrong).await,
         Err(ApiError::WrongSecret)
     );
 
     let other = SessionId::generate(now_ms() as u64, random_u64());
-    let others_token = mint(&server, &other).await;
-    let reply = http::send(&ApiRequest::status_session(&server, &id, &others_token))
-        .await
-        .unwrap();
-    assert_eq!(api::parse_status_reply(&reply), Err(ApiError::Unauthorized));
+    let others_token = mint(&url, &other).await;
+    assert_eq!(
+        sim.status_session(&id, &others_token).await,
+        Err(ApiError::Unauthorized)
+    );
 }
 
 #[wasm_bindgen_test]
 async fn a_server_that_is_down_is_unreachable() {
     // Port 9 (discard) is closed on loopback: the connection is refused at once.
     let down = ServerUrl::parse("http://127.0.0.1:9").unwrap();
-    assert_eq!(
-        http::send(&ApiRequest::healthz(&down)).await,
-        Err(ApiError::Unreachable)
-    );
+    assert_eq!(server(down).healthz().await, Err(ApiError::Unreachable));
 }
 
 #[wasm_bindgen_test]
 async fn a_reply_slower_than_the_timeout_is_a_timeout() {
-    let server = sim_url();
+    let url = sim_url();
     let id = SessionId::generate(now_ms() as u64, random_u64());
-    let token = mint(&server, &id).await;
+    let token = mint(&url, &id).await;
     let delay_ms = u64::from(api::REQUEST_TIMEOUT_MS) + 3_000;
     let fault = ApiRequest {
         method: api::Method::Post,
-        url: format!("{server}/__sim/faults"),
+        url: format!("{url}/__sim/faults"),
         bearer: None,
         json_body: Some(format!(
             r#"{{"route":"status-session","session":"{id}","kind":"delay","delay_ms":{delay_ms}}}"#
         )),
     };
-    assert_eq!(http::send(&fault).await.map(|r| r.status), Ok(200));
+    assert_eq!(Fetch.send(&fault).await.map(|r| r.status), Ok(200));
     // The server answers only after the delay; the request must give up before that.
-    let result = http::send(&ApiRequest::status_session(&server, &id, &token)).await;
+    let result = server(url).status_session(&id, &token).await;
     assert_eq!(result, Err(ApiError::Timeout));
 }

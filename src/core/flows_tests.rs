@@ -1,0 +1,831 @@
+//! The worker's flows, natively, against in-memory fakes: a scripted wppconnect-server, the
+//! two storage areas, and a shell that records what it was told to show. Time is tokio's
+//! paused clock, so a 150 s threshold passes in no real time.
+
+use crate::core::api::{ApiError, LogoutOutcome, StatusReply};
+use crate::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
+use crate::core::server::Server;
+use crate::core::session::{Badge, PairAction, Phase, TabView};
+use crate::core::session_id::SessionId;
+use crate::core::settings::{SecretKey, ServerUrl, Settings};
+use crate::core::status::ServerStatus;
+use crate::core::storage::{keys, TabId, Token};
+use crate::core::store::memory::MemoryKv;
+use crate::core::store::{Area, Store};
+use crate::core::timings::Timings;
+use crate::core::worker::{PortKey, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+const SECRET: &str = "THISISMYSECURETOKEN";
+const URL: &str = "http://127.0.0.1:21465";
+const QR: &str = "data:image/png;base64,iVBORw0KGgo";
+const T: Timings = Timings::SHIPPED;
+
+// ---- a scripted server ----
+
+#[derive(Default)]
+struct FakeServer {
+    sessions: RefCell<HashMap<String, ServerStatus>>,
+    tokens: RefCell<HashMap<String, Vec<String>>>,
+    /// Errors the next calls of a route answer with, in order.
+    failures: RefCell<HashMap<&'static str, VecDeque<ApiError>>>,
+    /// Every call: (route, session).
+    calls: RefCell<Vec<(&'static str, String)>>,
+    minted: Cell<u32>,
+}
+
+impl FakeServer {
+    /// Records the call, yields as a network round trip would, then answers any scripted
+    /// failure.
+    async fn call(&self, route: &'static str, id: &str) -> Result<(), ApiError> {
+        self.calls.borrow_mut().push((route, id.to_owned()));
+        tokio::task::yield_now().await;
+        let next = self
+            .failures
+            .borrow_mut()
+            .get_mut(route)
+            .and_then(VecDeque::pop_front);
+        next.map_or(Ok(()), Err)
+    }
+
+    fn authorize(&self, id: &SessionId, token: &Token) -> Result<(), ApiError> {
+        let tokens = self.tokens.borrow();
+        let ok = tokens
+            .get(id.as_str())
+            .is_some_and(|t| t.iter().any(|t| t == token.expose()));
+        ok.then_some(()).ok_or(ApiError::Unauthorized)
+    }
+
+    fn status(&self, id: &SessionId) -> StatusReply {
+        let status = self
+            .sessions
+            .borrow()
+            .get(id.as_str())
+            .copied()
+            .unwrap_or(ServerStatus::Closed);
+        // The real server keeps a stale QR after CONNECTED and CLOSED (§2.2).
+        StatusReply {
+            status,
+            qr: Some(QR.to_owned()),
+        }
+        .with_qr_rule()
+    }
+
+    fn fail(&self, route: &'static str, err: ApiError) {
+        self.failures
+            .borrow_mut()
+            .entry(route)
+            .or_default()
+            .push_back(err);
+    }
+
+    fn set(&self, id: &SessionId, status: ServerStatus) {
+        self.sessions.borrow_mut().insert(id.to_string(), status);
+    }
+
+    fn count(&self, route: &str) -> usize {
+        self.calls
+            .borrow()
+            .iter()
+            .filter(|(r, _)| *r == route)
+            .count()
+    }
+
+    fn routes(&self) -> Vec<&'static str> {
+        self.calls.borrow().iter().map(|(r, _)| *r).collect()
+    }
+}
+
+trait QrRule {
+    fn with_qr_rule(self) -> Self;
+}
+
+impl QrRule for StatusReply {
+    /// As `core::api` parses it: a QR only with QRCODE.
+    fn with_qr_rule(mut self) -> Self {
+        if self.status != ServerStatus::QrCode {
+            self.qr = None;
+        }
+        self
+    }
+}
+
+struct FakeServerAt<'a>(&'a FakeServer);
+
+impl Server for FakeServerAt<'_> {
+    async fn generate_token(&self, id: &SessionId, secret: &SecretKey) -> Result<Token, ApiError> {
+        self.0.call("generate-token", id.as_str()).await?;
+        if secret.expose() != SECRET {
+            return Err(ApiError::WrongSecret);
+        }
+        let n = self.0.minted.get() + 1;
+        self.0.minted.set(n);
+        let token = Token::parse(&format!("$2b$04$token{n:0>20}")).unwrap();
+        let mut tokens = self.0.tokens.borrow_mut();
+        tokens
+            .entry(id.to_string())
+            .or_default()
+            .push(token.expose().to_owned());
+        Ok(token)
+    }
+
+    async fn start_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError> {
+        self.0.call("start-session", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        let running = self.0.sessions.borrow().get(id.as_str()).copied();
+        match running {
+            None | Some(ServerStatus::Closed) => {
+                // A fresh start answers CLOSED, meaning "starting" (§2.1).
+                self.0.set(id, ServerStatus::Initializing);
+                Ok(StatusReply {
+                    status: ServerStatus::Closed,
+                    qr: None,
+                })
+            }
+            Some(_) => Ok(self.0.status(id)),
+        }
+    }
+
+    async fn status_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError> {
+        self.0.call("status-session", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        Ok(self.0.status(id))
+    }
+
+    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<(), ApiError> {
+        self.0.call("close-session", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        self.0.set(id, ServerStatus::Closed);
+        Ok(())
+    }
+
+    async fn logout_session(
+        &self,
+        id: &SessionId,
+        token: &Token,
+    ) -> Result<LogoutOutcome, ApiError> {
+        self.0.call("logout-session", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        if self.0.status(id).status != ServerStatus::Connected {
+            return Ok(LogoutOutcome::NotConnected);
+        }
+        self.0.set(id, ServerStatus::Closed);
+        Ok(LogoutOutcome::LoggedOut)
+    }
+
+    async fn healthz(&self) -> Result<(), ApiError> {
+        self.0.call("healthz", "").await
+    }
+
+    async fn probe_secret(&self, secret: &SecretKey) -> Result<(), ApiError> {
+        self.0.call("probe", "").await?;
+        (secret.expose() == SECRET)
+            .then_some(())
+            .ok_or(ApiError::WrongSecret)
+    }
+}
+
+// ---- a recording shell ----
+
+#[derive(Default)]
+struct FakeShell {
+    server: FakeServer,
+    kv: MemoryKv,
+    open_tabs: RefCell<HashSet<TabId>>,
+    posts: RefCell<Vec<(PortKey, TabView)>>,
+    badges: RefCell<HashMap<TabId, Badge>>,
+    warnings: RefCell<Vec<String>>,
+    rng: Cell<u64>,
+}
+
+impl Shell for FakeShell {
+    type Storage = MemoryKv;
+
+    fn server(&self, _url: ServerUrl) -> impl Server + '_ {
+        FakeServerAt(&self.server)
+    }
+
+    fn storage(&self) -> &MemoryKv {
+        &self.kv
+    }
+
+    fn now_ms(&self) -> f64 {
+        // Paused tokio time: starts at a fixed instant and moves only when the test sleeps.
+        1.8e12 + elapsed_ms()
+    }
+
+    fn random_u64(&self) -> u64 {
+        self.rng
+            .set(self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15));
+        self.rng.get()
+    }
+
+    async fn sleep(&self, ms: u32) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.into())).await;
+    }
+
+    async fn tab_exists(&self, tab: TabId) -> bool {
+        self.open_tabs.borrow().contains(&tab)
+    }
+
+    fn post(&self, port: PortKey, push: &WorkerPush) {
+        let WorkerPush::State { view } = push;
+        self.posts.borrow_mut().push((port, view.clone()));
+    }
+
+    fn set_badge(&self, tab: TabId, badge: &Badge) {
+        self.badges.borrow_mut().insert(tab, badge.clone());
+    }
+
+    fn warn(&self, message: &str) {
+        self.warnings.borrow_mut().push(message.to_owned());
+    }
+
+    fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
+        tokio::task::spawn_local(task);
+    }
+}
+
+thread_local! {
+    static START: tokio::time::Instant = tokio::time::Instant::now();
+}
+
+/// Milliseconds of (paused) test time since the test began.
+fn elapsed_ms() -> f64 {
+    START.with(|s| s.elapsed().as_millis() as f64)
+}
+
+// ---- the scenarios' vocabulary ----
+
+type TestWorker = Rc<Worker<FakeShell>>;
+
+fn tab(n: i64) -> TabId {
+    TabId::new(n).unwrap()
+}
+
+/// Runs a scenario on a single-threaded executor with paused time.
+fn run<F: Future<Output = ()>>(scenario: impl FnOnce(TestWorker) -> F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let worker = Worker::new(FakeShell::default(), T);
+    local.block_on(&runtime, scenario(worker));
+}
+
+fn shell(w: &TestWorker) -> &FakeShell {
+    w.shell()
+}
+
+async fn save_settings(w: &TestWorker) {
+    let store = Store::new(&shell(w).kv);
+    let settings = Settings {
+        server_url: ServerUrl::parse(URL).unwrap(),
+        remember_secret: false,
+        secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+    };
+    store.save_settings(&settings).await.unwrap();
+}
+
+/// Opens a popup on tab `n` (the tab exists) and subscribes it.
+async fn open_popup(w: &TestWorker, n: i64) -> PortKey {
+    shell(w).open_tabs.borrow_mut().insert(tab(n));
+    let port = w.popup_connected();
+    send(w, port, PopupRequest::Subscribe { tab_id: tab(n) }).await;
+    port
+}
+
+async fn send(w: &TestWorker, port: PortKey, request: PopupRequest) {
+    w.popup_message(port, encode(&request)).await;
+}
+
+/// The last view pushed to `port`.
+fn shown(w: &TestWorker, port: PortKey) -> TabView {
+    let posts = shell(w).posts.borrow();
+    let last = posts.iter().rev().find(|(p, _)| *p == port);
+    last.expect("a view was pushed").1.clone()
+}
+
+fn pushes_to(w: &TestWorker, port: PortKey) -> usize {
+    shell(w)
+        .posts
+        .borrow()
+        .iter()
+        .filter(|(p, _)| *p == port)
+        .count()
+}
+
+fn session_of(w: &TestWorker, port: PortKey) -> SessionId {
+    shown(w, port).session_id.expect("the tab has a session ID")
+}
+
+/// Lets every task run for `ms` of virtual time.
+async fn pass(ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+fn stored(w: &TestWorker, key: &str) -> Option<Value> {
+    shell(w).kv.area(Area::Session).get(key).cloned()
+}
+
+/// Pairs tab `n` to a shown QR.
+async fn paired_to_qr(w: &TestWorker, n: i64) -> (PortKey, SessionId) {
+    let port = open_popup(w, n).await;
+    let id = session_of(w, port);
+    shell(w).server.set(&id, ServerStatus::QrCode);
+    pass(u64::from(T.fast_poll_ms) * 2).await;
+    assert_eq!(shown(w, port).qr.as_deref(), Some(QR));
+    (port, id)
+}
+
+// ---- scenarios ----
+
+#[test]
+fn a_popup_with_settings_assigns_an_id_mints_starts_and_shows_the_qr() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = open_popup(&w, 1).await;
+        let id = session_of(&w, port);
+        assert_eq!(
+            shell(&w).server.routes(),
+            ["generate-token", "start-session"]
+        );
+        assert_eq!(stored(&w, &keys::tab(tab(1))), Some(json!(id.as_str())));
+        assert!(stored(&w, &keys::token(&id)).is_some());
+        assert_eq!(shown(&w, port).phase, Phase::Starting);
+        // Polling picks up INITIALIZING, then the QR.
+        pass(u64::from(T.starting_poll_ms) + 10).await;
+        assert_eq!(shown(&w, port).phase, Phase::Initializing);
+        shell(&w).server.set(&id, ServerStatus::QrCode);
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        let view = shown(&w, port);
+        assert_eq!((view.phase, view.qr.as_deref()), (Phase::QrCode, Some(QR)));
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "QR");
+        // A scan connects; the stale QR is not shown, and polling stops.
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        assert_eq!(shown(&w, port).phase, Phase::Connected);
+        assert_eq!(shown(&w, port).qr, None);
+        let polls = shell(&w).server.count("status-session");
+        pass(60_000).await;
+        assert_eq!(shell(&w).server.count("status-session"), polls);
+        let record = stored(&w, &keys::session(&id)).unwrap();
+        assert_eq!(record["lastStatus"], "CONNECTED");
+    });
+}
+
+#[test]
+fn without_settings_the_popup_asks_for_them_and_saving_them_starts_pairing() {
+    run(|w| async move {
+        let port = open_popup(&w, 1).await;
+        let view = shown(&w, port);
+        assert!(view.needs_settings);
+        assert_eq!(view.action, None);
+        assert!(view.session_id.is_some(), "the tab has its ID already");
+        assert!(shell(&w).server.calls.borrow().is_empty());
+
+        let request = OptionsRequest::SaveSettings {
+            server_url: ServerUrl::parse(URL).unwrap(),
+            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+            remember_secret: false,
+        };
+        let reply = w.options_message(encode(&request)).await;
+        assert_eq!(reply["type"], "saved");
+        pass(1).await;
+        // The open popup follows without being reopened.
+        let view = shown(&w, port);
+        assert!(!view.needs_settings);
+        assert_eq!(view.phase, Phase::Starting);
+        assert_eq!(
+            shell(&w).server.routes(),
+            ["generate-token", "start-session"]
+        );
+    });
+}
+
+#[test]
+fn views_are_pushed_only_when_they_change() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, _) = paired_to_qr(&w, 1).await;
+        let before = pushes_to(&w, port);
+        let polls = shell(&w).server.count("status-session");
+        pass(u64::from(T.fast_poll_ms) * 5).await;
+        assert!(shell(&w).server.count("status-session") >= polls + 4);
+        assert_eq!(
+            pushes_to(&w, port),
+            before,
+            "the same QR is not pushed again"
+        );
+        // A second popup on the same tab gets the current view at once.
+        let second = open_popup(&w, 1).await;
+        assert_eq!(shown(&w, second).qr.as_deref(), Some(QR));
+    });
+}
+
+#[test]
+fn a_popup_for_a_tab_that_does_not_exist_is_told_so() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = w.popup_connected();
+        send(&w, port, PopupRequest::Subscribe { tab_id: tab(99) }).await;
+        let view = shown(&w, port);
+        assert_eq!(view.error.unwrap().code, "no-tab");
+        assert_eq!(view.session_id, None);
+        assert!(shell(&w).server.calls.borrow().is_empty());
+        let keys: Vec<String> = shell(&w).kv.area(Area::Session).keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [keys::SECRET],
+            "no ID was assigned to a tab that does not exist"
+        );
+    });
+}
+
+#[test]
+fn requests_before_subscribing_or_for_a_second_tab_are_refused() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, id) = paired_to_qr(&w, 1).await;
+        let stranger = w.popup_connected();
+        send(&w, stranger, PopupRequest::Logout).await;
+        send(&w, stranger, PopupRequest::Pair).await;
+        w.popup_message(stranger, json!({"v": 2, "type": "logout", "tabId": 1}))
+            .await;
+        w.popup_message(stranger, json!(null)).await;
+        assert_eq!(shell(&w).server.count("logout-session"), 0);
+        assert!(stored(&w, &keys::token(&id)).is_some());
+        let warnings = shell(&w).warnings.borrow().join("\n");
+        assert!(warnings.contains("has not subscribed"), "{warnings}");
+        assert!(warnings.contains("not an object"), "{warnings}");
+
+        let port = open_popup(&w, 2).await;
+        shell(&w).open_tabs.borrow_mut().insert(tab(1));
+        send(&w, port, PopupRequest::Subscribe { tab_id: tab(1) }).await;
+        send(&w, port, PopupRequest::Logout).await;
+        assert!(stored(&w, &keys::token(&id)).is_some(), "tab 1 untouched");
+    });
+}
+
+#[test]
+fn a_refused_token_is_renewed_before_the_next_poll() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        let old = stored(&w, &keys::token(&id)).unwrap();
+        shell(&w).server.tokens.borrow_mut().clear();
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        assert_eq!(shown(&w, port).error.unwrap().code, "unauthorized");
+        assert_eq!(shown(&w, port).qr.as_deref(), Some(QR), "the QR stays");
+        pass(u64::from(T.fast_poll_ms) * 3).await;
+        let view = shown(&w, port);
+        assert_eq!(view.error, None);
+        assert_eq!(view.phase, Phase::QrCode);
+        assert_ne!(stored(&w, &keys::token(&id)).unwrap(), old);
+    });
+}
+
+#[test]
+fn a_stuck_start_offers_restart_which_closes_then_starts() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = open_popup(&w, 1).await;
+        let id = session_of(&w, port);
+        pass(T.stuck_after_ms as u64 + 5_000).await;
+        let view = shown(&w, port);
+        assert_eq!(view.phase, Phase::Stuck);
+        assert_eq!(view.action, Some(PairAction::Restart));
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "!");
+        shell(&w).server.calls.borrow_mut().clear();
+        send(&w, port, PopupRequest::Pair).await;
+        assert_eq!(
+            shell(&w).server.routes(),
+            ["close-session", "start-session"]
+        );
+        assert_eq!(shown(&w, port).phase, Phase::Starting);
+        shell(&w).server.set(&id, ServerStatus::QrCode);
+        pass(u64::from(T.fast_poll_ms) * 2).await;
+        assert_eq!(shown(&w, port).phase, Phase::QrCode);
+    });
+}
+
+#[test]
+fn an_expired_qr_offers_refresh_which_starts_again() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        shell(&w).server.set(&id, ServerStatus::Closed);
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        let view = shown(&w, port);
+        assert_eq!(
+            (view.phase, view.action),
+            (Phase::Expired, Some(PairAction::RefreshQr))
+        );
+        send(&w, port, PopupRequest::Pair).await;
+        assert_eq!(
+            shell(&w).server.count("generate-token"),
+            1,
+            "the token is kept"
+        );
+        assert_eq!(shell(&w).server.count("start-session"), 2);
+    });
+}
+
+#[test]
+fn errors_at_each_step_of_pairing_keep_the_session_and_offer_retry() {
+    for (route, err) in [
+        ("generate-token", ApiError::Unreachable),
+        ("generate-token", ApiError::WrongSecret),
+        (
+            "start-session",
+            ApiError::Server {
+                status: 500,
+                message: "boom".into(),
+            },
+        ),
+        ("start-session", ApiError::Timeout),
+    ] {
+        run(|w| async move {
+            save_settings(&w).await;
+            shell(&w).server.fail(route, err.clone());
+            let port = open_popup(&w, 1).await;
+            let id = session_of(&w, port);
+            let view = shown(&w, port);
+            assert_eq!(
+                view.error.as_ref().map(|e| e.code.as_str()),
+                Some(err.code()),
+                "{route}"
+            );
+            assert_eq!(view.action, Some(PairAction::Retry), "{route}");
+            assert!(!view.busy);
+            assert_eq!(stored(&w, &keys::tab(tab(1))), Some(json!(id.as_str())));
+            send(&w, port, PopupRequest::Pair).await;
+            let view = shown(&w, port);
+            assert_eq!(
+                view.error, None,
+                "{route}: retry works once the server behaves"
+            );
+            assert_eq!(view.phase, Phase::Starting);
+        });
+    }
+}
+
+#[test]
+fn a_storage_failure_while_pairing_is_shown_and_nothing_panics() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = open_popup(&w, 1).await;
+        *shell(&w).kv.failing.borrow_mut() = Some("QUOTA_BYTES exceeded".into());
+        send(&w, port, PopupRequest::Pair).await;
+        pass(u64::from(T.fast_poll_ms) * 2).await;
+        *shell(&w).kv.failing.borrow_mut() = None;
+        let view = shown(&w, port);
+        assert_eq!(view.session_id, Some(session_of(&w, port)));
+    });
+}
+
+#[test]
+fn only_one_user_request_runs_at_a_time() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = open_popup(&w, 1).await;
+        let id = session_of(&w, port);
+        shell(&w).server.set(&id, ServerStatus::Closed);
+        pass(T.start_grace_ms as u64 + 1_000).await;
+        assert_eq!(shown(&w, port).action, Some(PairAction::Start));
+        let starts = shell(&w).server.count("start-session");
+        let (a, b) = (Rc::clone(&w), Rc::clone(&w));
+        tokio::join!(
+            send(&a, port, PopupRequest::Pair),
+            send(&b, port, PopupRequest::Pair)
+        );
+        assert_eq!(shell(&w).server.count("start-session"), starts + 1);
+    });
+}
+
+#[test]
+fn logout_of_a_connected_session_forgets_exactly_its_three_keys() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        let (_, other) = paired_to_qr(&w, 2).await;
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        send(&w, port, PopupRequest::Logout).await;
+        assert_eq!(shell(&w).server.count("logout-session"), 1);
+        assert_eq!(shell(&w).server.count("close-session"), 0);
+        for key in keys::all_for(tab(1), &id) {
+            assert_eq!(stored(&w, &key), None, "{key}");
+        }
+        for key in keys::all_for(tab(2), &other) {
+            assert!(stored(&w, &key).is_some(), "{key}");
+        }
+        assert_eq!(shown(&w, port).session_id, None);
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "");
+    });
+}
+
+#[test]
+fn logout_falls_back_to_close_and_renews_a_refused_token_once() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        shell(&w).server.tokens.borrow_mut().clear();
+        shell(&w).server.calls.borrow_mut().clear();
+        send(&w, port, PopupRequest::Logout).await;
+        assert_eq!(
+            shell(&w).server.routes(),
+            [
+                "logout-session",
+                "generate-token",
+                "logout-session",
+                "close-session"
+            ]
+        );
+        assert_eq!(stored(&w, &keys::token(&id)), None);
+    });
+}
+
+#[test]
+fn a_logout_the_server_cannot_confirm_changes_nothing() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        shell(&w)
+            .server
+            .fail("logout-session", ApiError::Unreachable);
+        send(&w, port, PopupRequest::Logout).await;
+        let view = shown(&w, port);
+        assert_eq!(view.error.unwrap().code, "unreachable");
+        assert_eq!(view.session_id, Some(id.clone()));
+        for key in keys::all_for(tab(1), &id) {
+            assert!(stored(&w, &key).is_some(), "{key} kept");
+        }
+        // Twice refused: the renewal is tried once, then the error shows.
+        shell(&w).server.tokens.borrow_mut().clear();
+        shell(&w)
+            .server
+            .fail("generate-token", ApiError::Unreachable);
+        send(&w, port, PopupRequest::Logout).await;
+        assert_eq!(shown(&w, port).error.unwrap().code, "unreachable");
+        assert!(stored(&w, &keys::token(&id)).is_some());
+    });
+}
+
+#[test]
+fn the_menu_logs_out_the_clicked_tab_only() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, a) = paired_to_qr(&w, 1).await;
+        let (_, b) = paired_to_qr(&w, 2).await;
+        w.menu_clicked(Some(LOGOUT_MENU_ID), Some(tab(2))).await;
+        assert_eq!(stored(&w, &keys::token(&b)), None);
+        assert!(stored(&w, &keys::token(&a)).is_some());
+        w.menu_clicked(Some("other"), Some(tab(1))).await;
+        w.menu_clicked(Some(LOGOUT_MENU_ID), None).await;
+        assert!(stored(&w, &keys::token(&a)).is_some());
+    });
+}
+
+#[test]
+fn closing_a_tab_keeps_the_server_session_and_its_token() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        w.tab_removed(tab(1)).await;
+        assert_eq!(stored(&w, &keys::tab(tab(1))), None);
+        assert!(stored(&w, &keys::token(&id)).is_some());
+        assert_eq!(
+            stored(&w, &keys::session(&id)).unwrap()["tabId"],
+            Value::Null
+        );
+        assert_eq!(shown(&w, port).error.unwrap().code, "no-tab");
+    });
+}
+
+#[test]
+fn the_alarm_refreshes_unwatched_sessions_for_their_badges() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        w.popup_disconnected(port);
+        pass(u64::from(T.fast_poll_ms) * 2).await;
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        let polls = shell(&w).server.count("status-session");
+        pass(u64::from(T.fast_poll_ms) * 3).await;
+        assert_eq!(
+            shell(&w).server.count("status-session"),
+            polls,
+            "no popup, no polling"
+        );
+        w.alarm("another-alarm").await;
+        assert_eq!(shell(&w).server.count("status-session"), polls);
+        w.alarm(REFRESH_ALARM).await;
+        assert_eq!(shell(&w).server.count("status-session"), polls + 1);
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "ON");
+    });
+}
+
+#[test]
+fn a_restarted_worker_rebuilds_tabs_from_storage() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, id) = paired_to_qr(&w, 1).await;
+        // A new worker over the same storage and server: what a browser restart of the
+        // service worker leaves.
+        let shell_after = FakeShell::default();
+        *shell_after.kv.areas.borrow_mut() = shell(&w).kv.areas.borrow().clone();
+        *shell_after.server.tokens.borrow_mut() = shell(&w).server.tokens.borrow().clone();
+        *shell_after.server.sessions.borrow_mut() = shell(&w).server.sessions.borrow().clone();
+        let w2 = Worker::new(shell_after, T);
+        let port = open_popup(&w2, 1).await;
+        assert_eq!(session_of(&w2, port), id);
+        assert_eq!(shell(&w2).server.count("generate-token"), 0);
+        assert_eq!(shell(&w2).server.count("start-session"), 0);
+        assert_eq!(shown(&w2, port).qr.as_deref(), Some(QR));
+    });
+}
+
+#[test]
+fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
+    run(|w| async move {
+        let test = |secret: Option<&str>| OptionsRequest::TestConnection {
+            server_url: ServerUrl::parse(URL).unwrap(),
+            secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
+        };
+        let reply = w.options_message(encode(&test(None))).await;
+        assert_eq!(
+            (
+                reply["ok"].clone(),
+                reply["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Enter the secret")
+            ),
+            (json!(false), true)
+        );
+        let reply = w.options_message(encode(&test(Some("wrong")))).await;
+        assert!(reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the secret"));
+        let reply = w.options_message(encode(&test(Some(SECRET)))).await;
+        assert_eq!(reply["ok"], true);
+        save_settings(&w).await;
+        let reply = w.options_message(encode(&test(None))).await;
+        assert_eq!(reply["ok"], true, "the saved secret is used");
+        shell(&w).server.fail("healthz", ApiError::Unreachable);
+        let reply = w.options_message(encode(&test(None))).await;
+        assert!(reply["message"].as_str().unwrap().contains("Cannot reach"));
+    });
+}
+
+#[test]
+fn options_requests_keep_the_saved_secret_and_never_return_it() {
+    run(|w| async move {
+        let save = |secret: Option<&str>| OptionsRequest::SaveSettings {
+            server_url: ServerUrl::parse(URL).unwrap(),
+            secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
+            remember_secret: false,
+        };
+        let reply = w.options_message(encode(&save(None))).await;
+        assert_eq!(reply["type"], "error", "a first save needs the secret");
+        assert_eq!(
+            w.options_message(encode(&save(Some(SECRET)))).await["type"],
+            "saved"
+        );
+        assert_eq!(
+            w.options_message(encode(&save(None))).await["type"],
+            "saved"
+        );
+        let reply = w
+            .options_message(encode(&OptionsRequest::GetSettings))
+            .await;
+        assert_eq!(reply["hasSecret"], true);
+        assert!(!reply.to_string().contains(SECRET));
+        let refused = w
+            .options_message(json!({"v": 1, "type": "getSettings"}))
+            .await;
+        assert!(refused["message"].as_str().unwrap().contains("version"));
+    });
+}
+
+#[test]
+fn a_tab_that_finished_loading_gets_its_badge_again() {
+    run(|w| async move {
+        save_settings(&w).await;
+        paired_to_qr(&w, 1).await;
+        // What Firefox does on navigation: the badge is gone, the worker did not clear it.
+        shell(&w).badges.borrow_mut().clear();
+        w.tab_updated(tab(1), Some("loading")).await;
+        assert!(shell(&w).badges.borrow().get(&tab(1)).is_none());
+        w.tab_updated(tab(1), Some("complete")).await;
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "QR");
+    });
+}

@@ -1,0 +1,52 @@
+//! Every threshold and delay the worker keeps, in one place. The shipped build uses
+//! [`Timings::SHIPPED`]; the browser suite's build (feature `test-hooks`) uses
+//! [`Timings::TEST`], so that no test waits out a real 150 s threshold.
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timings {
+    /// While a popup shows pairing, poll this often: the QR rotates about every 20 s, so a
+    /// new one shows within 2 s; each poll costs the server a bcrypt compare, so no faster.
+    pub fast_poll_ms: u32,
+    /// Right after start-session the server reaches INITIALIZING or QRCODE within a second.
+    pub starting_poll_ms: u32,
+    /// The slowest retry after repeated failures while a popup is open.
+    pub max_backoff_ms: u32,
+    /// Without a popup, sessions are refreshed this often (an alarm; Chrome's minimum is 30 s).
+    pub slow_refresh_minutes: f64,
+    /// INITIALIZING for longer than this is the known server hang (contract §9.1).
+    pub stuck_after_ms: f64,
+    /// A fresh start-session answers CLOSED, meaning "starting" (§2.1): CLOSED this soon
+    /// after a start is not an expiry.
+    pub start_grace_ms: f64,
+}
+
+impl Timings {
+    pub const SHIPPED: Timings = Timings {
+        fast_poll_ms: 2_000,
+        starting_poll_ms: 1_000,
+        max_backoff_ms: 30_000,
+        slow_refresh_minutes: 1.0,
+        stuck_after_ms: 150_000.0,
+        start_grace_ms: 10_000.0,
+    };
+
+    /// Short enough for the browser suite, in the same proportions where they matter: a
+    /// session is stuck only well after a QR would have shown.
+    pub const TEST: Timings = Timings {
+        fast_poll_ms: 400,
+        starting_poll_ms: 200,
+        max_backoff_ms: 2_000,
+        slow_refresh_minutes: 1.0,
+        stuck_after_ms: 4_000.0,
+        start_grace_ms: 10_000.0,
+    };
+
+    /// The timings this build runs with.
+    pub const fn current() -> Timings {
+        if cfg!(feature = "test-hooks") {
+            Timings::TEST
+        } else {
+            Timings::SHIPPED
+        }
+    }
+}

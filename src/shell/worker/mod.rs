@@ -1,0 +1,141 @@
+//! The background worker's entry points. The JS loader registers every listener
+//! synchronously and calls these exports once the module is ready; each hands its event to
+//! the core's [`Worker`], which decides everything.
+
+mod ports;
+mod setup;
+mod shell;
+
+use super::browser::{console_error, console_warn, is_own_page, to_js, to_json};
+use crate::core::storage::TabId;
+use crate::core::timings::Timings;
+use crate::core::worker::{PortKey, Worker};
+use shell::BrowserShell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_extensions_sys::{MessageSender, Port};
+
+thread_local! {
+    static WORKER: Rc<Worker<BrowserShell>> = {
+        install_panic_hook();
+        Worker::new(BrowserShell, Timings::current())
+    };
+}
+
+fn worker() -> Rc<Worker<BrowserShell>> {
+    WORKER.with(Rc::clone)
+}
+
+fn tab_id(id: f64) -> Option<TabId> {
+    (id.fract() == 0.0)
+        .then_some(id as i64)
+        .and_then(TabId::new)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The loader's hook: drops the ports of the instance that panicked, so their popups
+    /// reconnect to the fresh one.
+    #[wasm_bindgen(catch, js_namespace = globalThis, js_name = wppTabsOnPanic)]
+    fn tell_loader_of_panic() -> Result<(), JsValue>;
+}
+
+/// A panic is logged, and the next event runs on a fresh instance of the module (state
+/// comes back from storage): one bad event must not leave the worker dead for its life.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error(&format!("wpp-tabs: the worker panicked: {info}"));
+        wasm_bindgen::handler::schedule_reinit();
+        let _ = tell_loader_of_panic();
+    }));
+}
+
+/// Does nothing, and so lets the loader start the fresh instance right after a panic: any
+/// export call does that, before a stale callback of the old instance can run.
+#[wasm_bindgen]
+pub fn worker_recover() {}
+
+#[wasm_bindgen]
+pub fn worker_on_installed() {
+    setup::create_menu();
+    spawn_local(setup::ensure_refresh_alarm(worker().timings()));
+}
+
+#[wasm_bindgen]
+pub fn worker_on_startup() {
+    spawn_local(setup::ensure_refresh_alarm(worker().timings()));
+}
+
+/// A page connected a port. Returns the key the loader passes with the port's messages, or
+/// `undefined` after refusing (and disconnecting) a port that is not the popup's.
+#[wasm_bindgen]
+pub fn worker_on_connect(port: Port) -> Option<u32> {
+    let trusted = port.name() == crate::core::messages::POPUP_PORT
+        && port.sender().is_some_and(|s| is_own_page(&s));
+    if !trusted {
+        console_warn("wpp-tabs: refused a connection that is not from the extension's popup");
+        port.disconnect();
+        return None;
+    }
+    let key = worker().popup_connected();
+    ports::add(key, port);
+    Some(key.0)
+}
+
+#[wasm_bindgen]
+pub fn worker_on_port_message(key: u32, message: JsValue) {
+    let message = to_json(message);
+    let worker = worker();
+    spawn_local(async move { worker.popup_message(PortKey(key), message).await });
+}
+
+#[wasm_bindgen]
+pub fn worker_on_port_disconnect(key: u32) {
+    ports::remove(PortKey(key));
+    worker().popup_disconnected(PortKey(key));
+}
+
+/// One-off requests from the options page; answers with an encoded `OptionsReply`.
+#[wasm_bindgen]
+pub async fn worker_on_message(message: JsValue, sender: MessageSender) -> JsValue {
+    if !is_own_page(&sender) {
+        console_warn("wpp-tabs: ignored a message that is not from the extension's pages");
+        return JsValue::UNDEFINED;
+    }
+    to_js(&worker().options_message(to_json(message)).await)
+}
+
+#[wasm_bindgen]
+pub async fn worker_on_tab_removed(tab: f64) {
+    if let Some(tab) = tab_id(tab) {
+        worker().tab_removed(tab).await;
+    }
+}
+
+#[wasm_bindgen]
+pub async fn worker_on_tab_updated(tab: f64, status: Option<String>) {
+    if let Some(tab) = tab_id(tab) {
+        worker().tab_updated(tab, status.as_deref()).await;
+    }
+}
+
+/// The context menu. A promise, so a click's outcome can be awaited (devtools, tests).
+#[wasm_bindgen]
+pub async fn worker_on_menu_clicked(item: Option<String>, tab: Option<f64>) {
+    let tab = tab.and_then(tab_id);
+    worker().menu_clicked(item.as_deref(), tab).await;
+}
+
+#[wasm_bindgen]
+pub async fn worker_on_alarm(name: String) {
+    worker().alarm(&name).await;
+}
+
+/// Test builds only: a panic on demand, so the suite can prove the worker survives one.
+#[cfg(feature = "test-hooks")]
+#[wasm_bindgen]
+pub fn worker_test_panic() {
+    worker();
+    panic!("a panic the test asked for");
+}

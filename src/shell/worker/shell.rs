@@ -1,0 +1,79 @@
+//! The browser as the core's [`Shell`]: `fetch`, `chrome.storage`, ports, badges, timers.
+
+use super::ports;
+use crate::core::messages::{encode, WorkerPush};
+use crate::core::server::{HttpServer, Server};
+use crate::core::session::Badge;
+use crate::core::settings::ServerUrl;
+use crate::core::storage::TabId;
+use crate::core::worker::{PortKey, Shell};
+use crate::shell::browser::{
+    action, console_warn, now_ms, object, random_u64, to_js, try_post_message,
+};
+use crate::shell::http::Fetch;
+use crate::shell::store::BrowserStorage;
+use gloo_timers::future::TimeoutFuture;
+use std::future::Future;
+use std::pin::Pin;
+use wasm_bindgen_futures::spawn_local;
+use web_extensions_sys::chrome;
+
+pub struct BrowserShell;
+
+impl Shell for BrowserShell {
+    type Storage = BrowserStorage;
+
+    fn server(&self, url: ServerUrl) -> impl Server + '_ {
+        HttpServer {
+            url,
+            transport: &Fetch,
+        }
+    }
+
+    fn storage(&self) -> &BrowserStorage {
+        &BrowserStorage
+    }
+
+    fn now_ms(&self) -> f64 {
+        now_ms()
+    }
+
+    fn random_u64(&self) -> u64 {
+        random_u64()
+    }
+
+    async fn sleep(&self, ms: u32) {
+        TimeoutFuture::new(ms).await;
+    }
+
+    async fn tab_exists(&self, tab: TabId) -> bool {
+        chrome().tabs().get(tab.get()).await.is_ok()
+    }
+
+    fn post(&self, port: PortKey, push: &WorkerPush) {
+        if let Some(port) = ports::get(port) {
+            // A popup that closed a moment ago throws here; its disconnect handler cleans up.
+            let _ = try_post_message(&port, &to_js(&encode(push)));
+        }
+    }
+
+    fn set_badge(&self, tab: TabId, badge: &Badge) {
+        let tab_id = || ("tabId", tab.get().into());
+        let text = object(&[tab_id(), ("text", badge.text.into())]);
+        let color = object(&[tab_id(), ("color", badge.color.into())]);
+        spawn_local(async move {
+            // The tab may have closed meanwhile; a badge for it no longer matters.
+            let action = action();
+            let _ = action.set_badge_text(&text).await;
+            let _ = action.set_badge_background_color(&color).await;
+        });
+    }
+
+    fn warn(&self, message: &str) {
+        console_warn(message);
+    }
+
+    fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
+        spawn_local(task);
+    }
+}

@@ -1,0 +1,437 @@
+//! The core's flows over real HTTP: the worker of `core::worker` with a native shell (an
+//! HTTP client as its transport, memory as its storage) against wpp-sim on loopback. Each
+//! test waits on the views the worker pushes, never on a fixed sleep.
+
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(async_fn_in_trait)]
+
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use wpp_sim::{FaultKind, FaultSpec, SimConfig, SimControl, SimServer};
+use wpp_tabs::core::api::{ApiError, ApiRequest, HttpReply, Method};
+use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
+use wpp_tabs::core::server::{HttpServer, Server, Transport};
+use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
+use wpp_tabs::core::settings::{SecretKey, ServerUrl};
+use wpp_tabs::core::storage::{keys, TabId};
+use wpp_tabs::core::store::{Area, KeyValue, StoreError};
+use wpp_tabs::core::timings::Timings;
+use wpp_tabs::core::worker::{PortKey, Shell, Worker};
+
+/// Longest any single wait may take before the test fails.
+const WAIT: Duration = Duration::from_secs(15);
+
+// ---- a native shell ----
+
+struct Reqwest(reqwest::Client);
+
+impl Transport for Reqwest {
+    async fn send(&self, request: &ApiRequest) -> Result<HttpReply, ApiError> {
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.0.request(method, &request.url);
+        if let Some(auth) = request.authorization() {
+            builder = builder.header("Authorization", auth);
+        }
+        if let Some(body) = &request.json_body {
+            builder = builder
+                .header("Content-Type", "application/json")
+                .body(body.clone());
+        }
+        let response = builder.send().await.map_err(|e| match e.is_timeout() {
+            true => ApiError::Timeout,
+            false => ApiError::Unreachable,
+        })?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.map_err(|_| ApiError::Unreachable)?;
+        Ok(HttpReply {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+#[derive(Default)]
+struct MemoryKv(RefCell<[Map<String, Value>; 2]>);
+
+fn index(area: Area) -> usize {
+    match area {
+        Area::Session => 0,
+        Area::Local => 1,
+    }
+}
+
+impl KeyValue for MemoryKv {
+    async fn get(&self, area: Area, key: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self.0.borrow()[index(area)].get(key).cloned())
+    }
+    async fn get_all(&self, area: Area) -> Result<Map<String, Value>, StoreError> {
+        Ok(self.0.borrow()[index(area)].clone())
+    }
+    async fn set(&self, area: Area, key: &str, value: Value) -> Result<(), StoreError> {
+        self.0.borrow_mut()[index(area)].insert(key.to_owned(), value);
+        Ok(())
+    }
+    async fn remove(&self, area: Area, keys: &[String]) -> Result<(), StoreError> {
+        let mut areas = self.0.borrow_mut();
+        for key in keys {
+            areas[index(area)].remove(key);
+        }
+        Ok(())
+    }
+    fn warn(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}
+
+struct NativeShell {
+    http: Reqwest,
+    kv: MemoryKv,
+    tabs: RefCell<HashSet<TabId>>,
+    views: RefCell<Vec<(PortKey, TabView)>>,
+    pushed: Notify,
+}
+
+impl Shell for NativeShell {
+    type Storage = MemoryKv;
+    fn server(&self, url: ServerUrl) -> impl Server + '_ {
+        HttpServer {
+            url,
+            transport: &self.http,
+        }
+    }
+    fn storage(&self) -> &MemoryKv {
+        &self.kv
+    }
+    fn now_ms(&self) -> f64 {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_epoch.unwrap().as_millis() as f64
+    }
+    fn random_u64(&self) -> u64 {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(self.now_ms().to_bits())
+    }
+    async fn sleep(&self, ms: u32) {
+        tokio::time::sleep(Duration::from_millis(ms.into())).await;
+    }
+    async fn tab_exists(&self, tab: TabId) -> bool {
+        self.tabs.borrow().contains(&tab)
+    }
+    fn post(&self, port: PortKey, push: &WorkerPush) {
+        let WorkerPush::State { view } = push;
+        self.views.borrow_mut().push((port, view.clone()));
+        self.pushed.notify_waiters();
+    }
+    fn set_badge(&self, _tab: TabId, _badge: &Badge) {}
+    fn warn(&self, message: &str) {
+        eprintln!("{message}");
+    }
+    fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
+        tokio::task::spawn_local(task);
+    }
+}
+
+// ---- the scenario vocabulary ----
+
+struct Ctx {
+    worker: Rc<Worker<NativeShell>>,
+    sim: SimControl,
+    url: ServerUrl,
+}
+
+/// Runs a scenario with wpp-sim on loopback and a worker with these timings.
+fn run<F: Future<Output = ()>>(timings: Timings, scenario: impl FnOnce(Ctx) -> F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let server = SimServer::start(SimConfig::fast(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = ServerUrl::parse(&server.base_url()).unwrap();
+        let shell = NativeShell {
+            http: Reqwest(reqwest::Client::new()),
+            kv: MemoryKv::default(),
+            tabs: RefCell::default(),
+            views: RefCell::default(),
+            pushed: Notify::new(),
+        };
+        let ctx = Ctx {
+            worker: Worker::new(shell, timings),
+            sim: server.control(),
+            url,
+        };
+        let save = OptionsRequest::SaveSettings {
+            server_url: ctx.url.clone(),
+            secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
+            remember_secret: false,
+        };
+        assert_eq!(
+            ctx.worker.options_message(encode(&save)).await["type"],
+            "saved"
+        );
+        scenario(ctx).await;
+        // Owned here, not by the context: a scenario that uses only some of the context's
+        // fields would drop the rest early.
+        server.shutdown().await;
+    });
+}
+
+impl Ctx {
+    fn shell(&self) -> &NativeShell {
+        self.worker.shell()
+    }
+
+    async fn open_popup(&self, tab: i64) -> PortKey {
+        let tab = TabId::new(tab).unwrap();
+        self.shell().tabs.borrow_mut().insert(tab);
+        let port = self.worker.popup_connected();
+        self.send(port, PopupRequest::Subscribe { tab_id: tab })
+            .await;
+        port
+    }
+
+    async fn send(&self, port: PortKey, request: PopupRequest) {
+        self.worker.popup_message(port, encode(&request)).await;
+    }
+
+    fn last_view(&self, port: PortKey) -> Option<TabView> {
+        let views = self.shell().views.borrow();
+        views
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == port)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Waits for a pushed view of `port` that satisfies `pred`: each push wakes the wait.
+    async fn wait_view(
+        &self,
+        port: PortKey,
+        what: &str,
+        pred: impl Fn(&TabView) -> bool,
+    ) -> TabView {
+        let wait = async {
+            loop {
+                let pushed = self.shell().pushed.notified();
+                if let Some(view) = self.last_view(port).filter(|v| pred(v)) {
+                    return view;
+                }
+                pushed.await;
+            }
+        };
+        match tokio::time::timeout(WAIT, wait).await {
+            Ok(view) => view,
+            Err(_) => panic!(
+                "timed out waiting for {what}; last view: {:?}",
+                self.last_view(port)
+            ),
+        }
+    }
+
+    async fn wait_qr(&self, port: PortKey) -> TabView {
+        self.wait_view(port, "a QR", |v| v.phase == Phase::QrCode && v.qr.is_some())
+            .await
+    }
+
+    fn session_stored(&self, key: &str) -> Option<Value> {
+        self.shell().kv.0.borrow()[index(Area::Session)]
+            .get(key)
+            .cloned()
+    }
+
+    fn routes_of(&self, session: &str) -> Vec<String> {
+        let log = serde_json::to_value(self.sim.log()).unwrap();
+        let requests = log["requests"].as_array().cloned().unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r["session"] == json!(session))
+            .map(|r| r["route"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn fast() -> Timings {
+    Timings::TEST
+}
+
+// ---- scenarios ----
+
+#[test]
+fn pairing_over_http_shows_the_qr_and_a_scan_connects() {
+    run(fast(), |ctx| async move {
+        let port = ctx.open_popup(1).await;
+        let view = ctx.wait_qr(port).await;
+        let id = view.session_id.clone().unwrap();
+        assert!(view.qr.unwrap().starts_with("data:image/png;base64,"));
+        assert_eq!(
+            ctx.routes_of(id.as_str())[..2],
+            ["generate-token", "start-session"]
+        );
+        ctx.sim.scan(id.as_str()).unwrap();
+        let view = ctx
+            .wait_view(port, "CONNECTED", |v| v.phase == Phase::Connected)
+            .await;
+        assert_eq!(view.qr, None, "the server's stale QR is not shown");
+        let record = ctx.session_stored(&keys::session(&id)).unwrap();
+        assert_eq!(record["lastStatus"], "CONNECTED");
+    });
+}
+
+#[test]
+fn a_token_the_server_refuses_is_renewed_and_polling_recovers() {
+    run(fast(), |ctx| async move {
+        let port = ctx.open_popup(1).await;
+        let id = ctx.wait_qr(port).await.session_id.unwrap();
+        let before = ctx.session_stored(&keys::token(&id)).unwrap();
+        ctx.sim
+            .inject_fault(FaultSpec {
+                route: "status-session".into(),
+                session: Some(id.to_string()),
+                kind: FaultKind::Unauthorized,
+                count: 1,
+                delay_ms: None,
+            })
+            .unwrap();
+        let failed = ctx
+            .wait_view(port, "the 401", |v| {
+                v.error.as_ref().is_some_and(|e| e.code == "unauthorized")
+            })
+            .await;
+        assert!(
+            failed.qr.is_some(),
+            "the QR stays while the token is renewed"
+        );
+        ctx.wait_view(port, "recovery", |v| {
+            v.error.is_none() && v.phase == Phase::QrCode
+        })
+        .await;
+        assert_ne!(ctx.session_stored(&keys::token(&id)).unwrap(), before);
+        let routes = ctx.routes_of(id.as_str());
+        assert_eq!(
+            routes.iter().filter(|r| *r == "generate-token").count(),
+            2,
+            "{routes:?}"
+        );
+    });
+}
+
+#[test]
+fn logout_of_a_connected_session_logs_it_out_on_the_server() {
+    run(fast(), |ctx| async move {
+        let port = ctx.open_popup(1).await;
+        let id = ctx.wait_qr(port).await.session_id.unwrap();
+        ctx.sim.scan(id.as_str()).unwrap();
+        ctx.wait_view(port, "CONNECTED", |v| v.phase == Phase::Connected)
+            .await;
+        ctx.send(port, PopupRequest::Logout).await;
+        assert!(ctx
+            .routes_of(id.as_str())
+            .contains(&"logout-session".to_owned()));
+        let on_server = ctx.sim.session(id.as_str());
+        assert!(
+            on_server.as_ref().is_none_or(|s| s.status != "CONNECTED"),
+            "{on_server:?}"
+        );
+        for key in keys::all_for(TabId::new(1).unwrap(), &id) {
+            assert_eq!(ctx.session_stored(&key), None, "{key}");
+        }
+        assert_eq!(ctx.last_view(port).unwrap().session_id, None);
+    });
+}
+
+#[test]
+fn logout_while_pairing_falls_back_to_close_session() {
+    run(fast(), |ctx| async move {
+        let port = ctx.open_popup(1).await;
+        let id = ctx.wait_qr(port).await.session_id.unwrap();
+        ctx.send(port, PopupRequest::Logout).await;
+        let routes = ctx.routes_of(id.as_str());
+        let tail: Vec<&str> = routes
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(tail, ["logout-session", "close-session"]);
+        assert_eq!(ctx.session_stored(&keys::token(&id)), None);
+    });
+}
+
+#[test]
+fn a_start_the_server_never_finishes_is_restarted() {
+    let timings = Timings {
+        stuck_after_ms: 1_000.0,
+        ..Timings::TEST
+    };
+    run(timings, |ctx| async move {
+        let port = ctx.open_popup(1).await;
+        let id = ctx.last_view(port).unwrap().session_id.unwrap();
+        // The session hangs in INITIALIZING, as the real server's do (contract §9.1).
+        ctx.sim.stuck(id.as_str());
+        let stuck = ctx
+            .wait_view(port, "stuck", |v| v.action == Some(PairAction::Restart))
+            .await;
+        assert_eq!(stuck.phase, Phase::Stuck);
+        ctx.send(port, PopupRequest::Pair).await;
+        let routes = ctx.routes_of(id.as_str());
+        let close = routes
+            .iter()
+            .rposition(|r| r == "close-session")
+            .expect("close-session");
+        assert_eq!(routes[close + 1], "start-session", "{routes:?}");
+        ctx.wait_qr(port).await;
+    });
+}
+
+#[test]
+fn the_connection_test_tells_a_wrong_secret_from_a_server_that_is_down() {
+    run(fast(), |ctx| async move {
+        let test = |url: &ServerUrl, secret: &str| {
+            encode(&OptionsRequest::TestConnection {
+                server_url: url.clone(),
+                secret_key: Some(SecretKey::parse(secret).unwrap()),
+            })
+        };
+        let ok = ctx
+            .worker
+            .options_message(test(&ctx.url, "THISISMYSECURETOKEN"))
+            .await;
+        assert_eq!(ok["ok"], true, "{ok}");
+        let wrong = ctx.worker.options_message(test(&ctx.url, "nope")).await;
+        assert!(
+            wrong["message"]
+                .as_str()
+                .unwrap()
+                .contains("refused the secret"),
+            "{wrong}"
+        );
+        // Port 9 (discard) is closed on loopback: the connection is refused at once.
+        let down = ServerUrl::parse("http://127.0.0.1:9").unwrap();
+        let down = ctx
+            .worker
+            .options_message(test(&down, "THISISMYSECURETOKEN"))
+            .await;
+        assert!(
+            down["message"].as_str().unwrap().contains("Cannot reach"),
+            "{down}"
+        );
+    });
+}
