@@ -6,8 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 scripts/build.sh >/dev/null
-cargo build -q -p wpp-sim
-(cd scripts && npm ci --no-audit --no-fund --silent)
 
 python3 - <<'PY'
 import gzip, pathlib
@@ -18,4 +16,7 @@ for name, data in (("wasm-bindgen (baseline)", unopt), ("after wasm-opt -Oz", op
     print(f"{name:23} | {len(data):6} | {len(gzip.compress(data, 9)):6}")
 PY
 echo
-node scripts/bench/popup-open.mjs "$PWD/dist/chrome" "$PWD/target/debug/wpp-sim" "${BENCH_RUNS:-15}"
+# The popup-open benchmark runs on the browser suite's harness (tests/browser/bench.rs): the
+# shipped build in headless Chromium, wpp-sim in-process; BENCH_RUNS runs per row (default 15).
+cargo test -q --test browser -- --ignored --exact bench_popup_open --nocapture \
+  | sed -n '/^popup open/,/^worker stopped/p'

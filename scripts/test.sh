@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting and lints (native and wasm32), the pure core's unit
 # tests, wpp-sim's tests, then the real-browser suite (headless Chromium and Firefox with the
-# built extension, against wpp-sim on loopback). Installs what is missing first.
+# extension's test build, against wpp-sim on loopback). Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
@@ -12,13 +12,17 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
-step "clippy (wasm32)"
+step "clippy (wasm32, shipped and test build)"
 cargo clippy -p wpp-tabs --lib --tests --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p wpp-tabs --lib --target wasm32-unknown-unknown --features test-hooks -- -D warnings
 
 step "building the extension"
 scripts/build.sh
 
-step "cargo test (core, wpp-sim, real browsers)"
+step "building the extension's test build (target/test-dist/, feature test-hooks)"
+scripts/build.sh --test-build
+
+step "cargo test (core, wpp-sim, real browsers: one test per scenario and browser)"
 cargo test --workspace -- --nocapture
 
 step "Wasm tests of the shell (Node), against wpp-sim over real HTTP"

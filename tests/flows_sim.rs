@@ -5,7 +5,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(async_fn_in_trait)]
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::future::Future;
@@ -20,7 +20,8 @@ use wpp_tabs::core::server::{HttpServer, Server, Transport};
 use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
 use wpp_tabs::core::settings::{SecretKey, ServerUrl};
 use wpp_tabs::core::storage::{keys, TabId};
-use wpp_tabs::core::store::{Area, KeyValue, StoreError};
+use wpp_tabs::core::store::memory::MemoryKv;
+use wpp_tabs::core::store::Area;
 use wpp_tabs::core::timings::Timings;
 use wpp_tabs::core::worker::{PortKey, Shell, Worker};
 
@@ -62,39 +63,6 @@ impl Transport for Reqwest {
             content_type,
             body,
         })
-    }
-}
-
-#[derive(Default)]
-struct MemoryKv(RefCell<[Map<String, Value>; 2]>);
-
-fn index(area: Area) -> usize {
-    match area {
-        Area::Session => 0,
-        Area::Local => 1,
-    }
-}
-
-impl KeyValue for MemoryKv {
-    async fn get(&self, area: Area, key: &str) -> Result<Option<Value>, StoreError> {
-        Ok(self.0.borrow()[index(area)].get(key).cloned())
-    }
-    async fn get_all(&self, area: Area) -> Result<Map<String, Value>, StoreError> {
-        Ok(self.0.borrow()[index(area)].clone())
-    }
-    async fn set(&self, area: Area, key: &str, value: Value) -> Result<(), StoreError> {
-        self.0.borrow_mut()[index(area)].insert(key.to_owned(), value);
-        Ok(())
-    }
-    async fn remove(&self, area: Area, keys: &[String]) -> Result<(), StoreError> {
-        let mut areas = self.0.borrow_mut();
-        for key in keys {
-            areas[index(area)].remove(key);
-        }
-        Ok(())
-    }
-    fn warn(&self, message: &str) {
-        eprintln!("{message}");
     }
 }
 
@@ -251,9 +219,7 @@ impl Ctx {
     }
 
     fn session_stored(&self, key: &str) -> Option<Value> {
-        self.shell().kv.0.borrow()[index(Area::Session)]
-            .get(key)
-            .cloned()
+        self.shell().kv.area(Area::Session).get(key).cloned()
     }
 
     fn routes_of(&self, session: &str) -> Vec<String> {

@@ -163,8 +163,7 @@ impl<'k, K: KeyValue> Store<'k, K> {
     }
 }
 
-/// An in-memory [`KeyValue`], for tests: two plain maps.
-#[cfg(test)]
+/// An in-memory [`KeyValue`], for the native tests: two plain maps.
 pub mod memory {
     use super::*;
     use std::cell::RefCell;

@@ -177,6 +177,14 @@ impl<S: Shell + 'static> Worker<S> {
         self.state.borrow_mut().settings_missing = missing;
     }
 
+    /// Test builds only: panics in the middle of an update, with the state borrowed, the
+    /// worst case for a module instance that went on after it.
+    #[cfg(feature = "test-hooks")]
+    pub fn panic_mid_update(&self) {
+        let _state = self.state.borrow_mut();
+        panic!("a panic the test asked for, mid-update");
+    }
+
     // ---- popup ports ----
 
     /// A popup connected: the key its messages and pushes go by.

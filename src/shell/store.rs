@@ -3,7 +3,7 @@
 
 use super::browser::{console_warn, from_js, js_error_text, object, to_js};
 use crate::core::store::{Area, KeyValue, StoreError};
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::{chrome, StorageArea};
@@ -29,11 +29,8 @@ impl KeyValue for BrowserStorage {
             .get(&JsValue::from_str(key))
             .await
             .map_err(store_error)?;
-        let raw = Reflect::get(&all, &JsValue::from_str(key)).map_err(store_error)?;
-        if raw.is_undefined() {
-            return Ok(None);
-        }
-        from_js(raw).map(Some).map_err(StoreError)
+        let mut all: serde_json::Map<String, Value> = from_js(all).map_err(StoreError)?;
+        Ok(all.remove(key))
     }
 
     async fn get_all(&self, which: Area) -> Result<serde_json::Map<String, Value>, StoreError> {

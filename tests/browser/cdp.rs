@@ -1,5 +1,5 @@
-//! A minimal Chrome DevTools Protocol client: one websocket to the browser target, flattened
-//! sessions for the targets it attaches to (the extension's service worker, pages).
+//! The little of the Chrome DevTools Protocol the suite needs, over one websocket to the
+//! browser target: find, stop and await the extension's service worker, and evaluate in it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::webdriver::Result;
+use crate::harness::Result;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 
@@ -19,14 +19,12 @@ pub struct Cdp {
     tx: mpsc::UnboundedSender<Message>,
     pending: Pending,
     next_id: AtomicU64,
-    reader: tokio::task::JoinHandle<()>,
-    writer: tokio::task::JoinHandle<()>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
 impl Drop for Cdp {
     fn drop(&mut self) {
-        self.reader.abort();
-        self.writer.abort();
+        self.tasks.iter().for_each(|t| t.abort());
     }
 }
 
@@ -56,7 +54,7 @@ impl Cdp {
                 }
             }
         });
-        let pending2 = pending.clone();
+        let waiters = pending.clone();
         let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(text) = msg else { continue };
@@ -64,25 +62,24 @@ impl Cdp {
                     continue;
                 };
                 if let Some(id) = v.get("id").and_then(Value::as_u64) {
-                    if let Some(waiter) = pending2.lock().unwrap().remove(&id) {
+                    if let Some(waiter) = waiters.lock().unwrap().remove(&id) {
                         let _ = waiter.send(v);
                     }
                 }
             }
             // Connection gone: fail every waiter.
-            pending2.lock().unwrap().clear();
+            waiters.lock().unwrap().clear();
         });
         Ok(Cdp {
             tx,
             pending,
             next_id: AtomicU64::new(1),
-            reader,
-            writer,
+            tasks: [reader, writer],
         })
     }
 
     /// Sends one command (to the browser, or to an attached `session`) and awaits its result.
-    pub async fn call(&self, method: &str, params: Value, session: Option<&str>) -> Result<Value> {
+    async fn call(&self, method: &str, params: Value, session: Option<&str>) -> Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
@@ -103,81 +100,67 @@ impl Cdp {
         Ok(reply["result"].clone())
     }
 
-    pub async fn targets(&self) -> Result<Vec<Value>> {
+    async fn targets(&self) -> Result<Vec<Value>> {
         let r = self.call("Target.getTargets", json!({}), None).await?;
         Ok(r["targetInfos"].as_array().cloned().unwrap_or_default())
     }
 
-    /// The extension's service worker target, if one is running now.
-    pub async fn extension_worker(&self, ext_id: &str) -> Result<Option<Value>> {
+    /// The target ID of the extension's service worker, if one is running now.
+    pub async fn extension_worker(&self, ext_id: &str) -> Result<Option<String>> {
         let prefix = format!("chrome-extension://{ext_id}/");
-        Ok(self.targets().await?.into_iter().find(|t| {
-            t["type"] == "service_worker"
-                && t["url"].as_str().is_some_and(|u| u.starts_with(&prefix))
-        }))
+        Ok(self
+            .targets()
+            .await?
+            .into_iter()
+            .find(|t| {
+                t["type"] == "service_worker"
+                    && t["url"].as_str().is_some_and(|u| u.starts_with(&prefix))
+            })
+            .and_then(|t| t["targetId"].as_str().map(str::to_string)))
     }
 
-    /// Waits (bounded) for the extension's service worker to be running; returns its target id.
+    /// Waits (bounded) for the extension's service worker to run; returns its target ID.
     pub async fn wait_extension_worker(&self, ext_id: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(t) = self.extension_worker(ext_id).await? {
-                return Ok(t["targetId"].as_str().unwrap_or_default().to_string());
+                return Ok(t);
             }
             if Instant::now() > deadline {
                 return Err(format!(
                     "no service worker target for extension {ext_id} within {timeout:?}"
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
-    pub async fn attach(&self, target_id: &str) -> Result<String> {
+    /// Runs `f` with a flattened session attached to `target`, then detaches.
+    async fn attached<T>(&self, target: &str, f: impl AsyncFnOnce(&str) -> Result<T>) -> Result<T> {
         let r = self
             .call(
                 "Target.attachToTarget",
-                json!({"targetId": target_id, "flatten": true}),
+                json!({"targetId": target, "flatten": true}),
                 None,
             )
             .await?;
-        r["sessionId"]
+        let session = r["sessionId"]
             .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("attach: {r}"))
-    }
-
-    pub async fn detach(&self, session: &str) -> Result<()> {
-        self.call(
-            "Target.detachFromTarget",
-            json!({ "sessionId": session }),
-            None,
-        )
-        .await
-        .map(drop)
-    }
-
-    /// `Runtime.evaluate` (awaiting promises, returning by value) in an attached session.
-    pub async fn evaluate_in(&self, session: &str, expression: &str) -> Result<Value> {
-        let r = self
+            .ok_or_else(|| format!("attach: {r}"))?
+            .to_string();
+        let out = f(&session).await;
+        let _ = self
             .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
-                Some(session),
+                "Target.detachFromTarget",
+                json!({ "sessionId": session }),
+                None,
             )
-            .await?;
-        if let Some(ex) = r.get("exceptionDetails") {
-            let desc = ex["exception"]["description"].as_str().unwrap_or_default();
-            return Err(format!(
-                "evaluate threw: {} {desc}",
-                ex["text"].as_str().unwrap_or_default()
-            ));
-        }
-        Ok(r["result"]["value"].clone())
+            .await;
+        out
     }
 
-    /// Evaluates `expression` in the extension's running service worker (waiting up to `timeout`
-    /// for one to run), then detaches.
+    /// Evaluates `expression` (awaiting a promise, returning by value) in the extension's
+    /// running service worker, waiting up to `timeout` for one to run.
     pub async fn eval_in_worker(
         &self,
         ext_id: &str,
@@ -185,65 +168,100 @@ impl Cdp {
         timeout: Duration,
     ) -> Result<Value> {
         let target = self.wait_extension_worker(ext_id, timeout).await?;
-        let session = self.attach(&target).await?;
-        let r = self.evaluate_in(&session, expression).await;
-        let _ = self.detach(&session).await;
-        r
+        self.attached(&target, async |session| {
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+                    Some(session),
+                )
+                .await?;
+            if let Some(ex) = r.get("exceptionDetails") {
+                let desc = ex["exception"]["description"].as_str().unwrap_or_default();
+                return Err(format!(
+                    "evaluate threw: {} {desc}",
+                    ex["text"].as_str().unwrap_or_default()
+                ));
+            }
+            Ok(r["result"]["value"].clone())
+        })
+        .await
     }
 
-    /// Stops the extension's service worker and waits until its target is gone.
-    /// First `ServiceWorker.stopAllWorkers` from a page session; if the worker survives,
-    /// `Target.closeTarget` on the worker itself. Returns which method worked.
+    /// Benchmark: `source` runs before any other script in every new document of the page
+    /// target now showing `url` (the session stays attached for that).
+    pub async fn add_init_script(&self, url: &str, source: &str) -> Result<()> {
+        let page = self
+            .targets()
+            .await?
+            .into_iter()
+            .find(|t| t["type"] == "page" && t["url"] == url)
+            .and_then(|t| t["targetId"].as_str().map(str::to_string))
+            .ok_or_else(|| format!("no page target at {url}"))?;
+        let r = self
+            .call(
+                "Target.attachToTarget",
+                json!({"targetId": page, "flatten": true}),
+                None,
+            )
+            .await?;
+        let session = r["sessionId"].as_str().ok_or("attach gave no sessionId")?;
+        self.call("Page.enable", json!({}), Some(session)).await?;
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+            Some(session),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Stops the extension's service worker and waits until its target is gone:
+    /// `ServiceWorker.stopAllWorkers` from a page session, else `Target.closeTarget` on the
+    /// worker. Returns which method worked.
     pub async fn stop_extension_worker(&self, ext_id: &str) -> Result<&'static str> {
         if self.extension_worker(ext_id).await?.is_none() {
             return Err("stop_extension_worker: the worker is not running".into());
         }
-        if let Some(page) = self
+        let page = self
             .targets()
             .await?
             .into_iter()
             .find(|t| t["type"] == "page")
-        {
-            let session = self
-                .attach(page["targetId"].as_str().unwrap_or_default())
-                .await?;
-            let r = async {
-                self.call("ServiceWorker.enable", json!({}), Some(&session))
-                    .await?;
-                self.call("ServiceWorker.stopAllWorkers", json!({}), Some(&session))
-                    .await
-            }
-            .await;
-            let _ = self.detach(&session).await;
-            if r.is_ok() && self.wait_worker_gone(ext_id, Duration::from_secs(5)).await {
+            .and_then(|t| t["targetId"].as_str().map(str::to_string));
+        if let Some(page) = page {
+            let stopped = self
+                .attached(&page, async |session| {
+                    self.call("ServiceWorker.enable", json!({}), Some(session))
+                        .await?;
+                    self.call("ServiceWorker.stopAllWorkers", json!({}), Some(session))
+                        .await
+                })
+                .await;
+            if stopped.is_ok() && self.wait_worker_gone(ext_id).await {
                 return Ok("ServiceWorker.stopAllWorkers");
             }
         }
         if let Some(t) = self.extension_worker(ext_id).await? {
-            self.call(
-                "Target.closeTarget",
-                json!({"targetId": t["targetId"]}),
-                None,
-            )
-            .await?;
-            if self.wait_worker_gone(ext_id, Duration::from_secs(5)).await {
+            self.call("Target.closeTarget", json!({"targetId": t}), None)
+                .await?;
+            if self.wait_worker_gone(ext_id).await {
                 return Ok("Target.closeTarget");
             }
-        } else {
-            return Ok("ServiceWorker.stopAllWorkers (late)");
+            return Err(format!(
+                "the service worker of {ext_id} is still running after both stop methods"
+            ));
         }
-        Err(format!(
-            "the service worker of {ext_id} is still running after both stop methods"
-        ))
+        Ok("ServiceWorker.stopAllWorkers (late)")
     }
 
-    async fn wait_worker_gone(&self, ext_id: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+    async fn wait_worker_gone(&self, ext_id: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.extension_worker(ext_id).await, Ok(None)) {
                 return true;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         false
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::webdriver::Result;
+use crate::harness::Result;
 
 /// A byte-level TCP forwarder `127.0.0.1:<port>` -> `upstream`.
 pub struct Proxy {
@@ -96,7 +96,8 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Unscanned QR sessions stay alive through a whole scenario group (default: 60 s).
+    /// The sim's fast timers (`SimConfig::fast()`, bcrypt cost 4); unscanned QR codes stay up
+    /// for the whole scenario.
     pub async fn start() -> Result<Sim> {
         Sim::start_with_auto_close(Duration::from_secs(900)).await
     }
@@ -175,6 +176,45 @@ impl Sim {
     /// The session hangs in INITIALIZING from its next start until close-session.
     pub async fn stuck(&self, session: &str) -> Result<Value> {
         self.session_action(session, "stuck").await
+    }
+
+    /// `POST /__sim/sessions/<session>/qr-size`: the session's QR becomes a PNG data URL of
+    /// exactly `bytes` bytes.
+    pub async fn qr_size(&self, session: &str, bytes: usize) -> Result<Value> {
+        self.control(
+            reqwest::Method::POST,
+            &format!("/__sim/sessions/{session}/qr-size"),
+            Some(json!({ "bytes": bytes })),
+        )
+        .await
+    }
+
+    /// A direct `GET /api/<session>/status-session` with `token`: the raw reply body.
+    pub async fn status_session_body(&self, session: &str, token: &str) -> Result<String> {
+        let url = format!("{}/api/{session}/status-session", self.direct);
+        let resp = self
+            .http
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("GET {url}: {status}: {text}"));
+        }
+        Ok(text)
+    }
+
+    /// The status of `session` as `/__sim/sessions` reports it (None: unknown there).
+    pub async fn status_of(&self, session: &str) -> Result<Option<String>> {
+        let v = self.sessions().await?;
+        Ok(v["sessions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["session"] == json!(session)))
+            .and_then(|s| s["status"].as_str())
+            .map(str::to_string))
     }
 
     pub async fn sessions(&self) -> Result<Value> {

@@ -44,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/sessions/:session/scan", post(sim_scan))
         .route("/__sim/sessions/:session/unlink", post(sim_unlink))
         .route("/__sim/sessions/:session/stuck", post(sim_stuck))
+        .route("/__sim/sessions/:session/qr-size", post(sim_qr_size))
         .route("/__sim/faults", post(sim_fault_add).delete(sim_fault_clear))
         .route("/__sim/log", get(sim_log).delete(sim_log_clear))
         .route("/__sim/reset", post(sim_reset))
@@ -592,6 +593,26 @@ async fn sim_unlink(State(sh): State<Arc<Shared>>, Path(session): Path<String>) 
 async fn sim_stuck(State(sh): State<Arc<Shared>>, Path(session): Path<String>) -> Response {
     sh.stuck(&session);
     Json(json!({"ok": true})).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct QrSize {
+    bytes: Option<usize>,
+}
+
+async fn sim_qr_size(
+    State(sh): State<Arc<Shared>>,
+    Path(session): Path<String>,
+    body: Bytes,
+) -> Response {
+    let size: QrSize = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return sim_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match sh.set_qr_size(&session, size.bytes) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => sim_error(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn sim_fault_add(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -212,6 +212,12 @@ impl SimControl {
         self.shared.stuck(session)
     }
 
+    /// `POST /__sim/sessions/:session/qr-size`: the session's QR becomes a valid PNG data URL
+    /// of exactly `bytes` bytes (the current one at once); `None` restores plain QR codes.
+    pub fn set_qr_size(&self, session: &str, bytes: Option<usize>) -> Result<(), String> {
+        self.shared.set_qr_size(session, bytes)
+    }
+
     /// `POST /__sim/faults`.
     pub fn inject_fault(&self, fault: FaultSpec) -> Result<(), String> {
         self.shared.add_fault(fault)

@@ -2,7 +2,7 @@
 //! store, injected faults and the request log. Everything sits behind one std `Mutex` that is
 //! never held across an `.await`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -187,6 +187,8 @@ pub(crate) struct Inner {
     /// Sessions whose WhatsApp login is saved in the (simulated) browser profile.
     logged_in: HashSet<String>,
     stuck: HashSet<String>,
+    /// Sessions whose QR data URLs are padded to this many bytes (`/__sim/.../qr-size`).
+    qr_sizes: HashMap<String, usize>,
     token_store: BTreeSet<String>,
     faults: Vec<FaultSpec>,
     log: Vec<LogEntry>,
@@ -361,6 +363,20 @@ impl Shared {
     pub(crate) fn qrcode_reply(&self, name: &str) -> Result<Vec<u8>, Value> {
         let urlcode = {
             let g = self.lock();
+            // A sized QR is served as the very PNG its data URL holds.
+            let sized = g.qr_sizes.contains_key(name);
+            if let Some(url) = g
+                .sessions
+                .get(name)
+                .filter(|_| sized)
+                .and_then(|s| s.qr_data_url.as_deref())
+            {
+                use base64::Engine;
+                let b64 = url.strip_prefix(qr::DATA_URL_PREFIX).unwrap_or(url);
+                if let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64) {
+                    return Ok(png);
+                }
+            }
             match g.sessions.get(name) {
                 None => {
                     return Err(
@@ -500,6 +516,42 @@ impl Shared {
         }
     }
 
+    /// `POST /__sim/sessions/:session/qr-size`: from now on (the current QR included), the
+    /// session's QR is a valid PNG data URL of exactly `bytes` bytes; `None` restores the
+    /// plain QR from the next rotation on.
+    pub(crate) fn set_qr_size(&self, name: &str, bytes: Option<usize>) -> Result<(), String> {
+        let Some(bytes) = bytes else {
+            self.lock().qr_sizes.remove(name);
+            return Ok(());
+        };
+        // Every QR of this simulator has the same dimensions; 1 KiB covers the variation of
+        // its compressed size.
+        let sample = qr::png(&new_urlcode(), 4, None);
+        let min = qr::min_padded_len(&sample) + 1024;
+        if bytes < min {
+            return Err(format!("bytes must be at least {min}, got {bytes}"));
+        }
+        qr::padded_data_url(&sample, bytes)?;
+        let mut g = self.lock();
+        g.qr_sizes.insert(name.to_string(), bytes);
+        let Some(s) = g.sessions.get_mut(name) else {
+            return Ok(());
+        };
+        let (Some(urlcode), Some(_)) = (s.urlcode.clone(), s.qr_data_url.as_ref()) else {
+            return Ok(());
+        };
+        let url = qr::padded_data_url(&qr::png(&urlcode, 4, None), bytes)?;
+        s.qr_data_url = Some(url.clone());
+        if s.status == Some(Status::QrCode) {
+            let mut ev = Map::new();
+            ev.insert("data".into(), json!(url));
+            s.put_session(name, &mut ev);
+            drop(g);
+            self.emit("qrCode", Value::Object(ev));
+        }
+        Ok(())
+    }
+
     pub(crate) fn add_fault(&self, f: FaultSpec) -> Result<(), String> {
         if f.route != "*" && !ROUTES.contains(&f.route.as_str()) {
             return Err(format!("unknown route {:?}", f.route));
@@ -637,10 +689,14 @@ async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
     loop {
         let urlcode = new_urlcode();
         let png = qr::png(&urlcode, 4, None);
-        let b64 = qr::b64(&png);
-        let data_url = format!("data:image/png;base64,{b64}");
         {
             let mut g = sh.lock();
+            let data_url = match g.qr_sizes.get(&name) {
+                Some(&bytes) => qr::padded_data_url(&png, bytes)
+                    .unwrap_or_else(|_| format!("{}{}", qr::DATA_URL_PREFIX, qr::b64(&png))),
+                None => format!("{}{}", qr::DATA_URL_PREFIX, qr::b64(&png)),
+            };
+            let b64 = data_url[qr::DATA_URL_PREFIX.len()..].to_string();
             let Some(s) = g.live(&name, epoch) else {
                 return;
             };

@@ -1091,3 +1091,105 @@ async fn socket_io_events() {
     .await;
     assert!(end.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn qr_size_pads_every_qr_to_a_valid_png_of_exactly_n_bytes() {
+    const PREFIX: &str = "data:image/png;base64,";
+    let decode = |url: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(url.strip_prefix(PREFIX).expect("a PNG data URL"))
+            .unwrap()
+    };
+    let s = sim().await;
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        s.base.replace("http", "ws")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    next_text(&mut ws).await;
+    ws.send(Message::Text("40".into())).await.unwrap();
+    next_text(&mut ws).await;
+
+    let t = s.token("big").await;
+    s.post("big", &t, "start-session", None).await;
+    let v = s.wait_status("big", &t, "QRCODE", 3 * SEC).await;
+    let plain_len = v["qrcode"].as_str().unwrap().len();
+
+    // Not representable as padded base64, too small, not JSON: 400 with a reason.
+    for body in [
+        json!({"bytes": 300_023}),
+        json!({"bytes": 1000}),
+        json!({"bytes": "x"}),
+    ] {
+        let (code, v) = s.sim_post("/__sim/sessions/big/qr-size", body).await;
+        assert_eq!(code, 400, "{v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+
+    // Applies to the current QR at once (same urlcode), then to every rotation.
+    let n = 300_022;
+    let (code, v) = s
+        .sim_post("/__sim/sessions/big/qr-size", json!({"bytes": n}))
+        .await;
+    assert_eq!((code, v), (200, json!({"ok": true})));
+    let v = s.status("big", &t).await;
+    let url = v["qrcode"].as_str().unwrap();
+    assert_eq!(url.len(), n);
+    let urlcode = v["urlcode"].as_str().unwrap();
+    let png_bytes = decode(url);
+    assert_eq!(
+        decode_qr(&png_bytes),
+        urlcode,
+        "still the same, scannable QR"
+    );
+    // qrcode-session serves that very PNG.
+    let r = s.get("big", &t, "qrcode-session").await;
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png_bytes.as_slice());
+    // The socket's qrCode event (the change, then the next rotation) carries it too.
+    // (The plain QR's event from the start may come first.)
+    let ev = loop {
+        let ev = next_event(&mut ws, "qrCode").await;
+        if ev["data"].as_str().unwrap().len() == n {
+            break ev;
+        }
+    };
+    assert_eq!(ev["session"], "big");
+    let rotated = loop {
+        let ev = next_event(&mut ws, "qrCode").await;
+        let data = ev["data"].as_str().unwrap().to_string();
+        if data != url {
+            break data;
+        }
+    };
+    assert_eq!(rotated.len(), n);
+    let v = s.status("big", &t).await;
+    assert_eq!(v["qrcode"].as_str().unwrap(), rotated);
+    assert_eq!(decode_qr(&decode(&rotated)), v["urlcode"].as_str().unwrap());
+    // waitQrCode's answer (base64 without the prefix) is the same QR.
+    let (_, again) = s
+        .post_json(
+            "big",
+            &t,
+            "start-session",
+            Some(json!({"waitQrCode": true})),
+        )
+        .await;
+    assert_eq!(again["qrcode"].as_str().unwrap().len(), n);
+
+    // null restores plain QR codes from the next rotation on.
+    let (code, _) = s
+        .sim_post("/__sim/sessions/big/qr-size", json!({"bytes": null}))
+        .await;
+    assert_eq!(code, 200);
+    let deadline = Instant::now() + 5 * SEC;
+    loop {
+        let v = s.status("big", &t).await;
+        if v["qrcode"].as_str().unwrap().len() < 100_000 {
+            assert!(v["qrcode"].as_str().unwrap().len() <= plain_len + 64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the plain QR never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -136,6 +136,5 @@ pub async fn worker_on_alarm(name: String) {
 #[cfg(feature = "test-hooks")]
 #[wasm_bindgen]
 pub fn worker_test_panic() {
-    worker();
-    panic!("a panic the test asked for");
+    worker().panic_mid_update();
 }

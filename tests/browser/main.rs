@@ -1,0 +1,324 @@
+//! Real-browser end-to-end suite: the test build of the extension (`target/test-dist/`, from
+//! `scripts/build.sh --test-build`) in headless Chromium and headless Firefox, against the
+//! in-process simulated wppconnect-server (`wpp-sim`).
+//!
+//! One test per scenario and browser, each with its own fresh browser, sim and tabs, named
+//! `chromium_<scenario>` / `firefox_<scenario>`:
+//!
+//! ```sh
+//! scripts/build.sh --test-build
+//! cargo test --test browser                          # everything, both browsers
+//! cargo test --test browser -- firefox_              # one browser
+//! cargo test --test browser -- --exact chromium_pairing_and_scan   # one scenario
+//! cargo test --test browser -- --list
+//! ```
+//!
+//! The harness is libtest-mimic: tests run `BROWSER_TEST_THREADS` at a time (default 4: each
+//! spends most of its time waiting on timers; `--test-threads` overrides it); each prints its
+//! outcome and duration as it ends, and a timing table closes the run.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod cdp;
+#[cfg(not(target_arch = "wasm32"))]
+mod ctx;
+#[cfg(not(target_arch = "wasm32"))]
+mod faults;
+#[cfg(not(target_arch = "wasm32"))]
+mod flows;
+#[cfg(not(target_arch = "wasm32"))]
+mod harness;
+#[cfg(not(target_arch = "wasm32"))]
+mod sim;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    suite::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod suite {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+    use crate::harness::{Kind, Result};
+    use crate::{bench, faults, flows};
+
+    type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
+
+    #[derive(Clone, Copy)]
+    /// One scenario: its test name (after the browser prefix), whether it is Chromium-only,
+    /// and a rough duration (seconds) so that the longest start first.
+    struct Scenario {
+        name: &'static str,
+        run: Run,
+        chromium_only: bool,
+        est_secs: u32,
+    }
+
+    macro_rules! scenario {
+        ($name:literal, $secs:literal, $f:expr) => {
+            Scenario {
+                name: $name,
+                run: |k| Box::pin($f(k)),
+                chromium_only: false,
+                est_secs: $secs,
+            }
+        };
+        ($name:literal, $secs:literal, $f:expr, chromium_only) => {
+            Scenario {
+                name: $name,
+                run: |k| Box::pin($f(k)),
+                chromium_only: true,
+                est_secs: $secs,
+            }
+        };
+    }
+
+    fn scenarios() -> Vec<Scenario> {
+        vec![
+            scenario!("popup_before_settings", 3, flows::popup_before_settings),
+            scenario!(
+                "settings_via_options_page",
+                4,
+                flows::settings_via_options_page
+            ),
+            scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
+            scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
+            scenario!("badges_per_tab", 5, flows::badges_per_tab),
+            scenario!(
+                "tokens_only_in_session_storage",
+                5,
+                flows::tokens_only_in_session_storage
+            ),
+            scenario!("copy_session_id", 4, flows::copy_session_id),
+            scenario!(
+                "reload_and_navigation_keep_id",
+                5,
+                flows::reload_and_navigation_keep_id
+            ),
+            scenario!("logout_via_popup", 5, flows::logout_via_popup),
+            scenario!("badge_after_logout", 5, flows::badge_after_logout),
+            scenario!("logout_via_context_menu", 5, flows::logout_via_menu),
+            scenario!(
+                "malformed_messages_refused",
+                5,
+                flows::malformed_messages_refused
+            ),
+            scenario!("fault_http500", 7, |k| faults::status_fault(k, "http500")),
+            scenario!("fault_unauthorized", 7, |k| faults::status_fault(
+                k,
+                "unauthorized"
+            )),
+            scenario!("fault_malformed_json", 7, |k| faults::status_fault(
+                k,
+                "malformed_json"
+            )),
+            scenario!("fault_html_error", 7, |k| faults::status_fault(
+                k,
+                "html_error"
+            )),
+            scenario!("fault_oversized", 7, |k| faults::status_fault(
+                k,
+                "oversized"
+            )),
+            scenario!("fault_drop", 7, |k| faults::status_fault(k, "drop")),
+            scenario!("server_down", 7, faults::server_down),
+            scenario!(
+                "start_session_fault_then_pair_retries",
+                5,
+                faults::start_session_fault_then_pair_retries
+            ),
+            scenario!("scan_after_faults", 12, faults::scan_after_faults),
+            scenario!(
+                "service_worker_stopped_mid_pairing",
+                6,
+                faults::service_worker_stopped_mid_pairing,
+                chromium_only
+            ),
+            scenario!(
+                "qr_expiry_offers_refresh",
+                10,
+                faults::qr_expiry_offers_refresh
+            ),
+            scenario!(
+                "stuck_initializing_offers_restart",
+                15,
+                faults::stuck_initializing_offers_restart
+            ),
+            scenario!(
+                "saving_settings_updates_open_popup",
+                5,
+                flows::saving_settings_updates_open_popup
+            ),
+            scenario!(
+                "oversized_qr_at_the_edge",
+                6,
+                flows::oversized_qr_at_the_edge
+            ),
+            scenario!(
+                "panic_does_not_kill_the_worker",
+                6,
+                flows::panic_does_not_kill_the_worker
+            ),
+        ]
+    }
+
+    /// Finished tests: name, duration, passed.
+    static TIMINGS: Mutex<Vec<(String, Duration, bool)>> = Mutex::new(Vec::new());
+
+    /// A scenario that hangs is cut off (its browser killed) after this.
+    const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+
+    fn run_scenario(name: String, kind: Kind, run: Run) -> std::result::Result<(), Failed> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Failed::from(format!("tokio runtime: {e}")))?;
+        let started = Instant::now();
+        let outcome = rt.block_on(async {
+            match tokio::time::timeout(TEST_TIMEOUT, run(kind)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out after {TEST_TIMEOUT:?}")),
+            }
+        });
+        rt.shutdown_timeout(Duration::from_secs(2));
+        let took = started.elapsed();
+        TIMINGS
+            .lock()
+            .unwrap()
+            .push((name.clone(), took, outcome.is_ok()));
+        match outcome {
+            Ok(note) => {
+                eprintln!("[{name}] PASS in {:.1} s: {note}", took.as_secs_f64());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("[{name}] FAIL in {:.1} s: {e}", took.as_secs_f64());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The shipped build (`dist/`) carries no test hook; the test build does.
+    fn test_hook_only_in_test_build() -> std::result::Result<Completion, Failed> {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let glue = "chrome/wasm/wpp_tabs.js";
+        let hook = "worker_test_panic";
+        let test_build = crate::harness::test_dist()?.join(glue);
+        let text = std::fs::read_to_string(&test_build)
+            .map_err(|e| format!("read {}: {e}", test_build.display()))?;
+        if !text.contains(hook) {
+            return Err(format!(
+                "the test build {} lacks the test hook {hook}: is it built with --test-build \
+                 (feature test-hooks)?",
+                test_build.display()
+            )
+            .into());
+        }
+        let shipped = root.join("dist").join(glue);
+        let Ok(text) = std::fs::read_to_string(&shipped) else {
+            return Ok(Completion::ignored_with(format!(
+                "{} is absent: run scripts/build.sh to check the shipped build",
+                shipped.display()
+            )));
+        };
+        if text.contains(hook) {
+            return Err(format!(
+                "the shipped build {} contains the test hook {hook}",
+                shipped.display()
+            )
+            .into());
+        }
+        Ok(Completion::Completed)
+    }
+
+    pub fn main() {
+        let mut args = Arguments::from_args();
+        if args.test_threads.is_none() {
+            args.test_threads = Some(
+                std::env::var("BROWSER_TEST_THREADS")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(4),
+            );
+        }
+        let mut specs: Vec<(Kind, Scenario)> = Vec::new();
+        for s in scenarios() {
+            if !s.chromium_only {
+                specs.push((Kind::Firefox, s));
+            }
+            specs.push((Kind::Chromium, s));
+        }
+        // Longest first (stable: Firefox, the slower to launch, before Chromium).
+        specs.sort_by_key(|(_, s)| std::cmp::Reverse(s.est_secs));
+        let mut trials: Vec<Trial> = specs
+            .into_iter()
+            .map(|(kind, s)| {
+                let name = format!("{kind}_{}", s.name);
+                let run = s.run;
+                Trial::test(name.clone(), move || run_scenario(name, kind, run))
+            })
+            .collect();
+        trials.push(Trial::ignorable_test(
+            "test_hook_only_in_test_build",
+            test_hook_only_in_test_build,
+        ));
+        trials.push(
+            Trial::test("bench_popup_open", || {
+                let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+                rt.block_on(bench::popup_open())
+                    .map(drop)
+                    .map_err(Into::into)
+            })
+            .with_ignored_flag(true),
+        );
+        let started = Instant::now();
+        let conclusion = libtest_mimic::run(&args, trials);
+        crate::harness::remove_template();
+        let timings = TIMINGS.lock().unwrap();
+        if !timings.is_empty() {
+            let mut table = timings.clone();
+            table.sort_by_key(|t| std::cmp::Reverse(t.1));
+            eprintln!(
+                "\nbrowser scenarios: {} in {:.1} s wall ({} at a time)",
+                table.len(),
+                started.elapsed().as_secs_f64(),
+                args.test_threads.unwrap_or(1)
+            );
+            for (name, took, ok) in &table {
+                eprintln!(
+                    "  {:6.1} s  {}  {name}",
+                    took.as_secs_f64(),
+                    if *ok { "ok  " } else { "FAIL" }
+                );
+            }
+        }
+        let launches = crate::harness::LAUNCHES.lock().unwrap();
+        for kind in [Kind::Chromium, Kind::Firefox] {
+            let l: Vec<f64> = launches
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, d)| d.as_secs_f64())
+                .collect();
+            if !l.is_empty() {
+                eprintln!(
+                    "{kind} launch (driver + browser + extension): {} launches, mean {:.2} s, max {:.2} s",
+                    l.len(),
+                    l.iter().sum::<f64>() / l.len() as f64,
+                    l.iter().cloned().fold(0.0, f64::max)
+                );
+            }
+        }
+        conclusion.exit();
+    }
+}
