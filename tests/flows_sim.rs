@@ -105,6 +105,7 @@ impl Shell for NativeShell {
         self.pushed.notify_waiters();
     }
     fn set_badge(&self, _tab: TabId, _badge: &Badge) {}
+    fn confirm_logout(&self, _tab: TabId) {}
     fn warn(&self, message: &str) {
         eprintln!("{message}");
     }
@@ -149,9 +150,10 @@ fn run<F: Future<Output = ()>>(timings: Timings, scenario: impl FnOnce(Ctx) -> F
             server_url: ctx.url.clone(),
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
             remember_secret: false,
+            allow_insecure_http: false,
         };
         assert_eq!(
-            ctx.worker.options_message(encode(&save)).await["type"],
+            ctx.worker.options_message(&encode(&save).to_string()).await["type"],
             "saved"
         );
         scenario(ctx).await;
@@ -176,7 +178,9 @@ impl Ctx {
     }
 
     async fn send(&self, port: PortKey, request: PopupRequest) {
-        self.worker.popup_message(port, encode(&request)).await;
+        self.worker
+            .popup_message(port, &encode(&request).to_string())
+            .await;
     }
 
     fn last_view(&self, port: PortKey) -> Option<TabView> {
@@ -374,14 +378,16 @@ fn the_connection_test_tells_a_wrong_secret_from_a_server_that_is_down() {
             encode(&OptionsRequest::TestConnection {
                 server_url: url.clone(),
                 secret_key: Some(SecretKey::parse(secret).unwrap()),
+                allow_insecure_http: false,
             })
+            .to_string()
         };
         let ok = ctx
             .worker
-            .options_message(test(&ctx.url, "THISISMYSECURETOKEN"))
+            .options_message(&test(&ctx.url, "THISISMYSECURETOKEN"))
             .await;
         assert_eq!(ok["ok"], true, "{ok}");
-        let wrong = ctx.worker.options_message(test(&ctx.url, "nope")).await;
+        let wrong = ctx.worker.options_message(&test(&ctx.url, "nope")).await;
         assert!(
             wrong["message"]
                 .as_str()
@@ -393,7 +399,7 @@ fn the_connection_test_tells_a_wrong_secret_from_a_server_that_is_down() {
         let down = ServerUrl::parse("http://127.0.0.1:9").unwrap();
         let down = ctx
             .worker
-            .options_message(test(&down, "THISISMYSECURETOKEN"))
+            .options_message(&test(&down, "THISISMYSECURETOKEN"))
             .await;
         assert!(
             down["message"].as_str().unwrap().contains("Cannot reach"),

@@ -282,16 +282,24 @@ pub fn parse_logout_reply(reply: &HttpReply) -> Result<LogoutOutcome, ApiError> 
     }
 }
 
-/// close-session answers 500 for a session that is only a placeholder (INITIALIZING, QRCODE,
-/// never started) but resets it all the same (§2.5), so that counts as closed.
-pub fn parse_close_reply(reply: &HttpReply) -> Result<(), ApiError> {
-    match reply.status {
-        200 | 500 => {
-            let _: serde_json::Value = parse_json(reply)?;
-            Ok(())
-        }
-        _ => Err(error_reply(reply)),
-    }
+/// How `close-session` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseOutcome {
+    Closed,
+    /// 500 for a session that is only a placeholder (INITIALIZING, QRCODE, never started):
+    /// the status reads CLOSED afterwards (§2.5), but the real server leaks a hung session's
+    /// browser, which keeps the session name's profile locked (RUNNING.md).
+    Placeholder,
+}
+
+pub fn parse_close_reply(reply: &HttpReply) -> Result<CloseOutcome, ApiError> {
+    let outcome = match reply.status {
+        200 => CloseOutcome::Closed,
+        500 => CloseOutcome::Placeholder,
+        _ => return Err(error_reply(reply)),
+    };
+    let _: serde_json::Value = parse_json(reply)?;
+    Ok(outcome)
 }
 
 pub fn parse_healthz_reply(reply: &HttpReply) -> Result<(), ApiError> {
@@ -364,9 +372,17 @@ fn malformed(what: &str) -> ApiError {
     ApiError::Malformed(what.to_owned())
 }
 
-/// Server text shown to the user is cut short and stripped of control characters.
-fn clip(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+/// Server text shown to the user is cut short and stripped of control characters, and of the
+/// bidirectional controls that could make it read differently from what it says.
+pub fn clip(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .take(200)
+        .collect()
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Percent-encodes everything outside RFC 3986's unreserved set, so a secret with `/`, `?`
@@ -403,6 +419,17 @@ mod tests {
             content_type: Some("application/json; charset=utf-8".into()),
             body: body.into(),
         }
+    }
+
+    #[test]
+    fn server_text_loses_control_and_bidi_characters() {
+        let body = r#"{"message":"Erro \u202eetiuq\u202c ok\u2066x\u2069\u200f\n"}"#;
+        let reply = json(500, body);
+        let ApiError::Server { message, .. } = parse_status_reply(&reply).unwrap_err() else {
+            panic!("a server error");
+        };
+        assert_eq!(message, "Erro etiuq okx");
+        assert_eq!(clip(&"a".repeat(500)).len(), 200);
     }
 
     #[test]
@@ -623,12 +650,15 @@ mod tests {
             parse_logout_reply(&json(401, "{}")),
             Err(ApiError::Unauthorized)
         );
-        assert_eq!(parse_close_reply(&ok), Ok(()));
+        assert_eq!(parse_close_reply(&ok), Ok(CloseOutcome::Closed));
         let placeholder = json(
             500,
             r#"{"status":false,"message":"Error closing session","error":{}}"#,
         );
-        assert_eq!(parse_close_reply(&placeholder), Ok(()));
+        assert_eq!(
+            parse_close_reply(&placeholder),
+            Ok(CloseOutcome::Placeholder)
+        );
         assert_eq!(
             parse_close_reply(&json(200, "not json"))
                 .unwrap_err()

@@ -2,23 +2,24 @@
 //! test and what a popup's subscription leads to. Plain Rust over the [`Server`] and
 //! storage traits, so every branch is tested natively (see `core::flows_tests`).
 
-use crate::core::api::{ApiError, LogoutOutcome};
-use crate::core::messages::{decode, encode, OptionsReply, OptionsRequest, PopupRequest};
+use crate::core::api::{ApiError, CloseOutcome, LogoutOutcome};
+use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, PopupRequest};
 use crate::core::server::Server;
-use crate::core::session::{OnSubscribe, Phase};
+use crate::core::session::{OnSubscribe, Phase, SessionState};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{SecretKey, ServerUrl, Settings};
+use crate::core::settings::{check_transport, SecretKey, ServerUrl, Settings};
 use crate::core::storage::{TabId, Token};
-use crate::core::worker::{PortKey, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM};
+use crate::core::worker::{PortKey, SettingsVerdict, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM};
 use serde_json::Value;
 use std::rc::Rc;
 
 impl<S: Shell + 'static> Worker<S> {
     // ---- events from the shell ----
 
-    /// A message on a popup's port: decoded and validated here, acted on if well-formed.
-    pub async fn popup_message(self: &Rc<Self>, port: PortKey, message: Value) {
-        let request = match decode::<PopupRequest>(message) {
+    /// A message on a popup's port, as JSON text: decoded and validated here, acted on if
+    /// well-formed.
+    pub async fn popup_message(self: &Rc<Self>, port: PortKey, message: &str) {
+        let request = match decode_text::<PopupRequest>(message) {
             Ok(request) => request,
             Err(err) => return self.warn(&format!("popup message refused: {err}")),
         };
@@ -38,9 +39,10 @@ impl<S: Shell + 'static> Worker<S> {
         }
     }
 
-    /// A one-off request from the options page; the reply is an encoded [`OptionsReply`].
-    pub async fn options_message(self: &Rc<Self>, message: Value) -> Value {
-        let reply = match decode::<OptionsRequest>(message) {
+    /// A one-off request from the options page, as JSON text; the reply is an encoded
+    /// [`OptionsReply`].
+    pub async fn options_message(self: &Rc<Self>, message: &str) -> Value {
+        let reply = match decode_text::<OptionsRequest>(message) {
             Ok(request) => self.options(request).await,
             Err(err) => OptionsReply::Error {
                 message: err.to_string(),
@@ -49,10 +51,20 @@ impl<S: Shell + 'static> Worker<S> {
         encode(&reply)
     }
 
+    /// "Log out this tab's session": at once, unless the account is connected, when the user
+    /// confirms first.
     pub async fn menu_clicked(self: &Rc<Self>, item: Option<&str>, tab: Option<TabId>) {
-        match (item, tab) {
-            (Some(LOGOUT_MENU_ID), Some(tab)) => self.logout(tab).await,
-            _ => self.warn("ignored a menu click without a known item and tab"),
+        let (Some(LOGOUT_MENU_ID), Some(tab)) = (item, tab) else {
+            return self.warn("ignored a menu click without a known item and tab");
+        };
+        if self.load_tab(tab).await.is_none() {
+            return;
+        }
+        let now = self.shell.now_ms();
+        let connected = self.read(tab, |t| t.state.phase(now) == Phase::Connected);
+        match connected {
+            Some(true) => self.shell.confirm_logout(tab),
+            _ => self.logout(tab).await,
         }
     }
 
@@ -87,7 +99,7 @@ impl<S: Shell + 'static> Worker<S> {
         if let Err(err) = store.unbind_tab(tab).await {
             self.warn(&err.to_string());
         }
-        if let Some(mut record) = record {
+        if let Some(mut record) = record.filter(|r| !self.is_forgotten(&r.id)) {
             record.tab_id = None;
             if let Err(err) = store.save_record(&record).await {
                 self.warn(&err.to_string());
@@ -171,15 +183,18 @@ impl<S: Shell + 'static> Worker<S> {
             })
             .ok_or_else(|| ApiError::Storage("the tab's session vanished".into()))?;
         let server = self.server(&url);
-        let token = match self.store().token(&id).await? {
+        let secret = settings.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
+        let mut token = match self.store().token(&id).await? {
             Some(token) if !fresh_token => token,
-            _ => {
-                let secret = settings.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
-                self.mint(&server, &id, secret).await?
-            }
+            _ => self.mint(&server, &id, secret).await?,
         };
-        if stuck {
-            server.close_session(&id, &token).await?;
+        let mut id = id;
+        if stuck && server.close_session(&id, &token).await? == CloseOutcome::Placeholder {
+            // The hung session's browser outlives the close and keeps its profile locked, so
+            // a start under the same name would never launch: a second close is best effort,
+            // and the tab goes on under a fresh session name.
+            let _ = server.close_session(&id, &token).await;
+            (id, token) = self.rename_session(tab, &server, &id, secret).await?;
         }
         self.update(tab, |t| t.state.starting(now));
         let status = server.start_session(&id, &token).await?;
@@ -188,25 +203,60 @@ impl<S: Shell + 'static> Worker<S> {
         Ok(())
     }
 
+    /// Moves the tab to a fresh session ID on the same server, and forgets the old one, which
+    /// was closed: its token and record go, the tab is bound to the new one.
+    async fn rename_session(
+        &self,
+        tab: TabId,
+        server: &impl Server,
+        old: &SessionId,
+        secret: &SecretKey,
+    ) -> Result<(SessionId, Token), ApiError> {
+        let fresh = SessionId::generate(self.shell.now_ms() as u64, self.shell.random_u64());
+        let token = self.mint(server, &fresh, secret).await?;
+        let timings = self.timings;
+        let record = self
+            .update(tab, |t| {
+                t.record.id = fresh.clone();
+                t.record.created_at = self.shell.now_ms();
+                t.record.last_status = None;
+                t.state = SessionState::new(timings);
+                t.state.claim();
+                t.record.clone()
+            })
+            .ok_or_else(|| ApiError::Storage("the tab's session vanished".into()))?;
+        let store = self.store();
+        store.save_record(&record).await?;
+        store.bind_tab(tab, &fresh).await?;
+        self.mark_forgotten(old, true);
+        store.forget_session_keys(old).await?;
+        Ok((fresh, token))
+    }
+
     /// Logs the tab's session out on the server, then forgets its three keys. If the server
     /// cannot be told, nothing is forgotten: the user can try again.
     pub(crate) async fn logout(self: &Rc<Self>, tab: TabId) {
         let Some(id) = self.load_tab(tab).await else {
             return self.render(tab);
         };
-        if !self.update(tab, |t| t.state.claim()).unwrap_or(false) {
+        // The server is known from the claim on: a tab closing meanwhile changes nothing.
+        let claim = self.update(tab, |t| {
+            t.state.claim().then(|| t.record.server_url.clone())
+        });
+        let Some(Some(url)) = claim else {
             return;
-        }
-        let result = match self.read(tab, |t| t.record.server_url.clone()) {
-            Some(url) => self.logout_steps(&id, &url).await,
-            None => Ok(()),
         };
-        let result = match result {
-            Ok(()) => self
-                .store()
-                .forget_session(tab, &id)
-                .await
-                .map_err(Into::into),
+        let result = match self.logout_steps(&id, &url).await {
+            // From here on no write may bring a key of this session back (a refresh that
+            // renews its token, a tab that closes): they check the mark right before writing.
+            Ok(()) => {
+                self.mark_forgotten(&id, true);
+                let forgotten = self.store().forget_session(tab, &id).await;
+                if forgotten.is_err() {
+                    self.mark_forgotten(&id, false);
+                }
+                forgotten.map_err(Into::into)
+            }
             Err(err) => Err(err),
         };
         match result {
@@ -312,12 +362,14 @@ impl<S: Shell + 'static> Worker<S> {
                     server_url: settings.server_url,
                     remember_secret: settings.remember_secret,
                     has_secret,
+                    allow_insecure_http: settings.allow_insecure_http,
                 }
             }
             OptionsRequest::SaveSettings {
                 server_url,
                 secret_key,
                 remember_secret,
+                allow_insecure_http,
             } => {
                 let Some(secret_key) = secret_key.or(stored.and_then(|s| s.secret_key)) else {
                     return OptionsReply::Error {
@@ -328,10 +380,16 @@ impl<S: Shell + 'static> Worker<S> {
                     server_url,
                     remember_secret,
                     secret_key: Some(secret_key),
+                    allow_insecure_http,
                 };
+                if let Err(err) = settings.check_transport() {
+                    return OptionsReply::Error {
+                        message: err.to_string(),
+                    };
+                }
                 match self.store().save_settings(&settings).await {
                     Ok(()) => {
-                        self.settings_saved();
+                        self.settings_saved(&settings);
                         OptionsReply::Saved
                     }
                     Err(err) => OptionsReply::Error {
@@ -342,7 +400,14 @@ impl<S: Shell + 'static> Worker<S> {
             OptionsRequest::TestConnection {
                 server_url,
                 secret_key,
+                allow_insecure_http,
             } => {
+                if let Err(err) = check_transport(&server_url, allow_insecure_http) {
+                    return OptionsReply::Connection {
+                        ok: false,
+                        message: err.to_string(),
+                    };
+                }
                 let secret = secret_key.or(stored.and_then(|s| s.secret_key));
                 test_connection(&self.server(&server_url), secret.as_ref()).await
             }
@@ -351,8 +416,8 @@ impl<S: Shell + 'static> Worker<S> {
 
     /// New settings reach the popups already open: each watched tab follows up as if its
     /// popup had just opened.
-    fn settings_saved(self: &Rc<Self>) {
-        self.set_settings_missing(false);
+    fn settings_saved(self: &Rc<Self>, settings: &Settings) {
+        self.set_settings_verdict(verdict(settings));
         for tab in self.watched_tabs() {
             self.render(tab);
             let worker = Rc::clone(self);
@@ -363,7 +428,8 @@ impl<S: Shell + 'static> Worker<S> {
 
     // ---- helpers ----
 
-    /// The complete settings (URL and secret), or `None` after flagging them as missing.
+    /// The settings, when they are complete and allow a request; their verdict is kept for
+    /// the view either way.
     async fn load_settings(&self) -> Option<Settings> {
         let settings = match self.store().settings().await {
             Ok(settings) => settings.filter(|s| s.secret_key.is_some()),
@@ -372,8 +438,9 @@ impl<S: Shell + 'static> Worker<S> {
                 None
             }
         };
-        self.set_settings_missing(settings.is_none());
-        settings
+        let verdict = settings.as_ref().map_or(SettingsVerdict::Missing, verdict);
+        self.set_settings_verdict(verdict);
+        settings.filter(|_| verdict != SettingsVerdict::InsecureRefused)
     }
 
     async fn mint(
@@ -383,6 +450,11 @@ impl<S: Shell + 'static> Worker<S> {
         secret: &SecretKey,
     ) -> Result<Token, ApiError> {
         let token = server.generate_token(id, secret).await?;
+        if self.is_forgotten(id) {
+            return Err(ApiError::Storage(
+                "the session was logged out meanwhile".into(),
+            ));
+        }
         self.store().save_token(id, &token).await?;
         Ok(token)
     }
@@ -403,11 +475,20 @@ impl<S: Shell + 'static> Worker<S> {
     }
 }
 
+/// What complete settings allow.
+fn verdict(settings: &Settings) -> SettingsVerdict {
+    match (settings.is_insecure(), settings.check_transport()) {
+        (_, Err(_)) => SettingsVerdict::InsecureRefused,
+        (true, Ok(())) => SettingsVerdict::InsecureAllowed,
+        (false, Ok(())) => SettingsVerdict::Ready,
+    }
+}
+
 /// logout-session, or close-session when the server only logs out connected sessions.
 async fn logout_with(server: &impl Server, id: &SessionId, token: &Token) -> Result<(), ApiError> {
     match server.logout_session(id, token).await? {
         LogoutOutcome::LoggedOut => Ok(()),
-        LogoutOutcome::NotConnected => server.close_session(id, token).await,
+        LogoutOutcome::NotConnected => server.close_session(id, token).await.map(drop),
     }
 }
 

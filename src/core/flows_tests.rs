@@ -2,7 +2,7 @@
 //! two storage areas, and a shell that records what it was told to show. Time is tokio's
 //! paused clock, so a 150 s threshold passes in no real time.
 
-use crate::core::api::{ApiError, LogoutOutcome, StatusReply};
+use crate::core::api::{ApiError, CloseOutcome, LogoutOutcome, StatusReply};
 use crate::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::{Badge, PairAction, Phase, TabView};
@@ -32,6 +32,8 @@ const T: Timings = Timings::SHIPPED;
 struct FakeServer {
     sessions: RefCell<HashMap<String, ServerStatus>>,
     tokens: RefCell<HashMap<String, Vec<String>>>,
+    /// Extra round trips a route takes: a slow server.
+    slow: RefCell<HashMap<&'static str, usize>>,
     /// Errors the next calls of a route answer with, in order.
     failures: RefCell<HashMap<&'static str, VecDeque<ApiError>>>,
     /// Every call: (route, session).
@@ -44,7 +46,10 @@ impl FakeServer {
     /// failure.
     async fn call(&self, route: &'static str, id: &str) -> Result<(), ApiError> {
         self.calls.borrow_mut().push((route, id.to_owned()));
-        tokio::task::yield_now().await;
+        let round_trips = 1 + self.slow.borrow().get(route).copied().unwrap_or(0);
+        for _ in 0..round_trips {
+            tokio::task::yield_now().await;
+        }
         let next = self
             .failures
             .borrow_mut()
@@ -157,11 +162,16 @@ impl Server for FakeServerAt<'_> {
         Ok(self.0.status(id))
     }
 
-    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<(), ApiError> {
+    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<CloseOutcome, ApiError> {
         self.0.call("close-session", id.as_str()).await?;
         self.0.authorize(id, token)?;
+        let was = self.0.status(id).status;
         self.0.set(id, ServerStatus::Closed);
-        Ok(())
+        // The real server answers 500 for a session that never connected (§2.5).
+        Ok(match was {
+            ServerStatus::Connected | ServerStatus::Closed => CloseOutcome::Closed,
+            _ => CloseOutcome::Placeholder,
+        })
     }
 
     async fn logout_session(
@@ -199,6 +209,7 @@ struct FakeShell {
     open_tabs: RefCell<HashSet<TabId>>,
     posts: RefCell<Vec<(PortKey, TabView)>>,
     badges: RefCell<HashMap<TabId, Badge>>,
+    confirmations: RefCell<Vec<TabId>>,
     warnings: RefCell<Vec<String>>,
     rng: Cell<u64>,
 }
@@ -240,6 +251,10 @@ impl Shell for FakeShell {
 
     fn set_badge(&self, tab: TabId, badge: &Badge) {
         self.badges.borrow_mut().insert(tab, badge.clone());
+    }
+
+    fn confirm_logout(&self, tab: TabId) {
+        self.confirmations.borrow_mut().push(tab);
     }
 
     fn warn(&self, message: &str) {
@@ -290,6 +305,7 @@ async fn save_settings(w: &TestWorker) {
         server_url: ServerUrl::parse(URL).unwrap(),
         remember_secret: false,
         secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+        allow_insecure_http: false,
     };
     store.save_settings(&settings).await.unwrap();
 }
@@ -303,7 +319,7 @@ async fn open_popup(w: &TestWorker, n: i64) -> PortKey {
 }
 
 async fn send(w: &TestWorker, port: PortKey, request: PopupRequest) {
-    w.popup_message(port, encode(&request)).await;
+    w.popup_message(port, &encode(&request).to_string()).await;
 }
 
 /// The last view pushed to `port`.
@@ -395,8 +411,9 @@ fn without_settings_the_popup_asks_for_them_and_saving_them_starts_pairing() {
             server_url: ServerUrl::parse(URL).unwrap(),
             secret_key: Some(SecretKey::parse(SECRET).unwrap()),
             remember_secret: false,
+            allow_insecure_http: false,
         };
-        let reply = w.options_message(encode(&request)).await;
+        let reply = w.options_message(&encode(&request).to_string()).await;
         assert_eq!(reply["type"], "saved");
         pass(1).await;
         // The open popup follows without being reopened.
@@ -457,9 +474,12 @@ fn requests_before_subscribing_or_for_a_second_tab_are_refused() {
         let stranger = w.popup_connected();
         send(&w, stranger, PopupRequest::Logout).await;
         send(&w, stranger, PopupRequest::Pair).await;
-        w.popup_message(stranger, json!({"v": 2, "type": "logout", "tabId": 1}))
-            .await;
-        w.popup_message(stranger, json!(null)).await;
+        w.popup_message(
+            stranger,
+            &json!({"v": 2, "type": "logout", "tabId": 1}).to_string(),
+        )
+        .await;
+        w.popup_message(stranger, "null").await;
         assert_eq!(shell(&w).server.count("logout-session"), 0);
         assert!(stored(&w, &keys::token(&id)).is_some());
         let warnings = shell(&w).warnings.borrow().join("\n");
@@ -505,12 +525,32 @@ fn a_stuck_start_offers_restart_which_closes_then_starts() {
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "!");
         shell(&w).server.calls.borrow_mut().clear();
         send(&w, port, PopupRequest::Pair).await;
-        assert_eq!(
-            shell(&w).server.routes(),
-            ["close-session", "start-session"]
-        );
+        let calls: Vec<_> = shell(&w).server.calls.borrow().clone();
+        let calls: Vec<_> = calls
+            .into_iter()
+            .filter(|(r, _)| *r != "status-session")
+            .collect();
+        // The hung session is closed (twice: the real server's first close leaves its browser
+        // running) and the tab goes on under a fresh name, whose profile is not locked.
+        let fresh = session_of(&w, port);
+        assert_ne!(fresh, id);
+        let expected = [
+            ("close-session", id.to_string()),
+            ("close-session", id.to_string()),
+            ("generate-token", fresh.to_string()),
+            ("start-session", fresh.to_string()),
+        ];
+        assert_eq!(calls, expected);
         assert_eq!(shown(&w, port).phase, Phase::Starting);
-        shell(&w).server.set(&id, ServerStatus::QrCode);
+        assert_eq!(stored(&w, &keys::tab(tab(1))), Some(json!(fresh.as_str())));
+        assert_eq!(
+            stored(&w, &keys::token(&id)),
+            None,
+            "the old session is forgotten"
+        );
+        assert_eq!(stored(&w, &keys::session(&id)), None);
+        assert!(stored(&w, &keys::token(&fresh)).is_some());
+        shell(&w).server.set(&fresh, ServerStatus::QrCode);
         pass(u64::from(T.fast_poll_ms) * 2).await;
         assert_eq!(shown(&w, port).phase, Phase::QrCode);
     });
@@ -758,8 +798,9 @@ fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
         let test = |secret: Option<&str>| OptionsRequest::TestConnection {
             server_url: ServerUrl::parse(URL).unwrap(),
             secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
+            allow_insecure_http: false,
         };
-        let reply = w.options_message(encode(&test(None))).await;
+        let reply = w.options_message(&encode(&test(None)).to_string()).await;
         assert_eq!(
             (
                 reply["ok"].clone(),
@@ -770,18 +811,22 @@ fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
             ),
             (json!(false), true)
         );
-        let reply = w.options_message(encode(&test(Some("wrong")))).await;
+        let reply = w
+            .options_message(&encode(&test(Some("wrong"))).to_string())
+            .await;
         assert!(reply["message"]
             .as_str()
             .unwrap()
             .contains("refused the secret"));
-        let reply = w.options_message(encode(&test(Some(SECRET)))).await;
+        let reply = w
+            .options_message(&encode(&test(Some(SECRET))).to_string())
+            .await;
         assert_eq!(reply["ok"], true);
         save_settings(&w).await;
-        let reply = w.options_message(encode(&test(None))).await;
+        let reply = w.options_message(&encode(&test(None)).to_string()).await;
         assert_eq!(reply["ok"], true, "the saved secret is used");
         shell(&w).server.fail("healthz", ApiError::Unreachable);
-        let reply = w.options_message(encode(&test(None))).await;
+        let reply = w.options_message(&encode(&test(None)).to_string()).await;
         assert!(reply["message"].as_str().unwrap().contains("Cannot reach"));
     });
 }
@@ -793,24 +838,26 @@ fn options_requests_keep_the_saved_secret_and_never_return_it() {
             server_url: ServerUrl::parse(URL).unwrap(),
             secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
             remember_secret: false,
+            allow_insecure_http: false,
         };
-        let reply = w.options_message(encode(&save(None))).await;
+        let reply = w.options_message(&encode(&save(None)).to_string()).await;
         assert_eq!(reply["type"], "error", "a first save needs the secret");
         assert_eq!(
-            w.options_message(encode(&save(Some(SECRET)))).await["type"],
+            w.options_message(&encode(&save(Some(SECRET))).to_string())
+                .await["type"],
             "saved"
         );
         assert_eq!(
-            w.options_message(encode(&save(None))).await["type"],
+            w.options_message(&encode(&save(None)).to_string()).await["type"],
             "saved"
         );
         let reply = w
-            .options_message(encode(&OptionsRequest::GetSettings))
+            .options_message(&encode(&OptionsRequest::GetSettings).to_string())
             .await;
         assert_eq!(reply["hasSecret"], true);
         assert!(!reply.to_string().contains(SECRET));
         let refused = w
-            .options_message(json!({"v": 1, "type": "getSettings"}))
+            .options_message(r#"{"v": 1, "type": "getSettings"}"#)
             .await;
         assert!(refused["message"].as_str().unwrap().contains("version"));
     });
@@ -827,5 +874,146 @@ fn a_tab_that_finished_loading_gets_its_badge_again() {
         assert!(shell(&w).badges.borrow().get(&tab(1)).is_none());
         w.tab_updated(tab(1), Some("complete")).await;
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "QR");
+    });
+}
+
+#[test]
+fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning() {
+    run(|w| async move {
+        let remote = ServerUrl::parse("http://192.168.1.20:21465").unwrap();
+        let save = |allow: bool| OptionsRequest::SaveSettings {
+            server_url: remote.clone(),
+            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+            remember_secret: false,
+            allow_insecure_http: allow,
+        };
+        let refused = w.options_message(&encode(&save(false)).to_string()).await;
+        assert_eq!(refused["type"], "error");
+        assert!(
+            refused["message"].as_str().unwrap().contains("unencrypted"),
+            "{refused}"
+        );
+        assert!(
+            shell(&w).kv.area(Area::Local).is_empty(),
+            "nothing was saved"
+        );
+        let test = OptionsRequest::TestConnection {
+            server_url: remote.clone(),
+            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+            allow_insecure_http: false,
+        };
+        let tested = w.options_message(&encode(&test).to_string()).await;
+        assert_eq!(tested["ok"], false);
+        assert!(
+            shell(&w).server.calls.borrow().is_empty(),
+            "the secret never left"
+        );
+
+        // Settings from before the opt-in existed: nothing is sent, and the popup says why.
+        let store = Store::new(&shell(&w).kv);
+        let old = Settings {
+            server_url: remote.clone(),
+            remember_secret: true,
+            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
+            allow_insecure_http: false,
+        };
+        store.save_settings(&old).await.unwrap();
+        let port = open_popup(&w, 1).await;
+        let view = shown(&w, port);
+        assert!(
+            view.needs_settings && view.status_text.contains("http://"),
+            "{view:?}"
+        );
+        assert!(shell(&w).server.calls.borrow().is_empty());
+
+        // With the user's word: it works, and every view carries the warning.
+        assert_eq!(
+            w.options_message(&encode(&save(true)).to_string()).await["type"],
+            "saved"
+        );
+        pass(1).await;
+        let view = shown(&w, port);
+        assert!(view.insecure_server && !view.needs_settings, "{view:?}");
+        assert_eq!(shell(&w).server.count("generate-token"), 1);
+    });
+}
+
+#[test]
+fn a_token_renewed_during_a_logout_does_not_come_back() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        w.popup_disconnected(port);
+        // One refused poll: the next refresh renews the token, slowly, while the menu logs
+        // the session out.
+        shell(&w)
+            .server
+            .fail("status-session", ApiError::Unauthorized);
+        w.refresh(tab(1)).await;
+        shell(&w)
+            .server
+            .slow
+            .borrow_mut()
+            .insert("generate-token", 50);
+        tokio::join!(
+            w.refresh(tab(1)),
+            w.menu_clicked(Some(LOGOUT_MENU_ID), Some(tab(1)))
+        );
+        pass(1).await;
+        assert_eq!(
+            shell(&w).server.count("close-session"),
+            1,
+            "the server was told"
+        );
+        assert_eq!(
+            shell(&w).server.count("generate-token"),
+            2,
+            "the renewal ran"
+        );
+        for key in keys::all_for(tab(1), &id) {
+            assert_eq!(stored(&w, &key), None, "{key} came back");
+        }
+    });
+}
+
+#[test]
+fn a_task_that_held_a_logged_out_sessions_record_cannot_write_it_back() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        // What a tab-close handler holds when the logout finishes under it.
+        let held = w.read(tab(1), |t| t.record.clone()).unwrap();
+        send(&w, port, PopupRequest::Logout).await;
+        w.state.borrow_mut().tabs.insert(
+            tab(1),
+            crate::core::worker::TabSession {
+                record: held,
+                state: crate::core::session::SessionState::new(T),
+                polling: false,
+            },
+        );
+        w.tab_removed(tab(1)).await;
+        for key in keys::all_for(tab(1), &id) {
+            assert_eq!(stored(&w, &key), None, "{key} came back");
+        }
+    });
+}
+
+#[test]
+fn the_menu_asks_before_logging_out_a_connected_account() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = paired_to_qr(&w, 1).await;
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        assert!(shown(&w, port).logout_needs_confirmation());
+        w.menu_clicked(Some(LOGOUT_MENU_ID), Some(tab(1))).await;
+        assert_eq!(*shell(&w).confirmations.borrow(), [tab(1)]);
+        assert_eq!(shell(&w).server.count("logout-session"), 0, "nothing yet");
+        assert!(stored(&w, &keys::token(&id)).is_some());
+        // The confirmation's own "Log out" is the popup's logout request.
+        send(&w, port, PopupRequest::Logout).await;
+        assert_eq!(shell(&w).server.count("logout-session"), 1);
+        assert_eq!(stored(&w, &keys::token(&id)), None);
     });
 }

@@ -60,11 +60,15 @@ pub enum OptionsRequest {
         server_url: ServerUrl,
         secret_key: Option<SecretKey>,
         remember_secret: bool,
+        #[serde(default)]
+        allow_insecure_http: bool,
     },
     /// `secret_key: None` tests with the saved secret.
     TestConnection {
         server_url: ServerUrl,
         secret_key: Option<SecretKey>,
+        #[serde(default)]
+        allow_insecure_http: bool,
     },
 }
 
@@ -80,6 +84,7 @@ pub enum OptionsReply {
         server_url: ServerUrl,
         remember_secret: bool,
         has_secret: bool,
+        allow_insecure_http: bool,
     },
     Saved,
     Connection {
@@ -94,6 +99,7 @@ pub enum OptionsReply {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageError {
     TooLarge,
+    TooDeep,
     NotAnObject,
     WrongVersion(Option<u64>),
     Invalid(String),
@@ -103,6 +109,7 @@ impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MessageError::TooLarge => f.write_str("message too large"),
+            MessageError::TooDeep => f.write_str("message nested too deeply"),
             MessageError::NotAnObject => f.write_str("message is not an object"),
             MessageError::WrongVersion(Some(v)) => {
                 write!(f, "message version {v}, expected {PROTOCOL_VERSION}")
@@ -132,11 +139,57 @@ pub fn is_own_page(sender: &Sender, own_id: Option<&str>, own_base_url: &str) ->
         && sender.url.is_some_and(|url| url.starts_with(own_base_url))
 }
 
+/// Nesting deeper than this is refused before parsing: no message of ours nests past 3.
+const MAX_DEPTH: usize = 16;
+
+/// Decodes a message as it arrives, as JSON text: its size and nesting are checked before
+/// anything is parsed, so a hostile message costs neither memory nor stack.
+pub fn decode_text<T: DeserializeOwned + Validate>(text: &str) -> Result<T, MessageError> {
+    if text.len() > T::MAX_BYTES {
+        return Err(MessageError::TooLarge);
+    }
+    if nesting_exceeds(text, MAX_DEPTH) {
+        return Err(MessageError::TooDeep);
+    }
+    let value = serde_json::from_str(text).map_err(|e| MessageError::Invalid(e.to_string()))?;
+    decode_body(value)
+}
+
+/// Whether JSON `text` nests arrays and objects deeper than `max`, by one pass without
+/// recursion (brackets inside strings do not count).
+fn nesting_exceeds(text: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in text.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    false
+}
+
 /// Checks the envelope, then decodes and validates the body.
 pub fn decode<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, MessageError> {
     if value.to_string().len() > T::MAX_BYTES {
         return Err(MessageError::TooLarge);
     }
+    decode_body(value)
+}
+
+fn decode_body<T: DeserializeOwned + Validate>(
+    value: serde_json::Value,
+) -> Result<T, MessageError> {
     let serde_json::Value::Object(mut map) = value else {
         return Err(MessageError::NotAnObject);
     };
@@ -253,6 +306,44 @@ mod tests {
         assert_eq!(decode::<PopupRequest>(huge), Err(MessageError::TooLarge));
     }
 
+    #[test]
+    fn size_and_nesting_are_checked_before_parsing() {
+        // A megabyte of nesting, within a push's size: far past serde_json's own limit, and
+        // past any stack if it were decoded recursively.
+        let deep = format!("{}1{}", "[".repeat(1 << 19), "]".repeat(1 << 19));
+        assert_eq!(decode_text::<WorkerPush>(&deep), Err(MessageError::TooDeep));
+        let deep_small = format!(
+            "{{\"v\":2,\"type\":\"pair\",\"x\":{}1{}}}",
+            "[".repeat(20),
+            "]".repeat(20)
+        );
+        assert_eq!(
+            decode_text::<PopupRequest>(&deep_small),
+            Err(MessageError::TooDeep)
+        );
+        // Brackets inside strings are text, not nesting.
+        let text = format!(r#"{{"v":2,"type":"pair","note":"{}"}}"#, "[".repeat(100));
+        assert_eq!(decode_text::<PopupRequest>(&text), Ok(PopupRequest::Pair));
+        let escaped = r#"{"v":2,"type":"pair","note":"\"[[[[[[[[[[[[[[[[[[[[[["}"#;
+        assert_eq!(decode_text::<PopupRequest>(escaped), Ok(PopupRequest::Pair));
+        let big = format!(
+            r#"{{"v":2,"type":"pair","pad":"{}"}}"#,
+            "x".repeat(MAX_REQUEST_BYTES)
+        );
+        assert_eq!(
+            decode_text::<PopupRequest>(&big),
+            Err(MessageError::TooLarge)
+        );
+        assert!(matches!(
+            decode_text::<PopupRequest>("{"),
+            Err(MessageError::Invalid(_))
+        ));
+        assert_eq!(
+            decode_text::<PopupRequest>("null"),
+            Err(MessageError::NotAnObject)
+        );
+    }
+
     /// The largest QR the worker accepts from the server (a reply of `MAX_REPLY_BYTES`)
     /// must reach the popup; it once was refused above 16 KiB.
     #[test]
@@ -293,6 +384,7 @@ mod tests {
                 server_url,
                 secret_key,
                 remember_secret,
+                ..
             } => {
                 assert_eq!(server_url.as_str(), "http://127.0.0.1:21465");
                 assert_eq!(secret_key.unwrap().expose(), "THISISMYSECURETOKEN");
@@ -335,10 +427,12 @@ mod tests {
             server_url: ServerUrl::parse("http://h").unwrap(),
             remember_secret: false,
             has_secret: true,
+            allow_insecure_http: true,
         };
         assert_eq!(
             encode(&reply),
-            json!({"v": 2, "type": "settings", "serverUrl": "http://h", "rememberSecret": false, "hasSecret": true})
+            json!({"v": 2, "type": "settings", "serverUrl": "http://h", "rememberSecret": false,
+                   "hasSecret": true, "allowInsecureHttp": true})
         );
     }
 }

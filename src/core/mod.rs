@@ -4,6 +4,7 @@
 pub mod api;
 pub mod flows;
 pub mod messages;
+pub mod punycode;
 pub mod server;
 pub mod session;
 pub mod session_id;

@@ -7,7 +7,9 @@
 // need no `Send` bound, so plain `async fn` in traits is what we want.
 #![allow(async_fn_in_trait)]
 
-use crate::core::api::{self, ApiError, ApiRequest, HttpReply, LogoutOutcome, StatusReply};
+use crate::core::api::{
+    self, ApiError, ApiRequest, CloseOutcome, HttpReply, LogoutOutcome, StatusReply,
+};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::storage::Token;
@@ -23,7 +25,7 @@ pub trait Server {
     async fn generate_token(&self, id: &SessionId, secret: &SecretKey) -> Result<Token, ApiError>;
     async fn start_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError>;
     async fn status_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError>;
-    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<(), ApiError>;
+    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<CloseOutcome, ApiError>;
     async fn logout_session(
         &self,
         id: &SessionId,
@@ -69,7 +71,7 @@ impl<T: Transport> Server for HttpServer<'_, T> {
         api::parse_status_reply(&reply)
     }
 
-    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<(), ApiError> {
+    async fn close_session(&self, id: &SessionId, token: &Token) -> Result<CloseOutcome, ApiError> {
         let reply = self
             .exchange(ApiRequest::close_session(&self.url, id, token))
             .await?;

@@ -328,6 +328,7 @@ impl SessionState {
             action_label: action.map(|a| a.label().to_owned()),
             error: self.error.as_ref().map(ViewError::from),
             needs_settings: false,
+            insecure_server: false,
             busy: self.busy,
         }
     }
@@ -349,6 +350,8 @@ pub struct TabView {
     pub error: Option<ViewError>,
     /// The server URL or secret is not set: the popup links to the options page.
     pub needs_settings: bool,
+    /// The user allowed plain HTTP to a server on another computer: the popup says so.
+    pub insecure_server: bool,
     pub busy: bool,
 }
 
@@ -363,14 +366,23 @@ impl TabView {
         view
     }
 
+    /// Logging out a connected account unlinks it from the phone: the user confirms first.
+    pub fn logout_needs_confirmation(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
     /// Whether "Log out" applies: there is a session, and settings to reach its server.
     pub fn can_log_out(&self) -> bool {
         self.session_id.is_some() && !self.needs_settings
     }
 
     /// A tab whose settings are missing: nothing can start until they are set.
-    pub fn needs_settings(session_id: Option<&SessionId>) -> Self {
-        let mut view = Self::inactive(session_id, "Set the server URL and secret key first");
+    pub fn needs_settings(session_id: Option<&SessionId>, insecure_url: bool) -> Self {
+        let text = match insecure_url {
+            true => "The server URL is plain http:// to another computer: use https://, or allow it in the options",
+            false => "Set the server URL and secret key first",
+        };
+        let mut view = Self::inactive(session_id, text);
         view.needs_settings = true;
         view
     }
@@ -581,7 +593,7 @@ mod tests {
         assert_eq!(json["phase"], "notStarted");
         assert_eq!(json["action"], "start");
         assert_eq!(serde_json::from_value::<TabView>(json).unwrap(), view);
-        let needs = TabView::needs_settings(Some(&id));
+        let needs = TabView::needs_settings(Some(&id), false);
         assert!(needs.needs_settings && needs.action.is_none());
         assert!(!needs.can_log_out());
         assert!(view.can_log_out());

@@ -119,6 +119,13 @@ impl<'k, K: KeyValue> Store<'k, K> {
         self.kv.remove(Area::Session, &keys::all_for(tab, id)).await
     }
 
+    /// Removes a closed session's record and token, when no tab is bound to it any more.
+    pub async fn forget_session_keys(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.kv
+            .remove(Area::Session, &[keys::session(id), keys::token(id)])
+            .await
+    }
+
     /// Every tab that has a session bound to it.
     pub async fn bound_tabs(&self) -> Result<Vec<(TabId, SessionId)>, StoreError> {
         let all = self.kv.get_all(Area::Session).await?;
@@ -190,18 +197,40 @@ pub mod memory {
         }
     }
 
+    /// Yields to the executor once, as every call of the browser's storage does: other tasks
+    /// run between a read and a write, which is where races live.
+    struct YieldOnce(bool);
+
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+
     impl KeyValue for MemoryKv {
         async fn get(&self, area: Area, key: &str) -> Result<Option<Value>, StoreError> {
+            YieldOnce(false).await;
             self.check()?;
             Ok(self.area(area).get(key).cloned())
         }
 
         async fn get_all(&self, area: Area) -> Result<serde_json::Map<String, Value>, StoreError> {
+            YieldOnce(false).await;
             self.check()?;
             Ok(self.area(area))
         }
 
         async fn set(&self, area: Area, key: &str, value: Value) -> Result<(), StoreError> {
+            // The write is issued at once and lands later, as in the browser.
             self.check()?;
             let mut areas = self.areas.borrow_mut();
             areas.entry(area).or_default().insert(key.to_owned(), value);
@@ -242,6 +271,7 @@ mod tests {
             server_url: ServerUrl::parse("http://127.0.0.1:21465").unwrap(),
             remember_secret: remember,
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
+            allow_insecure_http: false,
         }
     }
 

@@ -28,6 +28,19 @@ pub const LOGOUT_MENU_TITLE: &str = "Log out this tab's session";
 /// The alarm behind the slow refresh of every bound session.
 pub const REFRESH_ALARM: &str = "wpp-tabs-refresh";
 
+/// What the settings allow, as the last read found them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SettingsVerdict {
+    /// No server URL or no secret key yet.
+    #[default]
+    Missing,
+    /// Plain HTTP to another computer, without the user's opt-in: nothing is sent.
+    InsecureRefused,
+    /// Plain HTTP to another computer, with the user's opt-in: a lasting warning.
+    InsecureAllowed,
+    Ready,
+}
+
 /// An open popup's port, as the shell numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PortKey(pub u32);
@@ -45,6 +58,9 @@ pub trait Shell {
     /// Posts to a popup's port; a port that closed meanwhile is ignored.
     fn post(&self, port: PortKey, push: &WorkerPush);
     fn set_badge(&self, tab: TabId, badge: &Badge);
+    /// Asks the user to confirm logging out the tab's connected account (the popup page, in
+    /// a small window, with the confirmation open).
+    fn confirm_logout(&self, tab: TabId);
     fn warn(&self, message: &str);
     /// Runs `task` to completion in the background.
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>);
@@ -70,10 +86,12 @@ pub(crate) struct State {
     ports: HashMap<PortKey, Watch>,
     next_port: u32,
     badges: HashMap<TabId, Badge>,
-    /// The server URL or secret is missing, so nothing can be paired.
-    pub settings_missing: bool,
+    /// What the last read of the settings found.
+    pub settings: SettingsVerdict,
     /// Tabs the browser said do not exist (tab IDs are not reused within a browser session).
     gone: HashSet<TabId>,
+    /// Sessions logged out: none of their keys may be written again.
+    forgotten: HashSet<SessionId>,
 }
 
 pub struct Worker<S: Shell> {
@@ -169,12 +187,24 @@ impl<S: Shell + 'static> Worker<S> {
         self.state.borrow_mut().badges.remove(&tab);
     }
 
+    pub(crate) fn mark_forgotten(&self, id: &SessionId, forgotten: bool) {
+        let mut state = self.state.borrow_mut();
+        match forgotten {
+            true => state.forgotten.insert(id.clone()),
+            false => state.forgotten.remove(id),
+        };
+    }
+
+    pub(crate) fn is_forgotten(&self, id: &SessionId) -> bool {
+        self.state.borrow().forgotten.contains(id)
+    }
+
     pub(crate) fn mark_gone(&self, tab: TabId) {
         self.state.borrow_mut().gone.insert(tab);
     }
 
-    pub(crate) fn set_settings_missing(&self, missing: bool) {
-        self.state.borrow_mut().settings_missing = missing;
+    pub(crate) fn set_settings_verdict(&self, verdict: SettingsVerdict) {
+        self.state.borrow_mut().settings = verdict;
     }
 
     /// Test builds only: panics in the middle of an update, with the state borrowed, the
@@ -330,13 +360,16 @@ impl State {
         let session = self.tabs.get(&tab);
         let id = session.map(|t| &t.record.id);
         let not_started = session.is_none_or(|t| t.state.phase(now) == Phase::NotStarted);
-        if self.settings_missing && not_started {
-            return TabView::needs_settings(id);
-        }
-        match session {
-            Some(t) => t.state.view(id, now),
-            None => SessionState::default().view(None, now),
-        }
+        let mut view = match (self.settings, not_started) {
+            (SettingsVerdict::Missing, true) => TabView::needs_settings(id, false),
+            (SettingsVerdict::InsecureRefused, true) => TabView::needs_settings(id, true),
+            _ => match session {
+                Some(t) => t.state.view(id, now),
+                None => SessionState::default().view(None, now),
+            },
+        };
+        view.insecure_server = self.settings == SettingsVerdict::InsecureAllowed;
+        view
     }
 
     fn badge_of(&self, tab: TabId, now: f64) -> Badge {

@@ -93,9 +93,14 @@ pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, Stri
     serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
 }
 
-/// A JS value as JSON, for the core to decode and validate.
-pub fn to_json(value: JsValue) -> serde_json::Value {
-    from_js(value).unwrap_or(serde_json::Value::Null)
+/// A message as JSON text, for the core to check and decode. The browser serializes it
+/// (without recursion in Wasm); what cannot be serialized (cycles, extreme depth) is `null`,
+/// which the core refuses.
+pub fn json_text(value: &JsValue) -> String {
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|text| text.as_string())
+        .unwrap_or_else(|| "null".to_owned())
 }
 
 /// `{key: value, ...}` as a JS object.
@@ -136,21 +141,27 @@ pub fn js_error_text(err: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".to_owned())
 }
 
-/// Calls `handler` on clicks of the page element with this ID, if the page has one.
+/// Calls `handler` on clicks of the page element with this ID, if the page has one; the
+/// click does nothing else (no form submission).
 pub fn on_click(id: &str, handler: impl Fn() + 'static) {
+    on_event(id, "click", move |event| {
+        event.prevent_default();
+        handler();
+    });
+}
+
+/// Calls `handler` on `event` at the page element with this ID, if the page has one.
+pub fn on_event(id: &str, event: &str, handler: impl Fn(web_sys::Event) + 'static) {
     let Some(element) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id(id))
     else {
         return;
     };
-    let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-        event.prevent_default();
-        handler();
-    });
+    let closure = Closure::<dyn Fn(web_sys::Event)>::new(handler);
     element
-        .add_event_listener_with_callback("click", closure.as_ref().unchecked_ref())
-        .expect("adding a click listener");
+        .add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())
+        .expect("adding an event listener");
     // Page elements live as long as the page.
     closure.forget();
 }

@@ -7,7 +7,8 @@ use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, Request, RequestCredentials, RequestInit, RequestRedirect, Response,
+    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, Request,
+    RequestCache, RequestCredentials, RequestInit, RequestRedirect, Response,
 };
 
 /// `fetch`, as the core's [`Transport`].
@@ -32,6 +33,8 @@ async fn send(request: &ApiRequest) -> Result<HttpReply, ApiError> {
     // Cookies and redirects have no place in this API; a redirect could carry the token away.
     init.set_credentials(RequestCredentials::Omit);
     init.set_redirect(RequestRedirect::Error);
+    // Replies carry QR codes and session state: none of it belongs in the disk cache.
+    init.set_cache(RequestCache::NoStore);
     init.set_signal(Some(&controller.signal()));
     if let Some(body) = &request.json_body {
         headers
@@ -71,17 +74,40 @@ async fn read(request: &Request) -> Result<HttpReply, ApiError> {
     let header = |name: &str| response.headers().get(name).ok().flatten();
     let declared_len = header("content-length").and_then(|l| l.parse::<usize>().ok());
     if declared_len.is_some_and(|len| len > MAX_REPLY_BYTES) {
-        return Err(ApiError::Malformed("the reply is too large".into()));
+        return Err(too_large());
     }
-    let text = response.text().map_err(|_| ApiError::Unreachable)?;
-    let body = JsFuture::from(text)
-        .await
-        .map_err(|_| ApiError::Unreachable)?
-        .as_string()
-        .unwrap_or_default();
+    let body = match response.body() {
+        Some(stream) => read_capped(stream.get_reader().unchecked_into()).await?,
+        None => Vec::new(),
+    };
     Ok(HttpReply {
         status: response.status(),
         content_type: header("content-type"),
-        body,
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
+}
+
+/// Reads the body chunk by chunk and gives up as soon as it passes the cap: a reply that
+/// declares no length (or lies about it) is never read whole.
+async fn read_capped(reader: ReadableStreamDefaultReader) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    loop {
+        let chunk: ReadableStreamReadResult = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| ApiError::Unreachable)?
+            .unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            return Ok(body);
+        }
+        let bytes = js_sys::Uint8Array::new(&chunk.get_value());
+        if body.len() + bytes.length() as usize > MAX_REPLY_BYTES {
+            let _ = reader.cancel();
+            return Err(too_large());
+        }
+        body.extend(bytes.to_vec());
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::Malformed("the reply is too large".into())
 }

@@ -1,9 +1,9 @@
 //! The popup: renders the [`TabView`] the worker pushes, and turns clicks into requests.
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
-use super::browser::{console_warn, js_error_text, object, on_click, runtime, to_js, to_json};
+use super::browser::{console_warn, js_error_text, json_text, object, on_click, runtime, to_js};
 use super::store::BrowserStorage;
-use crate::core::messages::{decode, encode, PopupRequest, WorkerPush, POPUP_PORT};
+use crate::core::messages::{decode_text, encode, PopupRequest, WorkerPush, POPUP_PORT};
 use crate::core::session::{display_id, TabView};
 use crate::core::storage::TabId;
 use crate::core::store::Store;
@@ -27,6 +27,12 @@ thread_local! {
 struct PopupState {
     port: Option<Port>,
     full_id: Option<String>,
+    /// The last live view, which decides what "Log out" does.
+    view: Option<TabView>,
+    /// The logout confirmation is open.
+    confirming: bool,
+    /// Opened by the context menu (`?confirm=logout`) to confirm a logout, and only for that.
+    confirm_window: bool,
 }
 
 #[wasm_bindgen]
@@ -34,10 +40,14 @@ pub async fn popup_main() {
     let Some(tab) = target_tab().await else {
         return show_error("This popup could not tell which tab it belongs to.");
     };
+    let confirm_window = url_param("confirm").as_deref() == Some("logout");
     POPUP.with(|p| {
         *p.borrow_mut() = Some(PopupState {
             port: None,
             full_id: None,
+            view: None,
+            confirming: false,
+            confirm_window,
         })
     });
     wire_buttons();
@@ -45,11 +55,16 @@ pub async fn popup_main() {
     connect(tab);
 }
 
+fn url_param(name: &str) -> Option<String> {
+    let search = document().location()?.search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
+}
+
 /// `popup.html?tab=<id>` names the tab; otherwise it is the active tab of this window.
 async fn target_tab() -> Option<TabId> {
-    let search = document().location()?.search().ok()?;
-    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
-    if let Some(tab) = params.get("tab") {
+    if let Some(tab) = url_param("tab") {
         return TabId::new(tab.parse().ok()?);
     }
     let query = object(&[("active", true.into()), ("currentWindow", true.into())]);
@@ -79,8 +94,11 @@ fn connect(tab: TabId) {
         .runtime()
         .connect(None, &object(&[("name", POPUP_PORT.into())]));
     let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
-        match decode::<WorkerPush>(to_json(message)) {
-            Ok(WorkerPush::State { view }) => render(&view, ViewSource::Worker),
+        match decode_text::<WorkerPush>(&json_text(&message)) {
+            Ok(WorkerPush::State { view }) => {
+                render(&view, ViewSource::Worker);
+                follow_confirmation(view);
+            }
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
                 console_warn(&format!("wpp-tabs: worker message refused: {err}"));
@@ -120,13 +138,85 @@ fn send(request: PopupRequest) {
 
 fn wire_buttons() {
     on_click("pair", || send(PopupRequest::Pair));
-    on_click("logout", || send(PopupRequest::Logout));
+    on_click("logout", ask_logout);
+    on_click("logout-confirm", || {
+        set_confirming(false);
+        send(PopupRequest::Logout);
+    });
+    on_click("logout-cancel", cancel_logout);
+    let on_key = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(|event: web_sys::KeyboardEvent| {
+        if event.key() == "Escape" && with_popup(|p| p.confirming).unwrap_or(false) {
+            event.prevent_default();
+            cancel_logout();
+        }
+    });
+    let _ = document().add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref());
+    on_key.forget();
     on_click("copy-session-id", || spawn_local(copy_session_id()));
     on_click("open-options", || {
         spawn_local(async {
             let _ = runtime().open_options_page().await;
         });
     });
+}
+
+/// "Log out": at once, or after a confirmation when that would unlink a connected account.
+fn ask_logout() {
+    let confirm = with_popup(|p| {
+        p.view
+            .as_ref()
+            .is_some_and(TabView::logout_needs_confirmation)
+    });
+    match confirm.unwrap_or(false) {
+        true => set_confirming(true),
+        false => send(PopupRequest::Logout),
+    }
+}
+
+fn cancel_logout() {
+    set_confirming(false);
+    if with_popup(|p| p.confirm_window).unwrap_or(false) {
+        close_window();
+    }
+}
+
+fn set_confirming(on: bool) {
+    with_popup(|p| p.confirming = on);
+    set_hidden("logout-confirmation", !on);
+    if let Some(button) = element("logout-confirm").and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        if on {
+            let _ = button.focus();
+        }
+    }
+}
+
+/// Keeps the confirmation true to the account: a confirmation window opens it once the
+/// account shows connected, and closes once the logout is done; an account that is no longer
+/// connected needs no confirmation.
+fn follow_confirmation(view: TabView) {
+    let needs = view.logout_needs_confirmation();
+    let logged_out = view.session_id.is_none();
+    let Some((window, confirming, first)) = with_popup(|p| {
+        let first = p.view.is_none();
+        p.view = Some(view);
+        (p.confirm_window, p.confirming, first)
+    }) else {
+        return;
+    };
+    if window && first && needs {
+        set_confirming(true);
+    } else if confirming && !needs {
+        set_confirming(false);
+    }
+    if window && logged_out {
+        close_window();
+    }
+}
+
+fn close_window() {
+    if let Some(window) = web_sys::window() {
+        let _ = window.close();
+    }
 }
 
 async fn copy_session_id() {
@@ -227,6 +317,7 @@ fn render(view: &TabView, source: ViewSource) {
     }
     set_hidden("error", view.error.is_none());
     set_hidden("open-options", !view.needs_settings);
+    set_hidden("insecure-warning", !view.insecure_server);
     if let Some(body) = document().body() {
         let _ = body.set_attribute("aria-busy", if view.busy { "true" } else { "false" });
         let source = match source {

@@ -188,6 +188,50 @@ impl Cdp {
         .await
     }
 
+    /// Evaluates `expression` (as in [`Cdp::eval_in_worker`]) in the page whose URL contains
+    /// `url_part`: a window WebDriver does not list, such as an extension's popup-type window.
+    pub async fn eval_in_page(&self, url_part: &str, expression: &str) -> Result<Value> {
+        let target = self
+            .targets()
+            .await?
+            .into_iter()
+            .find(|t| {
+                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.contains(url_part))
+            })
+            .and_then(|t| t["targetId"].as_str().map(str::to_string))
+            .ok_or_else(|| format!("no page target whose URL contains {url_part}"))?;
+        self.attached(&target, async |session| {
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+                    Some(session),
+                )
+                .await?;
+            Ok(r["result"]["value"].clone())
+        })
+        .await
+    }
+
+    /// Whether a page whose URL contains `url_part` is open.
+    pub async fn has_page(&self, url_part: &str) -> Result<bool> {
+        Ok(self.targets().await?.iter().any(|t| {
+            t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.contains(url_part))
+        }))
+    }
+
+    /// `Runtime.getHeapUsage` in the extension's running service worker (waiting up to
+    /// `timeout` for one): `usedSize` and `totalSize` of its JS heap in bytes, plus what the
+    /// browser adds (`embedderHeapUsedSize`, `backingStorageSize`).
+    pub async fn worker_heap_usage(&self, ext_id: &str, timeout: Duration) -> Result<Value> {
+        let target = self.wait_extension_worker(ext_id, timeout).await?;
+        self.attached(&target, async |session| {
+            self.call("Runtime.getHeapUsage", json!({}), Some(session))
+                .await
+        })
+        .await
+    }
+
     /// Benchmark: `source` runs before any other script in every new document of the page
     /// target now showing `url` (the session stays attached for that).
     pub async fn add_init_script(&self, url: &str, source: &str) -> Result<()> {

@@ -488,7 +488,9 @@ async fn logout_a_via_popup(ctx: &Ctx, id_a: &str, id_b: &str) -> Result<String>
     let tab_b = ctx.tab_id("B")?;
     let b_before = ctx.sim.status_of(id_b).await?;
     let b_keys_before = ctx.keys_of(tab_b, id_b).await?;
+    // A is connected: the popup asks first.
     ctx.click_in_popup("A", "#logout").await?;
+    ctx.click_in_popup("A", "#logout-confirm").await?;
     ctx.wait_keys_gone("A").await?;
     let logouts = ctx.logouts().await?;
     ensure(

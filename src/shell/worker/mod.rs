@@ -6,7 +6,7 @@ mod ports;
 mod setup;
 mod shell;
 
-use super::browser::{console_error, console_warn, is_own_page, to_js, to_json};
+use super::browser::{console_error, console_warn, is_own_page, json_text, to_js};
 use crate::core::storage::TabId;
 use crate::core::timings::Timings;
 use crate::core::worker::{PortKey, Worker};
@@ -85,9 +85,9 @@ pub fn worker_on_connect(port: Port) -> Option<u32> {
 
 #[wasm_bindgen]
 pub fn worker_on_port_message(key: u32, message: JsValue) {
-    let message = to_json(message);
+    let message = json_text(&message);
     let worker = worker();
-    spawn_local(async move { worker.popup_message(PortKey(key), message).await });
+    spawn_local(async move { worker.popup_message(PortKey(key), &message).await });
 }
 
 #[wasm_bindgen]
@@ -103,7 +103,7 @@ pub async fn worker_on_message(message: JsValue, sender: MessageSender) -> JsVal
         console_warn("wpp-tabs: ignored a message that is not from the extension's pages");
         return JsValue::UNDEFINED;
     }
-    to_js(&worker().options_message(to_json(message)).await)
+    to_js(&worker().options_message(&json_text(&message)).await)
 }
 
 #[wasm_bindgen]

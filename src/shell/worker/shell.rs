@@ -8,7 +8,8 @@ use crate::core::settings::ServerUrl;
 use crate::core::storage::TabId;
 use crate::core::worker::{PortKey, Shell};
 use crate::shell::browser::{
-    action, console_warn, now_ms, object, random_u64, to_js, try_post_message,
+    action, console_warn, js_error_text, now_ms, object, random_u64, runtime, to_js,
+    try_post_message,
 };
 use crate::shell::http::Fetch;
 use crate::shell::store::BrowserStorage;
@@ -66,6 +67,24 @@ impl Shell for BrowserShell {
             let action = action();
             let _ = action.set_badge_text(&text).await;
             let _ = action.set_badge_background_color(&color).await;
+        });
+    }
+
+    fn confirm_logout(&self, tab: TabId) {
+        let url = runtime().get_url(&format!("popup.html?tab={tab}&confirm=logout"));
+        let info = object(&[
+            ("url", url.into()),
+            ("type", "popup".into()),
+            ("width", 340.into()),
+            ("height", 480.into()),
+        ]);
+        spawn_local(async move {
+            if let Err(err) = chrome().windows().create(&info).await {
+                console_warn(&format!(
+                    "wpp-tabs: confirmation window: {}",
+                    js_error_text(&err)
+                ));
+            }
         });
     }
 
