@@ -125,3 +125,25 @@ async fn a_reply_slower_than_the_timeout_is_a_timeout() {
     let result = server(url).status_session(&id, &token).await;
     assert_eq!(result, Err(ApiError::Timeout));
 }
+
+#[wasm_bindgen_test]
+async fn a_reply_without_a_length_is_cut_off_at_the_cap_while_it_streams() {
+    let url = sim_url();
+    let id = SessionId::generate(now_ms() as u64, random_u64());
+    let token = mint(&url, &id).await;
+    let fault = ApiRequest {
+        method: api::Method::Post,
+        url: format!("{url}/__sim/faults"),
+        bearer: None,
+        json_body: Some(format!(
+            r#"{{"route":"status-session","session":"{id}","kind":"endless"}}"#
+        )),
+    };
+    assert_eq!(Fetch.send(&fault).await.map(|r| r.status), Ok(200));
+    // The body never ends: reading it whole would run into the timeout instead.
+    let result = server(url).status_session(&id, &token).await;
+    assert_eq!(
+        result,
+        Err(ApiError::Malformed("the reply is too large".into()))
+    );
+}

@@ -169,23 +169,28 @@ impl Cdp {
     ) -> Result<Value> {
         let target = self.wait_extension_worker(ext_id, timeout).await?;
         self.attached(&target, async |session| {
-            let r = self
-                .call(
-                    "Runtime.evaluate",
-                    json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
-                    Some(session),
-                )
-                .await?;
-            if let Some(ex) = r.get("exceptionDetails") {
-                let desc = ex["exception"]["description"].as_str().unwrap_or_default();
-                return Err(format!(
-                    "evaluate threw: {} {desc}",
-                    ex["text"].as_str().unwrap_or_default()
-                ));
-            }
-            Ok(r["result"]["value"].clone())
+            self.evaluate(session, expression).await
         })
         .await
+    }
+
+    /// `Runtime.evaluate` in an attached session, awaiting a promise, returning by value.
+    async fn evaluate(&self, session: &str, expression: &str) -> Result<Value> {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+                Some(session),
+            )
+            .await?;
+        if let Some(ex) = r.get("exceptionDetails") {
+            let desc = ex["exception"]["description"].as_str().unwrap_or_default();
+            return Err(format!(
+                "evaluate threw: {} {desc}",
+                ex["text"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok(r["result"]["value"].clone())
     }
 
     /// Evaluates `expression` (as in [`Cdp::eval_in_worker`]) in the page whose URL contains
@@ -201,14 +206,7 @@ impl Cdp {
             .and_then(|t| t["targetId"].as_str().map(str::to_string))
             .ok_or_else(|| format!("no page target whose URL contains {url_part}"))?;
         self.attached(&target, async |session| {
-            let r = self
-                .call(
-                    "Runtime.evaluate",
-                    json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
-                    Some(session),
-                )
-                .await?;
-            Ok(r["result"]["value"].clone())
+            self.evaluate(session, expression).await
         })
         .await
     }

@@ -22,6 +22,8 @@ mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod cdp;
 #[cfg(not(target_arch = "wasm32"))]
+mod confirm;
+#[cfg(not(target_arch = "wasm32"))]
 mod ctx;
 #[cfg(not(target_arch = "wasm32"))]
 mod faults;
@@ -29,6 +31,10 @@ mod faults;
 mod flows;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
+#[cfg(not(target_arch = "wasm32"))]
+mod real_server;
+#[cfg(not(target_arch = "wasm32"))]
+mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
 mod sim;
 
@@ -50,7 +56,7 @@ mod suite {
     use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
     use crate::harness::{Kind, Result};
-    use crate::{bench, faults, flows};
+    use crate::{bench, confirm, faults, flows, resilience};
 
     type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
 
@@ -108,6 +114,16 @@ mod suite {
             scenario!("logout_via_popup", 5, flows::logout_via_popup),
             scenario!("badge_after_logout", 5, flows::badge_after_logout),
             scenario!("logout_via_context_menu", 5, flows::logout_via_menu),
+            scenario!(
+                "logout_confirmation_in_popup",
+                6,
+                confirm::logout_confirmation_in_popup
+            ),
+            scenario!(
+                "logout_confirmation_from_menu",
+                6,
+                confirm::logout_confirmation_from_menu
+            ),
             scenario!(
                 "malformed_messages_refused",
                 5,
@@ -168,6 +184,40 @@ mod suite {
                 "panic_does_not_kill_the_worker",
                 6,
                 flows::panic_does_not_kill_the_worker
+            ),
+            scenario!(
+                "worker_stopped_during_start_session",
+                8,
+                resilience::worker_stopped_during_start_session,
+                chromium_only
+            ),
+            scenario!(
+                "worker_stopped_during_logout",
+                10,
+                resilience::worker_stopped_during_logout,
+                chromium_only
+            ),
+            scenario!(
+                "worker_stopped_during_logout_server_done",
+                10,
+                resilience::worker_stopped_during_logout_server_done,
+                chromium_only
+            ),
+            scenario!(
+                "worker_stopped_during_stuck_restart",
+                20,
+                resilience::worker_stopped_during_stuck_restart,
+                chromium_only
+            ),
+            scenario!(
+                "server_restart_mid_pairing",
+                7,
+                resilience::server_restart_mid_pairing
+            ),
+            scenario!(
+                "server_restart_mid_connection",
+                8,
+                resilience::server_restart_mid_connection
             ),
         ]
     }
@@ -269,10 +319,24 @@ mod suite {
                 Trial::test(name.clone(), move || run_scenario(name, kind, run))
             })
             .collect();
+        // 50 tabs pairing at once (a load figure): ignored, as it does not fit the suite's
+        // 3 minutes on two cores; `cargo test --test browser -- --ignored fifty_tabs`.
+        trials.push(
+            Trial::test("chromium_fifty_tabs_pairing_at_once", || {
+                run_scenario(
+                    "chromium_fifty_tabs_pairing_at_once".into(),
+                    Kind::Chromium,
+                    |k| Box::pin(resilience::fifty_tabs_pairing_at_once(k)),
+                )
+            })
+            .with_ignored_flag(true),
+        );
         trials.push(Trial::ignorable_test(
             "test_hook_only_in_test_build",
             test_hook_only_in_test_build,
         ));
+        // Against the real wppconnect-server: ignored unless WPP_REAL_SERVER=1 (scripts/test.sh).
+        trials.extend(crate::real_server::trials());
         trials.push(
             Trial::test("bench_popup_open", || {
                 let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;

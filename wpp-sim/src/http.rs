@@ -111,11 +111,15 @@ pub(crate) fn redact_path(path: &str) -> String {
         return path.to_string();
     };
     let mut segs: Vec<String> = rest.split('/').map(str::to_string).collect();
-    let n = segs.len();
-    if n == 3 && segs[2] == "generate-token" {
+    // Routes match as the API matches them: after percent-decoding, with or without one
+    // trailing slash. Redaction must see them the same way, or the secret slips through.
+    let trailing = segs.len() > 1 && segs.last().is_some_and(|s| s.is_empty());
+    let n = segs.len() - usize::from(trailing);
+    let decoded: Vec<String> = segs.iter().map(|s| pct_decode(s)).collect();
+    if n == 3 && decoded[2] == "generate-token" {
         segs[1] = "***".into();
     }
-    if n == 2 && segs[1] == "show-all-sessions" {
+    if n == 2 && decoded[1] == "show-all-sessions" {
         segs[0] = "***".into();
     }
     if let Some(first) = segs.first_mut() {
@@ -271,6 +275,19 @@ fn fault_response(f: &FaultSpec) -> Response {
             r
         }
         FaultKind::Oversized => json_resp(200, &oversized_body()),
+        FaultKind::Endless => {
+            let start = futures_util::stream::once(async {
+                Ok::<_, std::convert::Infallible>(Bytes::from_static(
+                    br#"{"status":"QRCODE","qrcode":"data:image/png;base64,"#,
+                ))
+            });
+            // Chunks until the client goes away (hyper then drops the stream).
+            let rest = futures_util::stream::repeat_with(|| Ok(Bytes::from(vec![b'A'; 64 * 1024])));
+            let mut r = json_resp(200, &Value::Null);
+            *r.body_mut() = Body::from_stream(futures_util::StreamExt::chain(start, rest));
+            r.headers_mut().remove(header::CONTENT_LENGTH);
+            r
+        }
         FaultKind::Drop => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             r.extensions_mut().insert(DropConnection);
@@ -511,9 +528,11 @@ async fn answer(
                     json!({"status": true, "message": "Session successfully closed"}),
                 )
             } else {
+                // `error` is the caught TypeError as JSON: its own fields only, and the
+                // logger (winston) has added `level` to it before it is sent.
                 reply(
                     500,
-                    json!({"status": false, "message": "Error closing session", "error": {}}),
+                    json!({"status": false, "message": "Error closing session", "error": {"level": "error"}}),
                 )
             }
         }
@@ -535,7 +554,15 @@ async fn answer(
 
 // ---------------------------------------------------------------- misc real routes
 
-async fn healthz(State(sh): State<Arc<Shared>>) -> Response {
+async fn healthz(State(sh): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
+    // The `res.send` wrapper parses what /healthz sends, a plain object, as JSON when the
+    // request's Content-Type is exactly `application/json`: it throws, nothing answers.
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json")
+    {
+        return std::future::pending().await;
+    }
     let uptime = sh.started.elapsed().as_secs_f64();
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -671,6 +698,23 @@ mod tests {
             redact_path("/api/s/status-session"),
             "/api/s/status-session"
         );
+        // The API also answers these spellings: the secret stays out of the log.
+        for (path, redacted) in [
+            (
+                "/api/s/SECRET/generate-token/",
+                "/api/s/***/generate-token/",
+            ),
+            (
+                "/api/s/SECRET/generate%2Dtoken",
+                "/api/s/***/generate%2Dtoken",
+            ),
+            (
+                "/api/SECRET/show-all-sessions/",
+                "/api/***/show-all-sessions/",
+            ),
+        ] {
+            assert_eq!(redact_path(path), redacted);
+        }
         assert_eq!(redact_path("/healthz"), "/healthz");
     }
 

@@ -35,6 +35,12 @@ pub struct SimConfig {
     pub qr_rotate: Duration,
     /// QRCODE/PHONECODE -> CLOSED when nobody scans (library `autoClose`).
     pub auto_close: Duration,
+    /// The real server's "locked profile": close-session on a session whose browser is still
+    /// starting (INITIALIZING, QRCODE, PHONECODE) answers 500 and leaks that browser, which
+    /// keeps its profile `userDataDir/<session>` locked, so every later start of the same name
+    /// stays INITIALIZING until the server restarts (`SimControl::reset`). Upstream does this
+    /// (seen running it); `false` lets a closed session start normally again.
+    pub profile_lock: bool,
 }
 
 impl Default for SimConfig {
@@ -45,6 +51,7 @@ impl Default for SimConfig {
             init_delay: Duration::from_millis(3000),
             qr_rotate: Duration::from_millis(20_000),
             auto_close: Duration::from_millis(60_000),
+            profile_lock: true,
         }
     }
 }
@@ -212,6 +219,12 @@ impl SimControl {
         self.shared.stuck(session)
     }
 
+    /// Whether `session`'s (simulated) browser profile is locked by a browser that
+    /// close-session leaked (`SimConfig::profile_lock`): its starts never leave INITIALIZING.
+    pub fn profile_locked(&self, session: &str) -> bool {
+        self.shared.profile_locked(session)
+    }
+
     /// `POST /__sim/sessions/:session/qr-size`: the session's QR becomes a valid PNG data URL
     /// of exactly `bytes` bytes (the current one at once); `None` restores plain QR codes.
     pub fn set_qr_size(&self, session: &str, bytes: Option<usize>) -> Result<(), String> {
@@ -271,5 +284,6 @@ mod tests {
         assert_eq!(f.qr_rotate, Duration::from_secs(2));
         assert_eq!(f.auto_close, Duration::from_secs(60));
         assert_eq!(f.secret, d.secret);
+        assert!(d.profile_lock && f.profile_lock);
     }
 }

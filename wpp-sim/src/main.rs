@@ -32,6 +32,11 @@ struct Args {
     /// Milliseconds a QRCODE/PHONECODE session waits for a scan before it goes CLOSED.
     #[arg(long, default_value_t = 60000)]
     auto_close_ms: u64,
+    /// Let a session closed while starting start again normally. By default, as upstream, a
+    /// close-session that leaks the session's browser locks its profile: every later start of
+    /// that name stays INITIALIZING until the server restarts.
+    #[arg(long)]
+    no_profile_lock: bool,
 }
 
 #[tokio::main]
@@ -48,6 +53,7 @@ async fn main() -> std::io::Result<()> {
         init_delay: Duration::from_millis(args.init_delay_ms),
         qr_rotate: Duration::from_millis(args.qr_rotate_ms.max(1)),
         auto_close: Duration::from_millis(args.auto_close_ms),
+        profile_lock: !args.no_profile_lock,
     };
     wpp_sim::set_request_logging(true);
     let server = SimServer::start(config, SocketAddr::new(args.host, args.port)).await?;

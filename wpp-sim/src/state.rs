@@ -122,6 +122,9 @@ pub enum FaultKind {
     Delay,
     Drop,
     Oversized,
+    /// A 200 JSON reply that declares no length and never ends: only a client that caps
+    /// what it reads while it streams gets out of it before its timeout.
+    Endless,
 }
 
 fn one() -> u32 {
@@ -187,6 +190,9 @@ pub(crate) struct Inner {
     /// Sessions whose WhatsApp login is saved in the (simulated) browser profile.
     logged_in: HashSet<String>,
     stuck: HashSet<String>,
+    /// Sessions whose profile a leaked browser holds (`SimConfig::profile_lock`): their starts
+    /// stay INITIALIZING until the server restarts (`reset`).
+    locked: HashSet<String>,
     /// Sessions whose QR data URLs are padded to this many bytes (`/__sim/.../qr-size`).
     qr_sizes: HashMap<String, usize>,
     token_store: BTreeSet<String>,
@@ -333,7 +339,8 @@ impl Shared {
             .is_some_and(|s| !matches!(s.status, None | Some(Status::Closed)));
         if !running {
             let epoch = g.bump();
-            let stuck = g.stuck.contains(name);
+            // A locked profile: the browser launch fails, upstream leaves INITIALIZING as is.
+            let stuck = g.stuck.contains(name) || g.locked.contains(name);
             let s = g
                 .sessions
                 .entry(name.to_string())
@@ -403,23 +410,45 @@ impl Shared {
             .is_some_and(|s| s.status == Some(Status::Connected))
     }
 
-    /// close-session (§2.5): true = 200. Every existing entry is reset to `{status:null}`.
+    /// close-session (§2.5): true = 200.
+    ///
+    /// - never started, or gone after logout: upstream reads `.status` of `undefined`: 500;
+    /// - the `{status:null}` entry an earlier close left: 200 at once, nothing changes;
+    /// - any other entry is reset to `{status:null}` first, then upstream calls
+    ///   `client.close()`: that works only on a CONNECTED client (200); a session still starting
+    ///   (INITIALIZING, QRCODE, PHONECODE) is a plain placeholder without `close`: 500, and its
+    ///   browser keeps running and holding the profile (`SimConfig::profile_lock`); after the
+    ///   library's auto-close (CLOSED) the browser is gone already: 500, nothing leaked.
     pub(crate) fn close_session(&self, name: &str) -> bool {
         let ok = {
             let mut g = self.lock();
             g.stuck.remove(name);
-            let Some(old) = g.sessions.remove(name) else {
-                return false;
+            let old = match g.sessions.get(name) {
+                None => return false,
+                Some(s) if s.status.is_none() => return true,
+                Some(s) => s.status,
             };
+            g.sessions.remove(name);
             let mut placeholder = Session::new(false);
             placeholder.epoch = g.bump();
             g.sessions.insert(name.to_string(), placeholder);
-            old.status == Some(Status::Connected)
+            let starting = matches!(
+                old,
+                Some(Status::Initializing | Status::QrCode | Status::PhoneCode)
+            );
+            if starting && self.config.profile_lock {
+                g.locked.insert(name.to_string());
+            }
+            old == Some(Status::Connected)
         };
         if ok {
             self.emit("whatsapp-status", json!(false));
         }
         ok
+    }
+
+    pub(crate) fn profile_locked(&self, name: &str) -> bool {
+        self.lock().locked.contains(name)
     }
 
     /// logout-session (§2.6): true = 200, false = the 404 of `statusConnection`.
