@@ -134,7 +134,13 @@ impl<S: Shell + 'static> Worker<S> {
         if let Err(err) = self.ensure_tab(tab, &server).await {
             self.warn(&err.to_string());
         }
-        self.render(tab);
+        let now = self.shell.now_ms();
+        let next = self.read(tab, |t| t.state.on_subscribe(now, settings.is_some()));
+        // Pairing that starts at once renders its own busy view: showing "Pair" for the
+        // moment before would offer a button that is gone before it can be pressed.
+        if next != Some(OnSubscribe::StartPairing) {
+            self.render(tab);
+        }
         self.follow_up(tab, settings.is_some()).await;
     }
 
@@ -158,7 +164,8 @@ impl<S: Shell + 'static> Worker<S> {
             return self.render(tab);
         };
         if let Err(err) = self.ensure_tab(tab, &settings.server_url).await {
-            return self.warn(&err.to_string());
+            self.warn(&err.to_string());
+            return self.render(tab);
         }
         if !self.update(tab, |t| t.state.claim()).unwrap_or(false) {
             return;

@@ -398,6 +398,20 @@ fn a_popup_with_settings_assigns_an_id_mints_starts_and_shows_the_qr() {
 }
 
 #[test]
+fn a_popup_that_starts_pairing_never_offers_a_button_that_is_about_to_vanish() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let port = open_popup(&w, 1).await;
+        let posts = shell(&w).posts.borrow().clone();
+        let first = &posts.iter().find(|(p, _)| *p == port).unwrap().1;
+        assert!(first.busy && first.action.is_none(), "{first:?}");
+        assert!(posts
+            .iter()
+            .all(|(_, v)| v.action != Some(PairAction::Start)));
+    });
+}
+
+#[test]
 fn without_settings_the_popup_asks_for_them_and_saving_them_starts_pairing() {
     run(|w| async move {
         let port = open_popup(&w, 1).await;
