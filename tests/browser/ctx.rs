@@ -376,6 +376,25 @@ impl Ctx {
         .await
     }
 
+    /// Opens the options page in the current window, once it is ready: the page fills the
+    /// form from the worker's reply once its Wasm is up (and only then wires its buttons), so
+    /// typing earlier would be overwritten.
+    pub async fn open_options_page(&self) -> Result<()> {
+        self.b.open("options.html").await?;
+        let b = &self.b;
+        wait_for("options page loaded (#server-url filled)", WAIT, || async {
+            let v = b
+                .execute("return document.querySelector('#server-url').value", vec![])
+                .await?;
+            Ok(if v.as_str().is_some_and(|s| !s.is_empty()) {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            })
+        })
+        .await
+    }
+
     /// Opens tab `name`'s popup and waits for its session ID; records it.
     pub async fn open_popup_for_id(&mut self, name: &'static str) -> Result<String> {
         self.open_popup(name).await?;

@@ -52,21 +52,8 @@ async fn options_result_ok(ctx: &Ctx, button: &str) -> Result<String> {
 /// The options page UI in the current window: server URL + secret, remember off; save, then
 /// test the connection.
 async fn fill_options_page(ctx: &Ctx) -> Result<(String, String)> {
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     let b = &ctx.b;
-    // The page fills the form from the worker's reply once its Wasm is up (and only then wires
-    // its buttons): wait for that before typing, or the reply overwrites what was typed.
-    wait_for("options page loaded (#server-url filled)", WAIT, || async {
-        let v = b
-            .execute("return document.querySelector('#server-url').value", vec![])
-            .await?;
-        Ok(if v.as_str().is_some_and(|s| !s.is_empty()) {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        })
-    })
-    .await?;
     let err = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
     let url = b.find("#server-url").await?;
     url.clear().await.map_err(err("clear #server-url"))?;

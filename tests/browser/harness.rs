@@ -45,6 +45,15 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// The runtime one scenario runs on: its own, so that one test's hang or panic stays its own.
+pub fn scenario_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
+
 /// `.map_err(wd("what"))`: a WebDriver error with what was attempted.
 pub fn wd<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{what}: {e}")

@@ -229,11 +229,7 @@ mod suite {
     const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
     fn run_scenario(name: String, kind: Kind, run: Run) -> std::result::Result<(), Failed> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Failed::from(format!("tokio runtime: {e}")))?;
+        let rt = crate::harness::scenario_runtime().map_err(Failed::from)?;
         let started = Instant::now();
         let outcome = rt.block_on(async {
             match tokio::time::timeout(TEST_TIMEOUT, run(kind)).await {

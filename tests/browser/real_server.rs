@@ -68,11 +68,7 @@ fn run_gated(name: &str, run: Run) -> std::result::Result<Completion, Failed> {
             return Ok(Completion::ignored_with(why));
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failed::from(format!("tokio runtime: {e}")))?;
+    let rt = crate::harness::scenario_runtime().map_err(Failed::from)?;
     let started = Instant::now();
     let outcome = rt.block_on(async {
         let server = RealServer::start_async(src).await?;
@@ -316,19 +312,8 @@ async fn type_into(ctx: &Ctx, css: &str, text: &str) -> Result<()> {
 /// wrong secret: the test says the server refused it.
 async fn settings_and_connection_test(ctx: &mut Ctx, server: &RealServer) -> Result<String> {
     ctx.to_main().await?;
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     let b = &ctx.b;
-    wait_for("options page loaded (#server-url filled)", WAIT, || async {
-        let v = b
-            .execute("return document.querySelector('#server-url').value", vec![])
-            .await?;
-        Ok(if v.as_str().is_some_and(|s| !s.is_empty()) {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        })
-    })
-    .await?;
     type_into(ctx, "#server-url", &server.url).await?;
     type_into(ctx, "#secret-key", &server.secret).await?;
     let remember = b.find("#remember-secret").await?;
