@@ -395,6 +395,34 @@ impl Ctx {
         .await
     }
 
+    /// The options page's result after `button`, `(data-result, text)`, once `data-result`
+    /// is set to a value `accept` takes.
+    pub async fn options_result(
+        &self,
+        button: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<(String, String)> {
+        let b = &self.b;
+        wait_for(
+            &format!("#options-status[data-result] after {button}"),
+            WAIT,
+            || async {
+                let v = b
+                    .execute(
+                        "const e = document.querySelector('#options-status');\
+                         return e && [e.getAttribute('data-result'), e.textContent.trim()];",
+                        vec![],
+                    )
+                    .await?;
+                Ok(match v[0].as_str().filter(|r| accept(r)) {
+                    Some(r) => Ok((r.to_string(), v[1].as_str().unwrap_or_default().to_string())),
+                    None => Err(v.to_string()),
+                })
+            },
+        )
+        .await
+    }
+
     /// Opens tab `name`'s popup and waits for its session ID; records it.
     pub async fn open_popup_for_id(&mut self, name: &'static str) -> Result<String> {
         self.open_popup(name).await?;

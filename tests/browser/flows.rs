@@ -24,31 +24,6 @@ pub async fn popup_before_settings(kind: Kind) -> Result<String> {
     Ok(s.brief())
 }
 
-/// Waits for the options page to report success (`data-result="ok"`) after `button` was
-/// clicked; returns the message shown.
-async fn options_result_ok(ctx: &Ctx, button: &str) -> Result<String> {
-    let b = &ctx.b;
-    wait_for(
-        &format!("#options-status data-result=ok after {button}"),
-        WAIT,
-        || async {
-            let v = b
-                .execute(
-                    "const e = document.querySelector('#options-status');\
-                     return e && [e.getAttribute('data-result'), e.textContent.trim()];",
-                    vec![],
-                )
-                .await?;
-            Ok(if v[0] == "ok" {
-                Ok(v[1].as_str().unwrap_or_default().to_string())
-            } else {
-                Err(v.to_string())
-            })
-        },
-    )
-    .await
-}
-
 /// The options page UI in the current window: server URL + secret, remember off; save, then
 /// test the connection.
 async fn fill_options_page(ctx: &Ctx) -> Result<(String, String)> {
@@ -80,7 +55,7 @@ async fn fill_options_page(ctx: &Ctx) -> Result<(String, String)> {
         format!("#server-url holds {typed:?} after typing"),
     )?;
     b.click("#save").await?;
-    let saved = options_result_ok(ctx, "#save").await?;
+    let saved = ctx.options_result("#save", |r| r == "ok").await?.1;
     // Test connection: the sim answers, the secret is right.
     b.execute(
         "document.querySelector('#options-status').removeAttribute('data-result')",
@@ -88,7 +63,10 @@ async fn fill_options_page(ctx: &Ctx) -> Result<(String, String)> {
     )
     .await?;
     b.click("#test-connection").await?;
-    let tested = options_result_ok(ctx, "#test-connection").await?;
+    let tested = ctx
+        .options_result("#test-connection", |r| r == "ok")
+        .await?
+        .1;
     Ok((saved, tested))
 }
 

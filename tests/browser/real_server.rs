@@ -263,29 +263,6 @@ async fn tab_initializing(ctx: &mut Ctx, name: &'static str) -> Result<String> {
     Ok(id)
 }
 
-/// The options page result after `button`: `(data-result, text)` once it is set.
-async fn options_result(ctx: &Ctx, button: &str) -> Result<(String, String)> {
-    let b = &ctx.b;
-    wait_for(
-        &format!("#options-status[data-result] after {button}"),
-        WAIT,
-        || async {
-            let v = b
-                .execute(
-                    "const e = document.querySelector('#options-status');\
-                     return e && [e.getAttribute('data-result'), e.textContent.trim()];",
-                    vec![],
-                )
-                .await?;
-            Ok(match v[0].as_str() {
-                Some(r) => Ok((r.to_string(), v[1].as_str().unwrap_or_default().to_string())),
-                None => Err(v.to_string()),
-            })
-        },
-    )
-    .await
-}
-
 async fn press(ctx: &Ctx, button: &str) -> Result<(String, String)> {
     ctx.b
         .execute(
@@ -294,7 +271,7 @@ async fn press(ctx: &Ctx, button: &str) -> Result<(String, String)> {
         )
         .await?;
     ctx.b.click(button).await?;
-    options_result(ctx, button).await
+    ctx.options_result(button, |_| true).await
 }
 
 async fn type_into(ctx: &Ctx, css: &str, text: &str) -> Result<()> {
