@@ -15,7 +15,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::socket;
-use crate::state::{truthy, ClientRef, FaultKind, FaultSpec, LogEntry, Shared, StartReply};
+use crate::state::{
+    truthy, Account, ClientRef, FaultKind, FaultSpec, LogEntry, ScanAs, Shared, StartReply,
+};
 
 static LOG_REQUESTS: AtomicBool = AtomicBool::new(false);
 
@@ -195,6 +197,8 @@ enum RouteKind {
     Check,
     Close,
     Logout,
+    HostDevice,
+    PhoneNumber,
 }
 
 impl RouteKind {
@@ -208,6 +212,8 @@ impl RouteKind {
             RouteKind::Check => "check-connection-session",
             RouteKind::Close => "close-session",
             RouteKind::Logout => "logout-session",
+            RouteKind::HostDevice => "host-device",
+            RouteKind::PhoneNumber => "get-phone-number",
         }
     }
 }
@@ -343,6 +349,8 @@ async fn api(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         (&Method::GET, [_, "check-connection-session"]) => Some(RouteKind::Check),
         (&Method::POST, [_, "close-session"]) => Some(RouteKind::Close),
         (&Method::POST, [_, "logout-session"]) => Some(RouteKind::Logout),
+        (&Method::GET, [_, "host-device"]) => Some(RouteKind::HostDevice),
+        (&Method::GET, [_, "get-phone-number"]) => Some(RouteKind::PhoneNumber),
         _ => None,
     };
     let path = redact_path(&raw_path);
@@ -543,13 +551,48 @@ async fn answer(
                     json!({"status": true, "message": "Session successfully closed"}),
                 )
             } else {
-                reply(
-                    404,
-                    json!({"response": null, "status": "Disconnected", "message": "A sessão do WhatsApp não está ativa."}),
-                )
+                reply(404, not_active_body())
             }
         }
+        // §2.10: `statusConnection` first, then `getHostDevice` / `getPhoneNumber`.
+        RouteKind::HostDevice => match sh.connected_account(session) {
+            Some(account) => reply(200, host_device_body(&account)),
+            None => reply(404, not_active_body()),
+        },
+        RouteKind::PhoneNumber => match sh.connected_account(session) {
+            Some(account) => reply(
+                200,
+                json!({"status": "success", "response": account.wid(), "mapper": "device"}),
+            ),
+            None => reply(404, not_active_body()),
+        },
     }
+}
+
+/// `statusConnection`'s answer for a session without a connected client (§2.6, §2.10).
+fn not_active_body() -> Value {
+    json!({"response": null, "status": "Disconnected", "message": "A sessão do WhatsApp não está ativa."})
+}
+
+/// `getHostDevice`: WA-JS `Conn.attributes` (the library's `HostDevice`) plus `phoneNumber`
+/// from `client.getWid()`.
+fn host_device_body(account: &Account) -> Value {
+    json!({
+        "status": "success",
+        "response": {
+            "pushname": account.pushname,
+            "platform": "android",
+            "wid": {"server": "c.us", "user": account.phone, "_serialized": account.wid()},
+            "phone": {
+                "device_manufacturer": "samsung",
+                "device_model": "SM-A515F",
+                "os_version": "13",
+                "wa_version": "2.24.6.77"
+            },
+            "phoneNumber": account.wid()
+        },
+        "mapper": "device"
+    })
 }
 
 // ---------------------------------------------------------------- misc real routes
@@ -603,8 +646,25 @@ async fn sim_sessions(State(sh): State<Arc<Shared>>) -> Response {
     Json(json!({"sessions": sh.infos()})).into_response()
 }
 
-async fn sim_scan(State(sh): State<Arc<Shared>>, Path(session): Path<String>) -> Response {
-    match sh.scan(&session) {
+/// Optional body `{"phone": "5521999990001", "pushname": "Loja Centro"}` (either may be left
+/// out); no body, or `{}`, links the session's default account.
+async fn sim_scan(
+    State(sh): State<Arc<Shared>>,
+    Path(session): Path<String>,
+    body: Bytes,
+) -> Response {
+    let with: ScanAs = if body.iter().all(u8::is_ascii_whitespace) {
+        ScanAs::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(w) => w,
+            Err(e) => return sim_error(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    };
+    if let Err(e) = with.check() {
+        return sim_error(StatusCode::BAD_REQUEST, e);
+    }
+    match sh.scan(&session, with) {
         Ok(()) => Json(json!({"ok": true})).into_response(),
         Err(e) => sim_error(StatusCode::CONFLICT, e),
     }

@@ -18,7 +18,10 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use http::set_request_logging;
-pub use state::{FaultKind, FaultSpec, LogEntry, SessionAuth, SessionInfo, SimLog};
+pub use state::{
+    Account, FaultKind, FaultSpec, LogEntry, ScanAs, SessionAuth, SessionInfo, SimLog,
+    MAX_SCAN_PHONE_DIGITS,
+};
 
 use state::Shared;
 
@@ -204,9 +207,16 @@ impl SimControl {
             .find(|i| i.session == session)
     }
 
-    /// `POST /__sim/sessions/:session/scan`: QRCODE|PHONECODE -> CONNECTED.
+    /// `POST /__sim/sessions/:session/scan`: QRCODE|PHONECODE -> CONNECTED, linked to the
+    /// session's default account (see [`Account::default_for`]).
     pub fn scan(&self, session: &str) -> Result<(), String> {
-        self.shared.scan(session)
+        self.shared.scan(session, ScanAs::default())
+    }
+
+    /// `POST /__sim/sessions/:session/scan` with a body: the same, as the account `with`
+    /// names (what it leaves out defaults).
+    pub fn scan_as(&self, session: &str, with: ScanAs) -> Result<(), String> {
+        self.shared.scan(session, with)
     }
 
     /// `POST /__sim/sessions/:session/unlink`: CONNECTED -> CLOSED, login forgotten.

@@ -110,6 +110,75 @@ pub struct SessionInfo {
     pub urlcode: Option<String>,
     #[serde(rename = "phoneCode")]
     pub phone_code: Option<String>,
+    /// The WhatsApp account whose login the session keeps (from the scan that linked it).
+    pub account: Option<Account>,
+}
+
+/// The fake WhatsApp account a scan links to a session: what `host-device` and
+/// `get-phone-number` report while it is CONNECTED.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Digits only (country code first), as in the wid `<phone>@c.us`.
+    pub phone: String,
+    pub pushname: String,
+}
+
+impl Account {
+    /// The deterministic account of a scan without a body: `5511` `9` + 8 digits from a hash
+    /// of the session name, pushname `Sim <first 12 characters of the name>`.
+    pub fn default_for(session: &str) -> Account {
+        Account {
+            phone: default_phone(session),
+            pushname: default_pushname(session),
+        }
+    }
+
+    /// `<phone>@c.us`, what `client.getWid()` returns.
+    pub fn wid(&self) -> String {
+        format!("{}@c.us", self.phone)
+    }
+}
+
+fn default_phone(session: &str) -> String {
+    // FNV-1a: stable across Rust versions and runs (std's hasher is not promised to be).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in session.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("55119{:08}", h % 100_000_000)
+}
+
+fn default_pushname(session: &str) -> String {
+    format!("Sim {}", session.chars().take(12).collect::<String>())
+}
+
+/// Longest phone a scan accepts: room for tests of clients that refuse long numbers.
+pub const MAX_SCAN_PHONE_DIGITS: usize = 32;
+
+/// Body of `POST /__sim/sessions/:session/scan`; each field defaults (see [`Account`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanAs {
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub pushname: Option<String>,
+}
+
+impl ScanAs {
+    /// A given phone must be 1 to [`MAX_SCAN_PHONE_DIGITS`] ASCII digits.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.phone {
+            Some(p) if p.is_empty() || !is_digits(p) => Err(format!(
+                "phone must be 1 to {MAX_SCAN_PHONE_DIGITS} digits, got {p:?}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_digits(p: &str) -> bool {
+    p.len() <= MAX_SCAN_PHONE_DIGITS && p.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +216,8 @@ pub struct FaultSpec {
 
 pub(crate) const ROUTES: &[&str] = &[
     "status-session",
+    "host-device",
+    "get-phone-number",
     "generate-token",
     "start-session",
     "qrcode-session",
@@ -187,8 +258,10 @@ pub struct SimLog {
 #[derive(Default)]
 pub(crate) struct Inner {
     pub(crate) sessions: BTreeMap<String, Session>,
-    /// Sessions whose WhatsApp login is saved in the (simulated) browser profile.
-    logged_in: HashSet<String>,
+    /// Sessions whose WhatsApp login is saved in the (simulated) browser profile, with the
+    /// account it belongs to. Kept across close-session and restarts, like the profile;
+    /// dropped by logout and unlink.
+    logins: HashMap<String, Account>,
     stuck: HashSet<String>,
     /// Sessions whose profile a leaked browser holds (`SimConfig::profile_lock`): their starts
     /// stay INITIALIZING until the server restarts (`reset`).
@@ -463,10 +536,21 @@ impl Shared {
                 return false;
             }
             g.sessions.remove(name);
-            g.logged_in.remove(name);
+            g.logins.remove(name);
         }
         self.emit("whatsapp-status", json!(false));
         true
+    }
+
+    /// The account behind `host-device` / `get-phone-number`: `None` unless CONNECTED, where
+    /// upstream's `statusConnection` answers its 404 (§2.10).
+    pub(crate) fn connected_account(&self, name: &str) -> Option<Account> {
+        let g = self.lock();
+        let connected = g
+            .sessions
+            .get(name)
+            .is_some_and(|s| s.status == Some(Status::Connected));
+        connected.then(|| g.logins.get(name).cloned()).flatten()
     }
 
     pub(crate) fn all_sessions(&self) -> Vec<String> {
@@ -476,19 +560,24 @@ impl Shared {
     // ---- control surface ----
 
     pub(crate) fn infos(&self) -> Vec<SessionInfo> {
-        self.lock()
-            .sessions
+        let g = self.lock();
+        g.sessions
             .iter()
             .map(|(name, s)| SessionInfo {
                 session: name.clone(),
                 status: s.status.unwrap_or(Status::Closed).as_str().to_string(),
                 urlcode: s.urlcode.clone(),
                 phone_code: s.phone_code.clone(),
+                account: g.logins.get(name).cloned(),
             })
             .collect()
     }
 
-    pub(crate) fn scan(&self, name: &str) -> Result<(), String> {
+    /// The phone scans the QR (or enters the pairing code) as `with`'s account; what `with`
+    /// leaves out defaults: the pairing phone of a PHONECODE session, else
+    /// [`Account::default_for`].
+    pub(crate) fn scan(&self, name: &str, with: ScanAs) -> Result<(), String> {
+        with.check()?;
         let mut g = self.lock();
         let epoch = g.bump();
         let s = g
@@ -511,7 +600,13 @@ impl Shared {
         let mut payload = Map::new();
         payload.insert("status".into(), json!(true));
         s.put_session(name, &mut payload);
-        g.logged_in.insert(name.to_string());
+        let pairing_phone = s.phone.clone().filter(|p| is_digits(p));
+        let default = Account::default_for(name);
+        let account = Account {
+            phone: with.phone.or(pairing_phone).unwrap_or(default.phone),
+            pushname: with.pushname.unwrap_or(default.pushname),
+        };
+        g.logins.insert(name.to_string(), account);
         drop(g);
         self.emit("session-logged", Value::Object(payload));
         Ok(())
@@ -523,7 +618,7 @@ impl Shared {
             Some(Status::Connected) => {
                 // disconnectedMobile: the client is closed and the entry removed (§3).
                 g.sessions.remove(name);
-                g.logged_in.remove(name);
+                g.logins.remove(name);
                 Ok(())
             }
             other => Err(format!(
@@ -660,7 +755,7 @@ async fn run_session(sh: Arc<Shared>, name: String, epoch: u64) {
     let phone = {
         let mut g = sh.lock();
         let stuck = g.stuck.contains(&name);
-        let logged_in = g.logged_in.contains(&name);
+        let logged_in = g.logins.contains_key(&name);
         let Some(s) = g.live(&name, epoch) else {
             return;
         };

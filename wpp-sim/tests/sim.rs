@@ -438,6 +438,14 @@ async fn phone_pairing_code() {
     );
     assert_eq!(s.scan("p").await.0, 200);
     assert_eq!(s.status("p", &t).await["status"], "CONNECTED");
+    // The linked account is the number the pairing code was asked for.
+    assert_eq!(
+        s.get_json("p", &t, "get-phone-number").await,
+        (
+            200,
+            json!({"status": "success", "response": "5521999999999@c.us", "mapper": "device"})
+        )
+    );
     s.server.shutdown().await;
 }
 
@@ -678,7 +686,7 @@ async fn unlink_and_control_sessions() {
         .unwrap();
     assert_eq!(
         list,
-        json!({"sessions": [{"session": "u", "status": "QRCODE", "urlcode": v["urlcode"], "phoneCode": null}]})
+        json!({"sessions": [{"session": "u", "status": "QRCODE", "urlcode": v["urlcode"], "phoneCode": null, "account": null}]})
     );
     assert_eq!(s.scan("u").await.0, 200);
     assert_eq!(
@@ -1315,4 +1323,363 @@ async fn request_bodies_over_the_cap_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
+}
+
+fn not_active() -> Value {
+    json!({"response": null, "status": "Disconnected", "message": "A sessão do WhatsApp não está ativa."})
+}
+
+fn host_device(phone: &str, pushname: &str) -> Value {
+    json!({
+        "status": "success",
+        "response": {
+            "pushname": pushname,
+            "platform": "android",
+            "wid": {"server": "c.us", "user": phone, "_serialized": format!("{phone}@c.us")},
+            "phone": {
+                "device_manufacturer": "samsung",
+                "device_model": "SM-A515F",
+                "os_version": "13",
+                "wa_version": "2.24.6.77"
+            },
+            "phoneNumber": format!("{phone}@c.us")
+        },
+        "mapper": "device"
+    })
+}
+
+fn phone_number(phone: &str) -> Value {
+    json!({"status": "success", "response": format!("{phone}@c.us"), "mapper": "device"})
+}
+
+async fn sim_account(s: &Sim, session: &str) -> Value {
+    let list: Value = s
+        .http
+        .get(s.url("/__sim/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["session"] == session)
+        .map_or(Value::Null, |e| e["account"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_device_and_phone_number_follow_the_linked_account() {
+    let s = sim().await;
+    let t = s.token("acc").await;
+    let other = s.token("other").await;
+    let routes = ["host-device", "get-phone-number"];
+
+    // Auth runs first: the same 401s as every token route.
+    for route in routes {
+        assert_eq!(
+            s.get_json("acc", &other, route).await,
+            (
+                401,
+                json!({"error": "Check that the Session and Token are correct"})
+            )
+        );
+        let r = s
+            .http
+            .get(s.url(&format!("/api/acc/{route}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"message": "Token is not present. Check your header and try again"})
+        );
+        // Never started, then statusConnection's 404.
+        assert_eq!(s.get_json("acc", &t, route).await, (404, not_active()));
+        // GET only, like upstream.
+        let r = s.post("acc", &t, route, None).await;
+        assert_eq!(r.status(), 404);
+        assert!(r.text().await.unwrap().contains("Cannot POST"));
+    }
+
+    s.post("acc", &t, "start-session", None).await;
+    assert_eq!(
+        s.get_json("acc", &t, "host-device").await,
+        (404, not_active())
+    );
+    s.wait_status("acc", &t, "QRCODE", 3 * SEC).await;
+    for route in routes {
+        assert_eq!(s.get_json("acc", &t, route).await, (404, not_active()));
+    }
+    assert_eq!(sim_account(&s, "acc").await, Value::Null);
+
+    // A bad scan body is refused and changes nothing.
+    for body in [
+        json!({"phone": "+5521999990001"}),
+        json!({"phone": ""}),
+        json!({"phone": "1".repeat(wpp_sim::MAX_SCAN_PHONE_DIGITS + 1)}),
+        json!({"phone": 5521999990001u64}),
+    ] {
+        let (code, v) = s.sim_post("/__sim/sessions/acc/scan", body).await;
+        assert_eq!(code, 400, "{v}");
+        assert!(v["error"].is_string());
+    }
+    let r = s
+        .http
+        .post(s.url("/__sim/sessions/acc/scan"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(s.status("acc", &t).await["status"], "QRCODE");
+
+    let (code, v) = s
+        .sim_post(
+            "/__sim/sessions/acc/scan",
+            json!({"phone": "5521999990001", "pushname": "Loja Centro"}),
+        )
+        .await;
+    assert_eq!((code, v), (200, json!({"ok": true})));
+    let r = s.get("acc", &t, "host-device").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, host_device("5521999990001", "Loja Centro"));
+    let keys: Vec<&String> = body["response"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["pushname", "platform", "wid", "phone", "phoneNumber"]
+    );
+    assert_eq!(
+        s.get_json("acc", &t, "get-phone-number").await,
+        (200, phone_number("5521999990001"))
+    );
+    // The path form of the token works as on every token route.
+    let r = s
+        .http
+        .get(s.url(&format!("/api/acc:{t}/get-phone-number")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The res.send wrapper adds "session" with an exact application/json Content-Type.
+    let r = s
+        .http
+        .get(s.url("/api/acc/get-phone-number"))
+        .header("Authorization", format!("Bearer {t}"))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["session"], "acc");
+    let account = json!({"phone": "5521999990001", "pushname": "Loja Centro"});
+    assert_eq!(sim_account(&s, "acc").await, account);
+    assert_eq!(
+        s.server.control().session("acc").unwrap().account,
+        Some(wpp_sim::Account {
+            phone: "5521999990001".into(),
+            pushname: "Loja Centro".into()
+        })
+    );
+
+    // close-session keeps the login, and with it the account.
+    assert_eq!(s.post("acc", &t, "close-session", None).await.status(), 200);
+    for route in routes {
+        assert_eq!(s.get_json("acc", &t, route).await, (404, not_active()));
+    }
+    assert_eq!(sim_account(&s, "acc").await, account);
+    s.post("acc", &t, "start-session", None).await;
+    s.wait_status("acc", &t, "CONNECTED", 3 * SEC).await;
+    assert_eq!(
+        s.get_json("acc", &t, "host-device").await,
+        (200, host_device("5521999990001", "Loja Centro"))
+    );
+
+    // logout forgets it: the next scan without a body links the default account.
+    assert_eq!(
+        s.post("acc", &t, "logout-session", None).await.status(),
+        200
+    );
+    assert_eq!(sim_account(&s, "acc").await, Value::Null);
+    assert_eq!(
+        s.get_json("acc", &t, "get-phone-number").await,
+        (404, not_active())
+    );
+    s.post("acc", &t, "start-session", None).await;
+    s.wait_status("acc", &t, "QRCODE", 3 * SEC).await;
+    assert_eq!(s.scan("acc").await.0, 200);
+    let default = wpp_sim::Account::default_for("acc");
+    assert_eq!(default.pushname, "Sim acc");
+    assert_eq!(default.phone.len(), 13);
+    assert!(default.phone.starts_with("55119"), "{default:?}");
+    assert!(default.phone.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(wpp_sim::Account::default_for("acc"), default);
+    assert_ne!(wpp_sim::Account::default_for("acd").phone, default.phone);
+    assert_eq!(
+        s.get_json("acc", &t, "host-device").await,
+        (200, host_device(&default.phone, "Sim acc"))
+    );
+
+    // unlink drops it too.
+    assert_eq!(
+        s.sim_post("/__sim/sessions/acc/unlink", json!({})).await.0,
+        200
+    );
+    assert_eq!(sim_account(&s, "acc").await, Value::Null);
+    assert_eq!(
+        s.get_json("acc", &t, "host-device").await,
+        (404, not_active())
+    );
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_as_a_partial_account_and_with_no_body() {
+    let s = sim().await;
+    let ctl = s.server.control();
+    let long = "a_rather_long_session_name";
+    for name in ["x", "y", long] {
+        let t = ctl.token_for(name);
+        s.post(name, &t, "start-session", None).await;
+        s.wait_status(name, &t, "QRCODE", 3 * SEC).await;
+    }
+    // Only a phone: the default pushname.
+    ctl.scan_as(
+        "x",
+        wpp_sim::ScanAs {
+            phone: Some("351912345678".into()),
+            pushname: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        sim_account(&s, "x").await,
+        json!({"phone": "351912345678", "pushname": "Sim x"})
+    );
+    // Only a pushname, with characters a client must clean: the default phone.
+    let r = s
+        .http
+        .post(s.url("/__sim/sessions/y/scan"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"pushname":"Ana \u202eevil\u202c"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = ctl.token_for("y");
+    assert_eq!(
+        s.get_json("y", &t, "host-device").await,
+        (
+            200,
+            host_device(
+                &wpp_sim::Account::default_for("y").phone,
+                "Ana \u{202e}evil\u{202c}"
+            )
+        )
+    );
+    // No body at all.
+    let r = s
+        .http
+        .post(s.url(&format!("/__sim/sessions/{long}/scan")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sim_account(&s, long).await["pushname"], "Sim a_rather_lon");
+    // A body for a session that cannot be scanned: 409 as before.
+    let (code, _) = s
+        .sim_post("/__sim/sessions/x/scan", json!({"phone": "5521999990001"}))
+        .await;
+    assert_eq!(code, 409);
+    assert_eq!(sim_account(&s, "x").await["phone"], "351912345678");
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_routes_take_faults_and_log_by_name() {
+    let s = sim().await;
+    let t = s.token("fa").await;
+    s.post("fa", &t, "start-session", None).await;
+    s.wait_status("fa", &t, "QRCODE", 3 * SEC).await;
+    s.scan("fa").await;
+    s.fault(json!({"route": "host-device", "kind": "http500"}))
+        .await;
+    s.fault(json!({"route": "get-phone-number", "session": "fa", "kind": "malformed_json"}))
+        .await;
+    assert_eq!(
+        s.get_json("fa", &t, "host-device").await,
+        (
+            500,
+            json!({"status": "error", "message": "simulated failure"})
+        )
+    );
+    let r = s.get("fa", &t, "get-phone-number").await;
+    assert_eq!(r.status(), 200);
+    assert!(serde_json::from_str::<Value>(&r.text().await.unwrap()).is_err());
+    assert_eq!(s.get_json("fa", &t, "host-device").await.0, 200);
+    assert_eq!(s.get_json("fa", &t, "get-phone-number").await.0, 200);
+
+    s.http
+        .get(s.url(&format!("/api/fa:{t}/host-device")))
+        .send()
+        .await
+        .unwrap();
+    let log = s.server.control().log();
+    let mine: Vec<_> = log
+        .requests
+        .iter()
+        .filter(|e| e.route == "host-device" || e.route == "get-phone-number")
+        .collect();
+    assert_eq!(mine.len(), 5, "{mine:?}");
+    assert_eq!(mine[0].path, "/api/fa/host-device");
+    assert_eq!(mine[0].status, 500);
+    assert_eq!(mine[1].route, "get-phone-number");
+    assert_eq!(mine[4].path, "/api/fa:***/host-device");
+    assert_eq!(mine[4].auth, "ok");
+    assert_eq!(mine[4].token.as_deref(), Some(t.as_str()));
+    let (code, v) = s
+        .sim_post(
+            "/__sim/faults",
+            json!({"route": "host-devices", "kind": "http500"}),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    s.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_outlive_the_clients_that_made_them() {
+    let s = sim().await;
+    let t = s.token("keep").await;
+    // A client that gives up on a held start-session (waitQrCode) and goes away.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(s.url("/api/keep/start-session"))
+        .header("Authorization", format!("Bearer {t}"))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(r#"{"waitQrCode":true}"#)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the held request timed out client-side");
+    drop(impatient);
+    // Another client (the suite's own) sees the session go on, pair and answer as its account.
+    s.wait_status("keep", &t, "QRCODE", 3 * SEC).await;
+    assert_eq!(s.scan("keep").await.0, 200);
+    let default = wpp_sim::Account::default_for("keep");
+    assert_eq!(
+        s.get_json("keep", &t, "get-phone-number").await,
+        (200, phone_number(&default.phone))
+    );
+    s.server.shutdown().await;
 }
