@@ -173,6 +173,19 @@ impl Sim {
         self.session_action(session, "scan").await
     }
 
+    /// The phone scans the session's QR code as the account `phone` (digits) / `pushname`:
+    /// what `host-device` and `get-phone-number` then report.
+    // No scenario uses it yet: the account scenarios come with the extension's account view.
+    #[allow(dead_code)]
+    pub async fn scan_as(&self, session: &str, phone: &str, pushname: &str) -> Result<Value> {
+        self.control(
+            reqwest::Method::POST,
+            &format!("/__sim/sessions/{session}/scan"),
+            Some(json!({ "phone": phone, "pushname": pushname })),
+        )
+        .await
+    }
+
     /// The session hangs in INITIALIZING from its next start until close-session.
     pub async fn stuck(&self, session: &str) -> Result<Value> {
         self.session_action(session, "stuck").await
