@@ -14,11 +14,13 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use wpp_sim::{FaultKind, FaultSpec, SimConfig, SimControl, SimServer};
-use wpp_tabs::core::api::{ApiError, ApiRequest, HttpReply, Method};
+use wpp_tabs::core::api::{Account, ApiError, ApiRequest, HttpReply, Method};
 use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
 use wpp_tabs::core::server::{HttpServer, Server, Transport};
 use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
+use wpp_tabs::core::session_id::SessionId;
 use wpp_tabs::core::settings::{SecretKey, ServerUrl};
+use wpp_tabs::core::status::ServerStatus;
 use wpp_tabs::core::storage::{keys, TabId};
 use wpp_tabs::core::store::memory::MemoryKv;
 use wpp_tabs::core::store::Area;
@@ -409,6 +411,78 @@ fn the_connection_test_tells_a_wrong_secret_from_a_server_that_is_down() {
         assert!(
             down["message"].as_str().unwrap().contains("Cannot reach"),
             "{down}"
+        );
+    });
+}
+
+#[test]
+fn the_account_routes_and_show_all_sessions_read_what_the_server_sends() {
+    run(fast(), |ctx| async move {
+        let http = Reqwest(reqwest::Client::new());
+        let server = HttpServer {
+            url: ctx.url.clone(),
+            transport: &http,
+        };
+        let secret = SecretKey::parse("THISISMYSECURETOKEN").unwrap();
+        let id = SessionId::generate(1_800_000_000_000, 42);
+        let token = server.generate_token(&id, &secret).await.unwrap();
+        let other = SessionId::generate(1_800_000_000_000, 43);
+        let other_token = server.generate_token(&other, &secret).await.unwrap();
+
+        // Not started, then starting: statusConnection's 404.
+        assert_eq!(
+            server.host_device(&id, &token).await,
+            Err(ApiError::NotConnected)
+        );
+        server.start_session(&id, &token).await.unwrap();
+        while server.status_session(&id, &token).await.unwrap().status != ServerStatus::QrCode {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            server.phone_number(&id, &token).await,
+            Err(ApiError::NotConnected)
+        );
+        assert_eq!(
+            server.host_device(&id, &other_token).await,
+            Err(ApiError::Unauthorized)
+        );
+
+        let with = wpp_sim::ScanAs {
+            phone: Some("5521999990001".into()),
+            pushname: Some("Loja Centro \u{202e}".into()),
+        };
+        ctx.sim.scan_as(id.as_str(), with).unwrap();
+        let account = server.host_device(&id, &token).await.unwrap();
+        assert_eq!(
+            account,
+            Account {
+                phone: "5521999990001".into(),
+                name: Some("Loja Centro".into()),
+            }
+        );
+        assert_eq!(account.display(), "Loja Centro (+5521999990001)");
+        assert_eq!(
+            server.phone_number(&id, &token).await.unwrap().display(),
+            "+5521999990001"
+        );
+
+        // show-all-sessions: the started session; a name that is not one of this extension's
+        // IDs is skipped, and a session that never started is not in the token store.
+        let sim_token = ctx.sim.token_for("someone_elses");
+        reqwest::Client::new()
+            .post(format!("{}/api/someone_elses/start-session", ctx.url))
+            .header("Authorization", format!("Bearer {sim_token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            server.show_all_sessions(&secret).await,
+            Ok(vec![id.clone()])
+        );
+        let wrong = SecretKey::parse("nope").unwrap();
+        assert_eq!(
+            server.show_all_sessions(&wrong).await,
+            Err(ApiError::WrongSecret)
         );
     });
 }

@@ -5,7 +5,7 @@ use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::status::ServerStatus;
 use crate::core::storage::Token;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Replies larger than this are refused unread: a QR data URL is a few kilobytes.
@@ -92,6 +92,29 @@ impl ApiRequest {
         Self::session_route(server, session, token, Method::Post, "close-session")
     }
 
+    /// `GET host-device` (§2.10): the linked account's pushname and number.
+    pub fn host_device(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        Self::session_route(server, session, token, Method::Get, "host-device")
+    }
+
+    /// `GET get-phone-number` (§2.10): the linked account's number only.
+    pub fn phone_number(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
+        Self::session_route(server, session, token, Method::Get, "get-phone-number")
+    }
+
+    /// `GET /api/:secretkey/show-all-sessions` (§2.7): no token, the secret is a path segment.
+    pub fn show_all_sessions(server: &ServerUrl, secret: &SecretKey) -> Self {
+        ApiRequest {
+            method: Method::Get,
+            url: format!(
+                "{server}/api/{}/show-all-sessions",
+                percent_encode(secret.expose())
+            ),
+            bearer: None,
+            json_body: None,
+        }
+    }
+
     /// Unauthenticated liveness check (§2.9).
     pub fn healthz(server: &ServerUrl) -> Self {
         ApiRequest {
@@ -144,6 +167,8 @@ pub enum ApiError {
     Unauthorized,
     /// A reply that does not follow the contract (bad JSON, HTML error page, too large).
     Malformed(String),
+    /// 404 from the server's `statusConnection`: the route needs a connected session (§2.10).
+    NotConnected,
     /// Any other error reply, with the server's own message when it gave one.
     Server {
         status: u16,
@@ -172,6 +197,7 @@ impl fmt::Display for ApiError {
                     "The server sent a reply this extension cannot read: {what}."
                 )
             }
+            ApiError::NotConnected => f.write_str("The session is not connected on the server."),
             ApiError::Server { status, message } => {
                 write!(f, "The server reported an error ({status}): {message}")
             }
@@ -193,6 +219,7 @@ impl ApiError {
             ApiError::WrongSecret => "wrong-secret",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Malformed(_) => "malformed",
+            ApiError::NotConnected => "not-connected",
             ApiError::Server { .. } => "server",
             ApiError::Storage(_) => "storage",
         }
@@ -214,6 +241,64 @@ pub enum LogoutOutcome {
     LoggedOut,
     /// 404: the server only logs out connected sessions (§2.6); close-session instead.
     NotConnected,
+}
+
+/// The WhatsApp account a connected session is linked to (§2.10).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// The number, digits only, country code first ([`PHONE_DIGITS`] of them).
+    pub phone: String,
+    /// The account's pushname, cleaned like other server text ([`clip`]); `None` when the
+    /// server gave none (or an empty one).
+    pub name: Option<String>,
+}
+
+/// How many digits a phone number may have (E.164 allows 15; WhatsApp ids stay well inside).
+pub const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 5..=20;
+
+impl Account {
+    /// `Loja Centro (+5521999990001)`, or `+5521999990001` without a name.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} (+{})", self.phone),
+            None => format!("+{}", self.phone),
+        }
+    }
+
+    /// From a serialized wid `<digits>@c.us` (`client.getWid()`) and an optional pushname.
+    fn from_wid(
+        wid: Option<&serde_json::Value>,
+        name: Option<&serde_json::Value>,
+    ) -> Result<Self, ApiError> {
+        let wid = match wid {
+            None | Some(serde_json::Value::Null) => {
+                return Err(malformed("the reply has no phone number"))
+            }
+            Some(w) => w
+                .as_str()
+                .ok_or_else(|| malformed("the phone number is not a string"))?,
+        };
+        let phone = wid
+            .strip_suffix("@c.us")
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| malformed("the phone number is not of the form <digits>@c.us"))?;
+        if !PHONE_DIGITS.contains(&phone.len()) {
+            return Err(malformed(&format!(
+                "the phone number does not have {} to {} digits",
+                PHONE_DIGITS.start(),
+                PHONE_DIGITS.end()
+            )));
+        }
+        let name = name
+            .and_then(serde_json::Value::as_str)
+            .map(|n| clip(n).trim().to_owned())
+            .filter(|n| !n.is_empty());
+        Ok(Account {
+            phone: phone.to_owned(),
+            name,
+        })
+    }
 }
 
 pub fn parse_token_reply(reply: &HttpReply, session: &SessionId) -> Result<Token, ApiError> {
@@ -300,6 +385,90 @@ pub fn parse_close_reply(reply: &HttpReply) -> Result<CloseOutcome, ApiError> {
     };
     let _: serde_json::Value = parse_json(reply)?;
     Ok(outcome)
+}
+
+/// `host-device` (§2.10): only `phoneNumber` is needed; `pushname` is taken when it is text.
+/// The rest of `response` is WhatsApp Web's and changes with it, so it is not read.
+pub fn parse_host_device_reply(reply: &HttpReply) -> Result<Account, ApiError> {
+    let response = parse_device_reply(reply, "host-device")?;
+    let fields = response
+        .as_object()
+        .ok_or_else(|| malformed("host-device did not describe the account"))?;
+    Account::from_wid(fields.get("phoneNumber"), fields.get("pushname"))
+}
+
+/// `get-phone-number` (§2.10): `response` is the serialized wid; no name.
+pub fn parse_phone_number_reply(reply: &HttpReply) -> Result<Account, ApiError> {
+    let response = parse_device_reply(reply, "get-phone-number")?;
+    Account::from_wid(Some(&response), None)
+}
+
+/// The `{"status":"success","response":..,"mapper":"device"}` envelope of both device routes,
+/// and `statusConnection`'s 404 `{"status":"Disconnected",..}` as [`ApiError::NotConnected`].
+fn parse_device_reply(reply: &HttpReply, route: &str) -> Result<serde_json::Value, ApiError> {
+    #[derive(Deserialize)]
+    struct Device {
+        status: Option<serde_json::Value>,
+        response: Option<serde_json::Value>,
+    }
+    match reply.status {
+        200 => {
+            let device: Device = parse_json(reply)?;
+            let success = device.status.as_ref().is_none_or(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("success"))
+            });
+            if !success {
+                return Err(malformed(&format!("{route} did not report success")));
+            }
+            device
+                .response
+                .ok_or_else(|| malformed("the reply has no phone number"))
+        }
+        404 if is_disconnected(reply) => Err(ApiError::NotConnected),
+        _ => Err(error_reply(reply)),
+    }
+}
+
+/// `statusConnection`'s body. Any other 404 (Express's "Cannot GET" page of a server without
+/// the route) stays an error.
+fn is_disconnected(reply: &HttpReply) -> bool {
+    #[derive(Deserialize)]
+    struct Disconnected {
+        status: Option<serde_json::Value>,
+    }
+    parse_json::<Disconnected>(reply)
+        .is_ok_and(|d| d.status.as_ref().and_then(|s| s.as_str()) == Some("Disconnected"))
+}
+
+/// `show-all-sessions` (§2.7): the names in the server's token store that are this
+/// extension's session IDs; other names are skipped. The pre-2023 shape `[{"session": ..}]` is
+/// read too.
+pub fn parse_show_all_reply(reply: &HttpReply) -> Result<Vec<SessionId>, ApiError> {
+    #[derive(Deserialize)]
+    struct All {
+        response: Option<serde_json::Value>,
+    }
+    match reply.status {
+        200 => {
+            let all: All = parse_json(reply)?;
+            let names = all
+                .response
+                .as_ref()
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| malformed("show-all-sessions did not list sessions"))?;
+            let mut seen = std::collections::HashSet::new();
+            let ids = names
+                .iter()
+                .filter_map(|n| n.as_str().or_else(|| n.get("session")?.as_str()))
+                .filter_map(|n| SessionId::parse(n).ok())
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            Ok(ids)
+        }
+        400 => Err(ApiError::WrongSecret),
+        _ => Err(error_reply(reply)),
+    }
 }
 
 pub fn parse_healthz_reply(reply: &HttpReply) -> Result<(), ApiError> {
@@ -688,5 +857,367 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    const NOT_ACTIVE: &str = r#"{"response":null,"status":"Disconnected","message":"A sessão do WhatsApp não está ativa."}"#;
+
+    fn account(phone: &str, name: Option<&str>) -> Account {
+        Account {
+            phone: phone.into(),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn account_routes_and_show_all_sessions_requests() {
+        let host = ApiRequest::host_device(&server(), &session(), &token());
+        assert_eq!(
+            (host.method, host.url.as_str(), host.json_body.as_deref()),
+            (
+                Method::Get,
+                "http://localhost:21465/api/session_abc_def/host-device",
+                None
+            )
+        );
+        assert_eq!(host.authorization(), Some(format!("Bearer {TOKEN}")));
+        let number = ApiRequest::phone_number(&server(), &session(), &token());
+        assert_eq!(number.method, Method::Get);
+        assert_eq!(
+            number.url,
+            "http://localhost:21465/api/session_abc_def/get-phone-number"
+        );
+        assert_eq!(number.authorization(), Some(format!("Bearer {TOKEN}")));
+
+        let secret = SecretKey::parse("THIS/IS?my%key").unwrap();
+        let all = ApiRequest::show_all_sessions(&server(), &secret);
+        assert_eq!(
+            (all.method, all.url.as_str(), all.authorization()),
+            (
+                Method::Get,
+                "http://localhost:21465/api/THIS%2FIS%3Fmy%25key/show-all-sessions",
+                None
+            )
+        );
+        assert_eq!(all.json_body, None);
+        assert!(
+            !format!("{all:?}").contains("THIS"),
+            "Debug leaks the secret"
+        );
+    }
+
+    #[test]
+    fn host_device_reply_gives_the_number_and_the_pushname() {
+        // §2.10, as wpp-sim sends it (WA-JS `Conn.attributes` + `phoneNumber`).
+        let full = json(
+            200,
+            r#"{"status":"success","response":{"pushname":"Loja Centro","platform":"android","wid":{"server":"c.us","user":"5521999990001","_serialized":"5521999990001@c.us"},"phone":{"device_manufacturer":"samsung","device_model":"SM-A515F","os_version":"13","wa_version":"2.24.6.77"},"phoneNumber":"5521999990001@c.us"},"mapper":"device"}"#,
+        );
+        let acc = parse_host_device_reply(&full).unwrap();
+        assert_eq!(acc, account("5521999990001", Some("Loja Centro")));
+        assert_eq!(acc.display(), "Loja Centro (+5521999990001)");
+        // Multi-device WhatsApp Web: no wid, no phone, a pushname with a trailing space.
+        let md = json(
+            200,
+            r#"{"status":"success","response":{"id":"1","platform":"iphone","smbTos":0,"pushname":"JB ","stale":false,"phoneNumber":"5521999999999@c.us"},"mapper":"device"}"#,
+        );
+        assert_eq!(
+            parse_host_device_reply(&md),
+            Ok(account("5521999999999", Some("JB")))
+        );
+        // Every field but phoneNumber is optional, and a pushname that is not text is dropped.
+        for body in [
+            r#"{"response":{"phoneNumber":"5521999999999@c.us"}}"#,
+            r#"{"status":"success","response":{"pushname":null,"phoneNumber":"5521999999999@c.us"}}"#,
+            r#"{"status":"success","response":{"pushname":42,"phoneNumber":"5521999999999@c.us"}}"#,
+            r#"{"status":"success","response":{"pushname":" \u200f ","phoneNumber":"5521999999999@c.us"}}"#,
+        ] {
+            let acc = parse_host_device_reply(&json(200, body)).unwrap();
+            assert_eq!(acc, account("5521999999999", None), "{body}");
+            assert_eq!(acc.display(), "+5521999999999");
+        }
+    }
+
+    #[test]
+    fn a_pushname_is_clipped_and_loses_bidi_and_control_characters() {
+        let body = serde_json::json!({
+            "status": "success",
+            "response": {
+                "pushname": format!("Ana \u{202e}live\u{202c}\n{}", "x".repeat(400)),
+                "phoneNumber": "5521999990001@c.us"
+            },
+            "mapper": "device"
+        })
+        .to_string();
+        let name = parse_host_device_reply(&json(200, &body))
+            .unwrap()
+            .name
+            .unwrap();
+        assert!(name.starts_with("Ana livexxx"), "{name}");
+        assert_eq!(name.chars().count(), 200);
+    }
+
+    #[test]
+    fn phone_number_reply_gives_the_number_only() {
+        let ok = json(
+            200,
+            r#"{"status":"success","response":"5521999999999@c.us","mapper":"device"}"#,
+        );
+        let acc = parse_phone_number_reply(&ok).unwrap();
+        assert_eq!(acc, account("5521999999999", None));
+        assert_eq!(acc.display(), "+5521999999999");
+        let shortest = json(200, r#"{"response":"12345@c.us"}"#);
+        assert_eq!(
+            parse_phone_number_reply(&shortest),
+            Ok(account("12345", None))
+        );
+        let longest = json(200, &format!(r#"{{"response":"{}@c.us"}}"#, "9".repeat(20)));
+        assert_eq!(parse_phone_number_reply(&longest).unwrap().phone.len(), 20);
+    }
+
+    #[test]
+    fn a_missing_or_odd_phone_number_is_malformed() {
+        let cases = [
+            (
+                r#"{"status":"success","response":{"pushname":"x"},"mapper":"device"}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":null}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":5521999999999}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"5521999999999"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"5521999999999@lid"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"5521999999999@g.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"+5521999999999@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"5521 9999@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"1234@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"552199999999900000001@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"٥٥٢١٩٩٩٩٩@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"error","response":{"phoneNumber":"5521999999999@c.us"}}"#,
+                true,
+            ),
+            (
+                r#"{"status":"success","response":"5521999999999@c.us"}"#,
+                true,
+            ),
+            (r#"{"status":"success","mapper":"device"}"#, false),
+            (
+                r#"{"status":"success","response":["5521999999999@c.us"]}"#,
+                false,
+            ),
+            (r#"{"status":"success","response":"5521999999999"}"#, false),
+            (
+                r#"{"status":"success","response":"5521999999999@c.us.evil"}"#,
+                false,
+            ),
+            (
+                r#"{"status":"success","response":{"phoneNumber":"5521999999999@c.us"}}"#,
+                false,
+            ),
+            (
+                r#"{"status":"success","response":"1234567890123456789012@c.us"}"#,
+                false,
+            ),
+            (r#"{"status":"success","response":"#, false),
+            ("[]", false),
+            ("null", false),
+        ];
+        for (body, host) in cases {
+            let reply = json(200, body);
+            let err = if host {
+                parse_host_device_reply(&reply)
+            } else {
+                parse_phone_number_reply(&reply)
+            }
+            .unwrap_err();
+            assert_eq!(err.code(), "malformed", "{body}: {err}");
+            assert!(
+                err.to_string().starts_with("The server sent a reply"),
+                "{err}"
+            );
+        }
+        let missing = parse_host_device_reply(&json(200, r#"{"response":{}}"#)).unwrap_err();
+        assert_eq!(missing, malformed("the reply has no phone number"));
+        let odd = parse_phone_number_reply(&json(200, r#"{"response":"5521@lid"}"#)).unwrap_err();
+        assert!(odd.to_string().contains("<digits>@c.us"), "{odd}");
+        let long = parse_phone_number_reply(&json(
+            200,
+            &format!(r#"{{"response":"{}@c.us"}}"#, "1".repeat(21)),
+        ))
+        .unwrap_err();
+        assert!(long.to_string().contains("5 to 20 digits"), "{long}");
+        let html = HttpReply {
+            status: 200,
+            content_type: Some("text/html".into()),
+            body: "<html></html>".into(),
+        };
+        assert_eq!(
+            parse_host_device_reply(&html).unwrap_err().code(),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn device_routes_map_not_connected_and_errors() {
+        let not_active = json(404, NOT_ACTIVE);
+        assert_eq!(
+            parse_host_device_reply(&not_active),
+            Err(ApiError::NotConnected)
+        );
+        assert_eq!(
+            parse_phone_number_reply(&not_active),
+            Err(ApiError::NotConnected)
+        );
+        assert_eq!(ApiError::NotConnected.code(), "not-connected");
+        assert_eq!(
+            ApiError::NotConnected.to_string(),
+            "The session is not connected on the server."
+        );
+        // A server without the route: Express's 404 page is not "not connected".
+        let no_route = HttpReply {
+            status: 404,
+            content_type: Some("text/html; charset=utf-8".into()),
+            body: "<!DOCTYPE html><pre>Cannot GET /api/s/host-device</pre>".into(),
+        };
+        assert_eq!(
+            parse_host_device_reply(&no_route).unwrap_err().code(),
+            "malformed"
+        );
+        assert!(matches!(
+            parse_phone_number_reply(&json(404, r#"{"status":"Other","message":"nope"}"#)),
+            Err(ApiError::Server { status: 404, .. })
+        ));
+        for parse in [parse_host_device_reply, parse_phone_number_reply] {
+            assert_eq!(
+                parse(&json(
+                    401,
+                    r#"{"error":"Check that the Session and Token are correct"}"#
+                )),
+                Err(ApiError::Unauthorized)
+            );
+        }
+        let failed = json(
+            500,
+            r#"{"status":"error","message":"Erro ao recuperar dados do telefone","error":{}}"#,
+        );
+        assert_eq!(
+            parse_host_device_reply(&failed),
+            Err(ApiError::Server {
+                status: 500,
+                message: "Erro ao recuperar dados do telefone".into()
+            })
+        );
+        let failed = json(
+            500,
+            r#"{"status":"error","message":"Error retrieving phone number","error":{"level":"error"}}"#,
+        );
+        assert_eq!(
+            parse_phone_number_reply(&failed),
+            Err(ApiError::Server {
+                status: 500,
+                message: "Error retrieving phone number".into()
+            })
+        );
+        assert_eq!(
+            parse_phone_number_reply(&json(500, "{oops"))
+                .unwrap_err()
+                .code(),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn account_serde_is_camel_case_and_round_trips() {
+        let acc = account("5521999990001", Some("Loja Centro"));
+        let v = serde_json::to_value(&acc).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"phone": "5521999990001", "name": "Loja Centro"})
+        );
+        assert_eq!(serde_json::from_value::<Account>(v).unwrap(), acc);
+        let nameless: Account =
+            serde_json::from_str(r#"{"phone":"5521999990001","name":null}"#).unwrap();
+        assert_eq!(nameless, account("5521999990001", None));
+    }
+
+    #[test]
+    fn show_all_sessions_keeps_only_this_extensions_ids() {
+        let a = "session_m0abc_0000000000001";
+        let b = "session_m0abd_0000000000002";
+        let body = serde_json::json!({"response": ["mySession", a, "other-app", b, "session_BAD_x", a, 7]})
+            .to_string();
+        let ids = parse_show_all_reply(&json(200, &body)).unwrap();
+        assert_eq!(
+            ids,
+            vec![SessionId::parse(a).unwrap(), SessionId::parse(b).unwrap()]
+        );
+        // §2.7's real bodies.
+        assert_eq!(
+            parse_show_all_reply(&json(200, r#"{"response":["mySession","otherSession"]}"#)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            parse_show_all_reply(&json(200, r#"{"response":[]}"#)),
+            Ok(vec![])
+        );
+        // The pre-2023 shape.
+        let old = serde_json::json!({"response": [{"session": a, "token": "x"}, {"session": "mySession"}]})
+            .to_string();
+        assert_eq!(
+            parse_show_all_reply(&json(200, &old)),
+            Ok(vec![SessionId::parse(a).unwrap()])
+        );
+        let wrong = json(
+            400,
+            r#"{"response":false,"message":"The token is incorrect"}"#,
+        );
+        assert_eq!(parse_show_all_reply(&wrong), Err(ApiError::WrongSecret));
+        for bad in [r#"{"response":false}"#, r#"{}"#, "[]", r#"{"response":"#] {
+            assert_eq!(
+                parse_show_all_reply(&json(200, bad)).unwrap_err().code(),
+                "malformed",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_show_all_reply(&json(500, r#"{"message":"boom"}"#)),
+            Err(ApiError::Server {
+                status: 500,
+                message: "boom".into()
+            })
+        );
     }
 }

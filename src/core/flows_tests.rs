@@ -2,7 +2,7 @@
 //! two storage areas, and a shell that records what it was told to show. Time is tokio's
 //! paused clock, so a 150 s threshold passes in no real time.
 
-use crate::core::api::{ApiError, CloseOutcome, LogoutOutcome, StatusReply};
+use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, StatusReply};
 use crate::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::{Badge, PairAction, Phase, TabView};
@@ -39,6 +39,9 @@ struct FakeServer {
     /// Every call: (route, session).
     calls: RefCell<Vec<(&'static str, String)>>,
     minted: Cell<u32>,
+    /// The account each connected session was linked to by its (simulated) scan; one is
+    /// made up the first time a connected session is asked for it.
+    accounts: RefCell<HashMap<String, Account>>,
 }
 
 impl FakeServer {
@@ -122,6 +125,21 @@ impl QrRule for StatusReply {
 
 struct FakeServerAt<'a>(&'a FakeServer);
 
+/// `statusConnection`, then the account: the one a connected session's scan linked, made up
+/// (`55119` + 8 digits, "Fake <n>") the first time it is asked for.
+fn linked_account(server: &FakeServer, id: &SessionId) -> Result<Account, ApiError> {
+    if server.status(id).status != ServerStatus::Connected {
+        return Err(ApiError::NotConnected);
+    }
+    let mut accounts = server.accounts.borrow_mut();
+    let n = accounts.len();
+    let account = accounts.entry(id.to_string()).or_insert_with(|| Account {
+        phone: format!("55119{n:08}"),
+        name: Some(format!("Fake {n}")),
+    });
+    Ok(account.clone())
+}
+
 impl Server for FakeServerAt<'_> {
     async fn generate_token(&self, id: &SessionId, secret: &SecretKey) -> Result<Token, ApiError> {
         self.0.call("generate-token", id.as_str()).await?;
@@ -186,6 +204,39 @@ impl Server for FakeServerAt<'_> {
         }
         self.0.set(id, ServerStatus::Closed);
         Ok(LogoutOutcome::LoggedOut)
+    }
+
+    async fn host_device(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError> {
+        self.0.call("host-device", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        linked_account(self.0, id)
+    }
+
+    async fn phone_number(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError> {
+        self.0.call("get-phone-number", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        let account = linked_account(self.0, id)?;
+        Ok(Account {
+            name: None,
+            ..account
+        })
+    }
+
+    async fn show_all_sessions(&self, secret: &SecretKey) -> Result<Vec<SessionId>, ApiError> {
+        self.0.call("show-all-sessions", "").await?;
+        if secret.expose() != SECRET {
+            return Err(ApiError::WrongSecret);
+        }
+        // The token store: every session that was ever started, sorted like wpp-sim's.
+        let mut ids: Vec<SessionId> = self
+            .0
+            .sessions
+            .borrow()
+            .keys()
+            .filter_map(|k| SessionId::parse(k).ok())
+            .collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(ids)
     }
 
     async fn healthz(&self) -> Result<(), ApiError> {

@@ -8,7 +8,7 @@
 #![allow(async_fn_in_trait)]
 
 use crate::core::api::{
-    self, ApiError, ApiRequest, CloseOutcome, HttpReply, LogoutOutcome, StatusReply,
+    self, Account, ApiError, ApiRequest, CloseOutcome, HttpReply, LogoutOutcome, StatusReply,
 };
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
@@ -31,6 +31,15 @@ pub trait Server {
         id: &SessionId,
         token: &Token,
     ) -> Result<LogoutOutcome, ApiError>;
+    /// `host-device`: the linked account, with its pushname; [`ApiError::NotConnected`]
+    /// unless the session is CONNECTED.
+    async fn host_device(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError>;
+    /// `get-phone-number`: the linked account's number (no name); [`ApiError::NotConnected`]
+    /// unless the session is CONNECTED.
+    async fn phone_number(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError>;
+    /// `show-all-sessions`: this extension's sessions in the server's token store (running
+    /// or not).
+    async fn show_all_sessions(&self, secret: &SecretKey) -> Result<Vec<SessionId>, ApiError>;
     /// Unauthenticated liveness check.
     async fn healthz(&self) -> Result<(), ApiError>;
     /// Whether the server accepts `secret`, without touching any session.
@@ -87,6 +96,27 @@ impl<T: Transport> Server for HttpServer<'_, T> {
             .exchange(ApiRequest::logout_session(&self.url, id, token))
             .await?;
         api::parse_logout_reply(&reply)
+    }
+
+    async fn host_device(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError> {
+        let reply = self
+            .exchange(ApiRequest::host_device(&self.url, id, token))
+            .await?;
+        api::parse_host_device_reply(&reply)
+    }
+
+    async fn phone_number(&self, id: &SessionId, token: &Token) -> Result<Account, ApiError> {
+        let reply = self
+            .exchange(ApiRequest::phone_number(&self.url, id, token))
+            .await?;
+        api::parse_phone_number_reply(&reply)
+    }
+
+    async fn show_all_sessions(&self, secret: &SecretKey) -> Result<Vec<SessionId>, ApiError> {
+        let reply = self
+            .exchange(ApiRequest::show_all_sessions(&self.url, secret))
+            .await?;
+        api::parse_show_all_reply(&reply)
     }
 
     async fn healthz(&self) -> Result<(), ApiError> {
