@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use real_server::{gate, RealServer, SECRET};
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
+use wpp_tabs::core::api::{parse_host_device_reply, parse_phone_number_reply, HttpReply};
 
 /// Session names (short, `^[a-z_]+$`).
 const A: &str = "ct_a";
@@ -243,6 +244,40 @@ impl Target<'_> {
         raw
     }
 
+    /// The last reply, as the extension's transport hands it to `core::api`.
+    fn last_reply(&self) -> HttpReply {
+        let (_, obs) = self.log.last().expect("a step was sent");
+        HttpReply {
+            status: obs.status,
+            content_type: obs.content_type.clone(),
+            body: obs.body.to_string(),
+        }
+    }
+
+    /// host-device and get-phone-number of a session that is not connected: the 404 of
+    /// `statusConnection`, which the extension reads as `NotConnected`.
+    async fn not_connected(&mut self, step: &str, session: &str, token: &str) {
+        for (route, parse) in [
+            (
+                "host-device",
+                parse_host_device_reply as fn(&HttpReply) -> _,
+            ),
+            ("get-phone-number", parse_phone_number_reply),
+        ] {
+            self.send(
+                &format!("{route}, {step}"),
+                get(format!("/api/{session}/{route}")).bearer(token),
+            )
+            .await;
+            let read = parse(&self.last_reply()).map_err(|e| e.code());
+            assert_eq!(read, Err("not-connected"), "{}: {route}, {step}", self.name);
+            self.note(
+                &format!("{route}, {step}, as the extension reads it"),
+                json!(read),
+            );
+        }
+    }
+
     /// Records an observation that is not an HTTP reply.
     fn note(&mut self, step: &str, value: Value) {
         self.log.push((
@@ -413,6 +448,26 @@ async fn conversation(t: &mut Target<'_>) {
     .await;
     t.send("healthz after the logout 404", get("/healthz"))
         .await;
+    t.not_connected("never started", A, &ta).await;
+    t.send(
+        "host-device, B's token for A",
+        get(format!("/api/{A}/host-device")).bearer(&tb),
+    )
+    .await;
+    t.send(
+        "get-phone-number, no Authorization",
+        get(format!("/api/{A}/get-phone-number")),
+    )
+    .await;
+    t.send(
+        "host-device, never started, Content-Type exactly application/json",
+        get(format!("/api/{A}/host-device"))
+            .bearer(&ta)
+            .header("Content-Type", "application/json"),
+    )
+    .await;
+    t.send("healthz after the host-device 404s", get("/healthz"))
+        .await;
     t.send(
         "show-all-sessions, wrong secret",
         get("/api/WRONG/show-all-sessions"),
@@ -463,6 +518,7 @@ async fn conversation(t: &mut Target<'_>) {
     .await;
     t.status("status-session A after the logout 404", A, &ta)
         .await;
+    t.not_connected("INITIALIZING", A, &ta).await;
 
     // Start B (application/json; charset=utf-8: no "session" added).
     t.before_start(B);
@@ -511,6 +567,7 @@ async fn conversation(t: &mut Target<'_>) {
         post(format!("/api/{A}/close-session")).bearer(&ta),
     )
     .await;
+    t.not_connected("after close", A, &ta).await;
     let leaked = t.leaked_browser(A);
     t.note(
         "A's browser leaked by close-session (real: Chromium still runs; sim: profile locked)",
