@@ -47,6 +47,7 @@ const listeners = {
   tabUpdated: (tabId, change) => ready.then((w) => w.worker_on_tab_updated(tabId, change.status)),
   menuClicked: (info, tab) => ready.then((w) => w.worker_on_menu_clicked(String(info.menuItemId), tab?.id)),
   alarm: (alarm) => ready.then((w) => w.worker_on_alarm(alarm.name)),
+  notificationClicked: (id) => ready.then((w) => w.worker_on_notification_clicked(id)),
 };
 // Test builds only (feature `test-hooks`): a panic on demand.
 if (wasm.worker_test_panic) listeners.testPanic = () => ready.then((w) => w.worker_test_panic());
@@ -59,6 +60,7 @@ chrome.tabs.onRemoved.addListener(listeners.tabRemoved);
 chrome.tabs.onUpdated.addListener(listeners.tabUpdated);
 chrome.contextMenus.onClicked.addListener(listeners.menuClicked);
 chrome.alarms.onAlarm.addListener(listeners.alarm);
+chrome.notifications.onClicked.addListener(listeners.notificationClicked);
 
 // The same functions, for the background's own devtools console and the browser tests.
 globalThis.wppTabsListeners = listeners;

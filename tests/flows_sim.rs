@@ -19,13 +19,13 @@ use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush}
 use wpp_tabs::core::server::{HttpServer, Server, Transport};
 use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
 use wpp_tabs::core::session_id::SessionId;
-use wpp_tabs::core::settings::{SecretKey, ServerUrl};
+use wpp_tabs::core::settings::{SecretKey, ServerId, ServerUrl};
 use wpp_tabs::core::status::ServerStatus;
 use wpp_tabs::core::storage::{keys, TabId};
 use wpp_tabs::core::store::memory::MemoryKv;
 use wpp_tabs::core::store::Area;
 use wpp_tabs::core::timings::Timings;
-use wpp_tabs::core::worker::{PortKey, Shell, Worker};
+use wpp_tabs::core::worker::{Notice, PageKind, PortKey, Shell, Worker};
 
 /// Longest any single wait may take before the test fails.
 const WAIT: Duration = Duration::from_secs(15);
@@ -101,10 +101,18 @@ impl Shell for NativeShell {
     async fn tab_exists(&self, tab: TabId) -> bool {
         self.tabs.borrow().contains(&tab)
     }
+    async fn open_tab(&self) -> Option<TabId> {
+        None
+    }
+    fn focus_tab(&self, _tab: TabId) {}
+    fn set_title(&self, _tab: TabId, _title: &str) {}
+    fn notify(&self, _notice: &Notice) {}
+    fn open_sessions_page(&self) {}
     fn post(&self, port: PortKey, push: &WorkerPush) {
-        let WorkerPush::State { view } = push;
-        self.views.borrow_mut().push((port, view.clone()));
-        self.pushed.notify_waiters();
+        if let WorkerPush::State { view } = push {
+            self.views.borrow_mut().push((port, (**view).clone()));
+            self.pushed.notify_waiters();
+        }
     }
     fn set_badge(&self, _tab: TabId, _badge: &Badge) {}
     fn confirm_logout(&self, _tab: TabId) {}
@@ -148,11 +156,14 @@ fn run<F: Future<Output = ()>>(timings: Timings, scenario: impl FnOnce(Ctx) -> F
             sim: server.control(),
             url,
         };
-        let save = OptionsRequest::SaveSettings {
+        let save = OptionsRequest::SaveServer {
+            id: Some(ServerId::first()),
+            name: "wpp-sim".into(),
             server_url: ctx.url.clone(),
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
             remember_secret: false,
             allow_insecure_http: false,
+            make_default: false,
         };
         assert_eq!(
             ctx.worker.options_message(&encode(&save).to_string()).await["type"],
@@ -173,7 +184,7 @@ impl Ctx {
     async fn open_popup(&self, tab: i64) -> PortKey {
         let tab = TabId::new(tab).unwrap();
         self.shell().tabs.borrow_mut().insert(tab);
-        let port = self.worker.popup_connected();
+        let port = self.worker.page_connected(PageKind::Popup);
         self.send(port, PopupRequest::Subscribe { tab_id: tab })
             .await;
         port
@@ -181,7 +192,7 @@ impl Ctx {
 
     async fn send(&self, port: PortKey, request: PopupRequest) {
         self.worker
-            .popup_message(port, &encode(&request).to_string())
+            .page_message(port, &encode(&request).to_string())
             .await;
     }
 
@@ -261,8 +272,8 @@ fn pairing_over_http_shows_the_qr_and_a_scan_connects() {
             .wait_view(port, "CONNECTED", |v| v.phase == Phase::Connected)
             .await;
         assert_eq!(view.qr, None, "the server's stale QR is not shown");
-        let record = ctx.session_stored(&keys::session(&id)).unwrap();
-        assert_eq!(record["lastStatus"], "CONNECTED");
+        let index = ctx.shell().kv.area(Area::Local)[keys::SESSIONS].clone();
+        assert_eq!(index[id.as_str()]["lastStatus"], "CONNECTED");
     });
 }
 
@@ -321,9 +332,11 @@ fn logout_of_a_connected_session_logs_it_out_on_the_server() {
             on_server.as_ref().is_none_or(|s| s.status != "CONNECTED"),
             "{on_server:?}"
         );
-        for key in keys::all_for(TabId::new(1).unwrap(), &id) {
+        for key in [keys::tab(TabId::new(1).unwrap()), keys::token(&id)] {
             assert_eq!(ctx.session_stored(&key), None, "{key}");
         }
+        let index = ctx.shell().kv.area(Area::Local)[keys::SESSIONS].clone();
+        assert!(index.get(id.as_str()).is_none(), "{index}");
         assert_eq!(ctx.last_view(port).unwrap().session_id, None);
     });
 }
@@ -362,7 +375,7 @@ fn a_start_the_server_never_finishes_is_restarted() {
             .wait_view(port, "stuck", |v| v.action == Some(PairAction::Restart))
             .await;
         assert_eq!(stuck.phase, Phase::Stuck);
-        ctx.send(port, PopupRequest::Pair).await;
+        ctx.send(port, PopupRequest::Pair { server: None }).await;
         // The hung session is closed (twice: the real server's first close leaves its
         // browser, and its profile lock, behind), and the tab goes on under a fresh name.
         let old_routes = ctx.routes_of(id.as_str());
@@ -383,6 +396,7 @@ fn the_connection_test_tells_a_wrong_secret_from_a_server_that_is_down() {
     run(fast(), |ctx| async move {
         let test = |url: &ServerUrl, secret: &str| {
             encode(&OptionsRequest::TestConnection {
+                id: None,
                 server_url: url.clone(),
                 secret_key: Some(SecretKey::parse(secret).unwrap()),
                 allow_insecure_http: false,

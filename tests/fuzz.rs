@@ -11,7 +11,7 @@
 
 use wpp_tabs::core::api::{self, HttpReply};
 use wpp_tabs::core::messages::{
-    decode_text, encode, OptionsReply, OptionsRequest, PopupRequest, WorkerPush,
+    decode_text, encode, OptionsReply, OptionsRequest, PopupRequest, SessionsRequest, WorkerPush,
 };
 use wpp_tabs::core::session_id::SessionId;
 use wpp_tabs::core::settings::{SecretKey, ServerUrl, Settings};
@@ -151,13 +151,24 @@ fn message_decoding_never_panics_and_round_trips() {
     let tab = wpp_tabs::core::storage::TabId::new(7).unwrap();
     let samples: Vec<String> = [
         encode(&PopupRequest::Subscribe { tab_id: tab }),
-        encode(&PopupRequest::Pair),
+        encode(&PopupRequest::Pair { server: None }),
+        encode(&PopupRequest::Describe {
+            label: Some(wpp_tabs::core::index::Label::parse("Loja Centro").unwrap()),
+            colour: Some(wpp_tabs::core::index::Colour::Teal),
+        }),
         encode(&OptionsRequest::GetSettings),
-        encode(&OptionsRequest::SaveSettings {
+        encode(&OptionsRequest::SaveServer {
+            id: wpp_tabs::core::settings::ServerId::parse("s2"),
+            name: "Loja".into(),
             server_url: ServerUrl::parse("https://wpp.example.com").unwrap(),
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
             remember_secret: true,
             allow_insecure_http: false,
+            make_default: true,
+        }),
+        encode(&SessionsRequest::Act {
+            action: wpp_tabs::core::messages::SessionAction::Logout,
+            ids: vec![wpp_tabs::core::session_id::SessionId::parse("session_a_b").unwrap()],
         }),
         encode(&OptionsReply::Connection {
             ok: false,
@@ -181,6 +192,11 @@ fn message_decoding_never_panics_and_round_trips() {
             accepted += 1;
             let again = encode(&request).to_string();
             assert_eq!(decode_text::<OptionsRequest>(&again), Ok(request));
+        }
+        if let Ok(request) = decode_text::<SessionsRequest>(&text) {
+            accepted += 1;
+            let again = encode(&request).to_string();
+            assert_eq!(decode_text::<SessionsRequest>(&again), Ok(request));
         }
         let _ = decode_text::<OptionsReply>(&text);
         let _ = decode_text::<WorkerPush>(&text);
@@ -221,8 +237,8 @@ fn settings_parsing_never_panics_and_normalises_once() {
             r#"{{"serverUrl":{},"rememberSecret":true}}"#,
             serde_json::json!(input)
         );
-        if let Ok(settings) = serde_json::from_str::<Settings>(&json) {
-            let _ = settings.check_transport();
+        if let Ok((settings, _)) = Settings::from_stored(serde_json::from_str(&json).unwrap()) {
+            let _ = settings.default_server().check_transport();
         }
     }
     report("settings", n, accepted);

@@ -48,7 +48,7 @@ fn permissions_are_the_fewest_and_no_host_is_asked_for() {
     let manifest = manifest();
     assert_eq!(
         manifest["permissions"],
-        serde_json::json!(["storage", "contextMenus", "alarms"])
+        serde_json::json!(["storage", "contextMenus", "alarms", "notifications"])
     );
     assert!(manifest.get("host_permissions").is_none());
     assert!(manifest.get("content_scripts").is_none());

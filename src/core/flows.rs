@@ -1,24 +1,38 @@
-//! What the worker does for each event: pairing, refresh, restart, logout, the connection
-//! test and what a popup's subscription leads to. Plain Rust over the [`Server`] and
-//! storage traits, so every branch is tested natively (see `core::flows_tests`).
+//! What the worker does for each event of a tab or a session: pairing, refresh, restart,
+//! logout, close, attach and detach, and what a popup's subscription leads to. Plain Rust
+//! over the [`Server`] and storage traits, so every branch is tested natively (see
+//! `core::flows_tests`). The Sessions page, the options page and the background pacing are in
+//! `core::manager`.
 
 use crate::core::api::{ApiError, CloseOutcome, LogoutOutcome};
-use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, PopupRequest};
+use crate::core::index::{Colour, Label};
+use crate::core::messages::{decode_text, PopupRequest};
 use crate::core::server::Server;
 use crate::core::session::{OnSubscribe, Phase, SessionState};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{check_transport, SecretKey, ServerUrl, Settings};
+use crate::core::settings::{SecretKey, ServerConfig, ServerId, Settings};
+use crate::core::status::ServerStatus;
 use crate::core::storage::{TabId, Token};
-use crate::core::worker::{PortKey, SettingsVerdict, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM};
-use serde_json::Value;
+use crate::core::worker::{
+    Notice, PageKind, PortKey, SettingsVerdict, Shell, Worker, DROP_NOTIFICATION_PREFIX,
+    LOGOUT_MENU_ID, SESSIONS_MENU_ID,
+};
 use std::rc::Rc;
 
 impl<S: Shell + 'static> Worker<S> {
     // ---- events from the shell ----
 
-    /// A message on a popup's port, as JSON text: decoded and validated here, acted on if
+    /// A message on a page's port, as JSON text: decoded and validated here, acted on if
     /// well-formed.
-    pub async fn popup_message(self: &Rc<Self>, port: PortKey, message: &str) {
+    pub async fn page_message(self: &Rc<Self>, port: PortKey, message: &str) {
+        match self.page_kind(port) {
+            Some(PageKind::Popup) => self.popup_message(port, message).await,
+            Some(PageKind::Sessions) => self.sessions_message(port, message).await,
+            None => self.warn("a message on a port that is not open"),
+        }
+    }
+
+    async fn popup_message(self: &Rc<Self>, port: PortKey, message: &str) {
         let request = match decode_text::<PopupRequest>(message) {
             Ok(request) => request,
             Err(err) => return self.warn(&format!("popup message refused: {err}")),
@@ -32,78 +46,99 @@ impl<S: Shell + 'static> Worker<S> {
         let Some(tab) = self.port_tab(port) else {
             return self.warn("popup message refused: the popup has not subscribed to a tab");
         };
+        if !self.loaded().await {
+            return self.render_tab(tab);
+        }
         match request {
-            PopupRequest::Pair => self.pair(tab).await,
-            PopupRequest::Logout => self.logout(tab).await,
+            PopupRequest::Pair { server } => self.pair_tab(tab, server).await,
+            PopupRequest::Logout => match self.session_of(tab) {
+                Some(id) => self.logout(&id).await,
+                None => self.render_tab(tab),
+            },
+            PopupRequest::Attach { session_id } => self.attach(tab, &session_id).await,
+            PopupRequest::Detach => self.detach(tab).await,
+            PopupRequest::Describe { label, colour } => {
+                if let Some(id) = self.session_of(tab) {
+                    self.describe(&id, label, colour).await;
+                }
+            }
             PopupRequest::Subscribe { .. } => {}
         }
     }
 
-    /// A one-off request from the options page, as JSON text; the reply is an encoded
-    /// [`OptionsReply`].
-    pub async fn options_message(self: &Rc<Self>, message: &str) -> Value {
-        let reply = match decode_text::<OptionsRequest>(message) {
-            Ok(request) => self.options(request).await,
-            Err(err) => OptionsReply::Error {
-                message: err.to_string(),
-            },
-        };
-        encode(&reply)
-    }
-
-    /// "Log out this tab's session": at once, unless the account is connected, when the user
-    /// confirms first.
+    /// A context-menu click: "Log out this tab's session" (at once, unless the account is
+    /// connected, when the user confirms first) or "Manage sessions".
     pub async fn menu_clicked(self: &Rc<Self>, item: Option<&str>, tab: Option<TabId>) {
-        let (Some(LOGOUT_MENU_ID), Some(tab)) = (item, tab) else {
-            return self.warn("ignored a menu click without a known item and tab");
-        };
-        if self.load_tab(tab).await.is_none() {
-            return;
-        }
-        let now = self.shell.now_ms();
-        let connected = self.read(tab, |t| t.state.phase(now) == Phase::Connected);
-        match connected {
-            Some(true) => self.shell.confirm_logout(tab),
-            _ => self.logout(tab).await,
-        }
-    }
-
-    /// The slow refresh: keeps every bound session's badge current without a popup open.
-    pub async fn alarm(self: &Rc<Self>, name: &str) {
-        if name != REFRESH_ALARM {
-            return;
-        }
-        let bound = match self.store().bound_tabs().await {
-            Ok(bound) => bound,
-            Err(err) => return self.warn(&err.to_string()),
-        };
-        for (tab, _) in bound {
-            if self.load_tab(tab).await.is_some() && !self.read(tab, |t| t.polling).unwrap_or(true)
-            {
-                self.refresh(tab).await;
+        match (item, tab) {
+            (Some(SESSIONS_MENU_ID), _) => self.shell.open_sessions_page(),
+            (Some(LOGOUT_MENU_ID), Some(tab)) => {
+                if !self.loaded().await {
+                    return;
+                }
+                let Some(id) = self.session_of(tab) else {
+                    return;
+                };
+                let now = self.shell.now_ms();
+                match self.read(&id, |l| l.state.phase(now) == Phase::Connected) {
+                    Some(true) => self.shell.confirm_logout(tab),
+                    _ => self.logout(&id).await,
+                }
             }
+            _ => self.warn("ignored a menu click without a known item and tab"),
         }
     }
 
-    /// The tab closed. The server session and its token outlive it; only the binding goes.
+    /// A drop notification was clicked: bring up the session's tab (a new one if it has
+    /// none), where its popup offers to pair again.
+    pub async fn notification_clicked(self: &Rc<Self>, notification: &str) {
+        let Some(id) = notification
+            .strip_prefix(DROP_NOTIFICATION_PREFIX)
+            .and_then(|id| SessionId::parse(id).ok())
+        else {
+            return;
+        };
+        if !self.loaded().await {
+            return;
+        }
+        match self.read(&id, |l| l.tab) {
+            Some(Some(tab)) => self.shell.focus_tab(tab),
+            Some(None) => {
+                if let Some(tab) = self.shell.open_tab().await {
+                    self.attach(tab, &id).await;
+                    self.shell.focus_tab(tab);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The tab closed. Its session is detached and stays listed; the settings say whether
+    /// the server keeps it running.
     pub async fn tab_removed(self: &Rc<Self>, tab: TabId) {
         self.mark_gone(tab);
-        let store = self.store();
-        let record = match self.remove_tab(tab) {
-            Some(cached) => Some(cached.record),
-            None => match store.tab_session(tab).await {
-                Ok(Some(id)) => store.record(&id).await.ok().flatten(),
-                _ => None,
-            },
+        if !self.loaded().await {
+            return;
+        }
+        let Some(id) = self.detach_in_memory(tab) else {
+            return;
         };
-        if let Err(err) = store.unbind_tab(tab).await {
+        if let Err(err) = self.store().unbind_tab(tab).await {
             self.warn(&err.to_string());
         }
-        if let Some(mut record) = record.filter(|r| !self.is_forgotten(&r.id)) {
-            record.tab_id = None;
-            if let Err(err) = store.save_record(&record).await {
+        // A session the server never heard of goes with its tab: nothing to keep running.
+        let never_started = self.read(&id, |l| {
+            l.entry.last_status.is_none() && !l.state.is_busy() && l.state.status.is_none()
+        });
+        if never_started == Some(true) {
+            if let Err(err) = self.forget(&id).await {
                 self.warn(&err.to_string());
             }
+            return;
+        }
+        self.render(&id);
+        let settings = self.load_settings().await;
+        if settings.closed_tab == crate::core::settings::ClosedTab::CloseOnServer {
+            self.close(&id).await;
         }
     }
 
@@ -114,107 +149,181 @@ impl<S: Shell + 'static> Worker<S> {
             return;
         }
         self.forget_badge(tab);
-        if self.load_tab(tab).await.is_some() {
-            self.render(tab);
+        if self.loaded().await && self.session_of(tab).is_some() {
+            self.render_tab(tab);
         }
     }
 
-    // ---- flows ----
+    // ---- tab flows ----
 
-    /// A popup opened on `tab`: give the tab its session ID, show its state, then follow up.
-    async fn subscribe(self: &Rc<Self>, tab: TabId) {
+    /// A popup opened on `tab`: show its state, then follow up. A tab without a session gets
+    /// a new one (and starts pairing when the settings allow), unless there are sessions it
+    /// could attach instead: then the user chooses.
+    pub(crate) async fn subscribe(self: &Rc<Self>, tab: TabId) {
         if !self.shell.tab_exists(tab).await {
             self.mark_gone(tab);
-            return self.render(tab);
+            return self.render_tab(tab);
         }
         let settings = self.load_settings().await;
-        let server = settings
-            .as_ref()
-            .map_or_else(|| Settings::default().server_url, |s| s.server_url.clone());
-        if let Err(err) = self.ensure_tab(tab, &server).await {
-            self.warn(&err.to_string());
+        if !self.loaded().await {
+            return self.render_tab(tab);
         }
+        let id = match self.session_of(tab) {
+            Some(id) => id,
+            None if !self.unattached().is_empty() => return self.render_tab(tab),
+            None => self.create_for_tab(tab, &settings.default_server).await,
+        };
         let now = self.shell.now_ms();
-        let next = self.read(tab, |t| t.state.on_subscribe(now, settings.is_some()));
+        let ready = self.verdict_of(&id).allows_requests();
+        let next = self.read(&id, |l| l.state.on_subscribe(now, ready));
         // Pairing that starts at once renders its own busy view: showing "Pair" for the
         // moment before would offer a button that is gone before it can be pressed.
         if next != Some(OnSubscribe::StartPairing) {
-            self.render(tab);
+            self.render_tab(tab);
         }
-        self.follow_up(tab, settings.is_some()).await;
+        self.follow_up(&id).await;
     }
 
-    /// Starts pairing, refreshes, or waits for the user, as the tab's state says.
-    async fn follow_up(self: &Rc<Self>, tab: TabId, settings_ready: bool) {
-        let now = self.shell.now_ms();
-        let next = self.read(tab, |t| t.state.on_subscribe(now, settings_ready));
-        match next.unwrap_or(OnSubscribe::Wait) {
-            OnSubscribe::StartPairing => self.pair(tab).await,
-            OnSubscribe::Refresh => {
-                self.refresh(tab).await;
-                self.ensure_polling(tab);
-            }
-            OnSubscribe::Wait => {}
-        }
-    }
-
-    /// Starts pairing, refreshes an expired QR, or restarts a stuck session.
-    pub(crate) async fn pair(self: &Rc<Self>, tab: TabId) {
-        let Some(settings) = self.load_settings().await else {
-            return self.render(tab);
-        };
-        if let Err(err) = self.ensure_tab(tab, &settings.server_url).await {
+    /// A new session for the tab, on `server`, in the index and bound to the tab.
+    async fn create_for_tab(&self, tab: TabId, server: &ServerId) -> SessionId {
+        let id = self.new_session(server, Some(tab));
+        self.save_index().await;
+        if let Err(err) = self.store().bind_tab(tab, &id).await {
             self.warn(&err.to_string());
-            return self.render(tab);
         }
-        if !self.update(tab, |t| t.state.claim()).unwrap_or(false) {
+        id
+    }
+
+    /// Starts pairing, refreshes, or waits for the user, as the session's state says.
+    pub(crate) async fn follow_up(self: &Rc<Self>, id: &SessionId) {
+        let now = self.shell.now_ms();
+        let ready = self.verdict_of(id).allows_requests();
+        match self.read(id, |l| l.state.on_subscribe(now, ready)) {
+            Some(OnSubscribe::StartPairing) => self.pair(id).await,
+            Some(OnSubscribe::Refresh) => {
+                self.refresh(id).await;
+                self.ensure_polling(id);
+            }
+            Some(OnSubscribe::Wait) | None => {}
+        }
+    }
+
+    /// "Pair": the tab's session, or a new one on `server` (the default server if none).
+    async fn pair_tab(self: &Rc<Self>, tab: TabId, server: Option<ServerId>) {
+        let id = match self.session_of(tab) {
+            Some(id) => id,
+            None => {
+                let settings = self.load_settings().await;
+                let server = server
+                    .filter(|s| settings.server(s).is_some())
+                    .unwrap_or(settings.default_server);
+                self.create_for_tab(tab, &server).await
+            }
+        };
+        self.pair(&id).await;
+    }
+
+    /// Attaches a session no tab holds to a tab that holds none, then checks it: a session
+    /// still connected on the server shows connected, with a freshly minted token.
+    pub(crate) async fn attach(self: &Rc<Self>, tab: TabId, id: &SessionId) {
+        if !self.attach_in_memory(id, tab) {
+            self.warn("refused to attach: the tab or the session is taken");
+            return self.render_tab(tab);
+        }
+        if let Err(err) = self.store().bind_tab(tab, id).await {
+            self.warn(&err.to_string());
+        }
+        self.forget_badge(tab);
+        self.render(id);
+        self.follow_up(id).await;
+    }
+
+    /// Detaches the tab's session: it keeps running on the server and stays listed.
+    pub(crate) async fn detach(self: &Rc<Self>, tab: TabId) {
+        let Some(id) = self.detach_in_memory(tab) else {
+            return self.render_tab(tab);
+        };
+        if let Err(err) = self.store().unbind_tab(tab).await {
+            self.warn(&err.to_string());
+        }
+        self.render_tab(tab);
+        self.render(&id);
+    }
+
+    pub(crate) async fn describe(
+        &self,
+        id: &SessionId,
+        label: Option<Label>,
+        colour: Option<Colour>,
+    ) {
+        let now = self.shell.now_ms();
+        let changed = self.update(id, |l| {
+            if let Some(label) = label {
+                l.entry.label = label;
+            }
+            if let Some(colour) = colour {
+                l.entry.colour = colour;
+            }
+            l.entry.updated_at = now;
+        });
+        if changed.is_some() {
+            self.save_index().await;
+        }
+    }
+
+    // ---- session flows ----
+
+    /// Starts pairing, refreshes an expired QR, or restarts a stuck or closed session.
+    pub(crate) async fn pair(self: &Rc<Self>, id: &SessionId) {
+        let settings = self.load_settings().await;
+        if !self.update(id, |l| l.state.claim()).unwrap_or(false) {
             return;
         }
-        let result = self.pair_steps(tab, &settings).await;
-        self.update(tab, |t| t.state.release(result));
-        self.save_status(tab).await;
-        self.ensure_polling(tab);
+        let result = self.pair_steps(id, &settings).await;
+        // A stuck session may have moved to a fresh ID.
+        let id = result.as_ref().map_or(id, |id| id).clone();
+        self.update(&id, |l| l.state.release(result.map(drop)));
+        self.observed(&id).await;
+        self.ensure_polling(&id);
     }
 
-    async fn pair_steps(&self, tab: TabId, settings: &Settings) -> Result<(), ApiError> {
+    async fn pair_steps(&self, id: &SessionId, settings: &Settings) -> Result<SessionId, ApiError> {
         let now = self.shell.now_ms();
-        let (id, url, fresh_token, stuck) = self
-            .update(tab, |t| {
-                let phase = t.state.phase(now);
-                // A session that never started follows the server URL now in the settings.
-                if phase == Phase::NotStarted {
-                    t.record.server_url = settings.server_url.clone();
-                }
-                let (id, url) = (t.record.id.clone(), t.record.server_url.clone());
-                (id, url, t.state.needs_new_token(), phase == Phase::Stuck)
+        let (server_id, fresh_token, stuck) = self
+            .read(id, |l| {
+                let stuck = l.state.phase(now) == Phase::Stuck;
+                (l.entry.server.clone(), l.state.needs_new_token(), stuck)
             })
-            .ok_or_else(|| ApiError::Storage("the tab's session vanished".into()))?;
-        let server = self.server(&url);
-        let secret = settings.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
-        let mut token = match self.store().token(&id).await? {
+            .ok_or_else(vanished)?;
+        let config = usable_server(settings, &server_id)?;
+        let secret = config.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
+        let server = self.server(&config.server_url);
+        let mut token = match self.store().token(id).await? {
             Some(token) if !fresh_token => token,
-            _ => self.mint(&server, &id, secret).await?,
+            _ => self.mint(&server, id, secret).await?,
         };
-        let mut id = id;
+        let mut id = id.clone();
         if stuck && server.close_session(&id, &token).await? == CloseOutcome::Placeholder {
             // The hung session's browser outlives the close and keeps its profile locked, so
             // a start under the same name would never launch: a second close is best effort,
-            // and the tab goes on under a fresh session name.
+            // and the session goes on under a fresh name.
             let _ = server.close_session(&id, &token).await;
-            (id, token) = self.rename_session(tab, &server, &id, secret).await?;
+            (id, token) = self.rename_session(&server, &id, secret).await?;
         }
-        self.update(tab, |t| t.state.starting(now));
+        self.update(&id, |l| l.state.starting(now));
         let status = server.start_session(&id, &token).await?;
         let now = self.shell.now_ms();
-        self.update(tab, |t| t.state.observe(status, now));
-        Ok(())
+        self.update(&id, |l| {
+            l.state.observe(status, now);
+            l.checked_at = now;
+        });
+        Ok(id)
     }
 
-    /// Moves the tab to a fresh session ID on the same server, and forgets the old one, which
-    /// was closed: its token and record go, the tab is bound to the new one.
+    /// Moves a session to a fresh ID on the same server, keeping its name, colour and tab;
+    /// the old one, closed, is forgotten with its token.
     async fn rename_session(
         &self,
-        tab: TabId,
         server: &impl Server,
         old: &SessionId,
         secret: &SecretKey,
@@ -222,232 +331,364 @@ impl<S: Shell + 'static> Worker<S> {
         let fresh = SessionId::generate(self.shell.now_ms() as u64, self.shell.random_u64());
         let token = self.mint(server, &fresh, secret).await?;
         let timings = self.timings;
-        let record = self
-            .update(tab, |t| {
-                t.record.id = fresh.clone();
-                t.record.created_at = self.shell.now_ms();
-                t.record.last_status = None;
-                t.state = SessionState::new(timings);
-                t.state.claim();
-                t.record.clone()
-            })
-            .ok_or_else(|| ApiError::Storage("the tab's session vanished".into()))?;
-        let store = self.store();
-        store.save_record(&record).await?;
-        store.bind_tab(tab, &fresh).await?;
+        let now = self.shell.now_ms();
+        let tab = {
+            let mut state = self.state.borrow_mut();
+            let mut live = state.sessions.remove(old).ok_or_else(vanished)?;
+            live.entry.created_at = now;
+            live.entry.updated_at = now;
+            live.entry.last_status = None;
+            live.state = SessionState::new(timings);
+            live.state.claim();
+            // The old name's poll loop ends with it; the new name gets its own.
+            live.polling = false;
+            let tab = live.tab;
+            state.sessions.insert(fresh.clone(), live);
+            if let Some(tab) = tab {
+                state.tabs.insert(tab, fresh.clone());
+            }
+            tab
+        };
         self.mark_forgotten(old, true);
-        store.forget_session_keys(old).await?;
+        self.render(&fresh);
+        self.save_index().await;
+        let store = self.store();
+        if let Some(tab) = tab {
+            store.bind_tab(tab, &fresh).await?;
+        }
+        store.forget_token(old).await?;
         Ok((fresh, token))
     }
 
-    /// Logs the tab's session out on the server, then forgets its three keys. If the server
-    /// cannot be told, nothing is forgotten: the user can try again.
-    pub(crate) async fn logout(self: &Rc<Self>, tab: TabId) {
-        let Some(id) = self.load_tab(tab).await else {
-            return self.render(tab);
-        };
+    /// Logs the session out on the server, then forgets it: its token, its tab binding and
+    /// its index entry. If the server cannot be told, nothing is forgotten.
+    pub(crate) async fn logout(self: &Rc<Self>, id: &SessionId) {
+        let settings = self.load_settings().await;
         // The server is known from the claim on: a tab closing meanwhile changes nothing.
-        let claim = self.update(tab, |t| {
-            t.state.claim().then(|| t.record.server_url.clone())
-        });
-        let Some(Some(url)) = claim else {
+        let claim = self.update(id, |l| l.state.claim().then(|| l.entry.server.clone()));
+        let Some(Some(server_id)) = claim else {
             return;
         };
-        let result = match self.logout_steps(&id, &url).await {
-            // From here on no write may bring a key of this session back (a refresh that
-            // renews its token, a tab that closes): they check the mark right before writing.
-            Ok(()) => {
-                self.mark_forgotten(&id, true);
-                let forgotten = self.store().forget_session(tab, &id).await;
-                if forgotten.is_err() {
-                    self.mark_forgotten(&id, false);
-                }
-                forgotten.map_err(Into::into)
-            }
+        let result = match self.logout_steps(id, &settings, &server_id).await {
+            Ok(()) => self.forget(id).await.map_err(ApiError::from),
             Err(err) => Err(err),
         };
-        match result {
-            Ok(()) => drop(self.remove_tab(tab)),
-            Err(err) => drop(self.update(tab, |t| t.state.release(Err(err)))),
+        if let Err(err) = result {
+            self.update(id, |l| l.state.release(Err(err)));
         }
     }
 
-    async fn logout_steps(&self, id: &SessionId, url: &ServerUrl) -> Result<(), ApiError> {
-        let Some(token) = self.store().token(id).await? else {
-            // No token was ever minted, so the server never heard of this session.
-            return Ok(());
+    async fn logout_steps(
+        &self,
+        id: &SessionId,
+        settings: &Settings,
+        server_id: &ServerId,
+    ) -> Result<(), ApiError> {
+        let config = usable_server(settings, server_id)?;
+        let server = self.server(&config.server_url);
+        let token = match self.store().token(id).await? {
+            Some(token) => token,
+            // Never started: the server has nothing to log out.
+            None if self.read(id, |l| l.entry.last_status.is_none()) == Some(true) => {
+                return Ok(());
+            }
+            None => self.renew_token(&server, id, config).await?,
         };
-        let server = self.server(url);
         match logout_with(&server, id, &token).await {
             Err(ApiError::Unauthorized) => {
-                let token = self.renew_token(&server, id).await?;
+                let token = self.renew_token(&server, id, config).await?;
                 logout_with(&server, id, &token).await
             }
             other => other,
         }
     }
 
-    /// One `status-session` for the tab's session, with a fresh token when the last one was
-    /// refused: generate-token has no side effect, so the session recovers once the server
-    /// accepts it again.
-    pub(crate) async fn refresh(&self, tab: TabId) {
-        let Some((id, url, renew)) = self.read(tab, |t| {
-            let (id, url) = (t.record.id.clone(), t.record.server_url.clone());
-            (id, url, t.state.needs_new_token())
-        }) else {
+    /// Forgets a session here, without telling the server: its token, its tab binding and
+    /// its index entry, and from then on no write may bring any of them back.
+    pub(crate) async fn forget(
+        &self,
+        id: &SessionId,
+    ) -> Result<(), crate::core::store::StoreError> {
+        self.mark_forgotten(id, true);
+        let removed = self.remove_session(id);
+        self.save_index().await;
+        let store = self.store();
+        if let Some(tab) = removed.as_ref().and_then(|l| l.tab) {
+            store.unbind_tab(tab).await?;
+        }
+        store.forget_token(id).await
+    }
+
+    /// close-session: the server frees the session's browser and keeps its login, so a
+    /// restart needs no QR.
+    pub(crate) async fn close(self: &Rc<Self>, id: &SessionId) {
+        let settings = self.load_settings().await;
+        if !self.update(id, |l| l.state.claim()).unwrap_or(false) {
             return;
-        };
-        let token = match self.store().token(&id).await {
-            Ok(Some(token)) => token,
-            Ok(None) => return,
-            Err(err) => return self.warn(&err.to_string()),
-        };
-        let server = self.server(&url);
+        }
         let result = async {
-            let token = match renew {
-                true => self.renew_token(&server, &id).await?,
-                false => token,
+            let (config, server, token) = self.authed(id, &settings).await?;
+            let outcome = match server.close_session(id, &token).await {
+                Err(ApiError::Unauthorized) => {
+                    let token = self.renew_token(&server, id, config).await?;
+                    server.close_session(id, &token).await
+                }
+                other => other,
             };
-            server.status_session(&id, &token).await
+            outcome.map(drop)
         }
         .await;
         let now = self.shell.now_ms();
-        let observed = self.update(tab, |t| match result {
-            Ok(status) => t.state.observe(status, now),
-            Err(err) => t.state.fail(err),
+        self.update(id, |l| {
+            if result.is_ok() {
+                l.state.observe(
+                    crate::core::api::StatusReply {
+                        status: ServerStatus::Closed,
+                        qr: None,
+                    },
+                    now,
+                );
+                l.state.closed_by_user();
+            }
+            l.state.release(result);
         });
-        if observed.is_some() {
-            self.save_status(tab).await;
+        self.observed(id).await;
+    }
+
+    /// Starts the session again: a closed one without a QR when its login was kept; a
+    /// running one is closed first.
+    pub(crate) async fn restart(self: &Rc<Self>, id: &SessionId) {
+        let now = self.shell.now_ms();
+        let running = self.read(id, |l| {
+            matches!(
+                l.state.phase(now),
+                Phase::Connected | Phase::QrCode | Phase::PhoneCode | Phase::Initializing
+            )
+        });
+        if running == Some(true) {
+            self.close(id).await;
+        }
+        self.pair(id).await;
+    }
+
+    /// One `status-session` for the session, with a fresh token when the last one was
+    /// refused or none was minted in this browser session (after a restart): generate-token
+    /// has no side effect, so the session recovers once the server accepts it again.
+    pub(crate) async fn refresh(self: &Rc<Self>, id: &SessionId) {
+        let settings = self.load_settings().await;
+        let Some((server_id, renew)) =
+            self.read(id, |l| (l.entry.server.clone(), l.state.needs_new_token()))
+        else {
+            return;
+        };
+        let Ok(config) = usable_server(&settings, &server_id) else {
+            return;
+        };
+        let server = self.server(&config.server_url);
+        let now = self.shell.now_ms();
+        self.update(id, |l| l.checked_at = now);
+        let result = async {
+            let token = match self.store().token(id).await? {
+                Some(token) if !renew => token,
+                _ => self.renew_token(&server, id, config).await?,
+            };
+            server.status_session(id, &token).await
+        }
+        .await;
+        let now = self.shell.now_ms();
+        self.update(id, |l| match result {
+            Ok(status) => l.state.observe(status, now),
+            Err(err) => l.state.fail(err),
+        });
+        self.observed(id).await;
+    }
+
+    /// After the server said something about a session: the index records it, a drop is
+    /// notified once, and a connected account is read once.
+    async fn observed(self: &Rc<Self>, id: &SessionId) {
+        let now = self.shell.now_ms();
+        let settings = self.settings();
+        let verdict = self.read(id, |l| {
+            let was_connected = l.entry.last_status == Some(ServerStatus::Connected);
+            let phase = l.state.phase(now);
+            let down = matches!(
+                l.state.error,
+                Some(ApiError::Unreachable | ApiError::Timeout)
+            );
+            let dropped = was_connected
+                && (down || (l.state.error.is_none() && phase != Phase::Connected))
+                && !l.state.was_closed_by_user();
+            let connected = phase == Phase::Connected && l.state.error.is_none();
+            (dropped, down, connected, l.account_read)
+        });
+        let Some((dropped, down, connected, account_read)) = verdict else {
+            return;
+        };
+        if dropped {
+            self.dropped(id, down, &settings).await;
+        }
+        if connected {
+            self.update(id, |l| l.entry.drop_notified = false);
+        }
+        self.save_status(id).await;
+        if connected && !account_read {
+            self.update(id, |l| l.account_read = true);
+            let worker = Rc::clone(self);
+            let id = id.clone();
+            self.shell
+                .spawn(Box::pin(async move { worker.read_account(&id).await }));
+        }
+    }
+
+    /// A connected account dropped: one notification per drop, naming the account.
+    async fn dropped(&self, id: &SessionId, server_down: bool, settings: &Settings) {
+        let Some((label, account, notified, server)) = self.read(id, |l| {
+            (
+                l.entry.label.as_str().to_owned(),
+                l.entry.account.clone(),
+                l.entry.drop_notified,
+                l.entry.server.clone(),
+            )
+        }) else {
+            return;
+        };
+        if notified || !settings.notify_drops {
+            return;
+        }
+        let who = match &account {
+            Some(account) => format!("{label}: {}", account.display()),
+            None => label,
+        };
+        let server_name = settings
+            .server(&server)
+            .map_or_else(|| "its server".to_owned(), |s| s.name.clone());
+        let message = match server_down {
+            true => format!("{who}. {server_name} stopped answering. Click to see the session."),
+            false => format!("{who} was unlinked or closed. Click to pair it again."),
+        };
+        self.shell.notify(&Notice {
+            id: format!("{DROP_NOTIFICATION_PREFIX}{id}"),
+            title: "WhatsApp account disconnected".into(),
+            message,
+        });
+        let now = self.shell.now_ms();
+        self.update(id, |l| {
+            l.entry.drop_notified = true;
+            l.entry.updated_at = now;
+        });
+        self.save_index().await;
+    }
+
+    /// Reads the account of a connected session: host-device, or get-phone-number when the
+    /// first fails. A failure leaves it unread, to try on the next connection.
+    async fn read_account(&self, id: &SessionId) {
+        let settings = self.settings();
+        let Ok((_, server, token)) = self.authed(id, &settings).await else {
+            return;
+        };
+        let account = match server.host_device(id, &token).await {
+            Ok(account) => Ok(account),
+            Err(_) => server.phone_number(id, &token).await,
+        };
+        let now = self.shell.now_ms();
+        match account {
+            Ok(account) => {
+                self.update(id, |l| {
+                    l.entry.account = Some(account);
+                    l.entry.updated_at = now;
+                });
+                if !self.is_forgotten(id) {
+                    self.save_index().await;
+                }
+            }
+            Err(err) => {
+                self.update(id, |l| l.account_read = false);
+                self.warn(&format!("could not read the account: {err}"));
+            }
         }
     }
 
     /// Polls fast while a popup watches a session that is pairing; stops by itself otherwise.
-    pub(crate) fn ensure_polling(self: &Rc<Self>, tab: TabId) {
-        let watched = self.watched(tab);
+    pub(crate) fn ensure_polling(self: &Rc<Self>, id: &SessionId) {
+        let watched = self.watched(id);
         let now = self.shell.now_ms();
-        let start = self.update(tab, |t| {
-            let start = watched && !t.polling && t.state.poll_delay_ms(now).is_some();
-            t.polling |= start;
+        let start = self.update(id, |l| {
+            let start = watched && !l.polling && l.state.poll_delay_ms(now).is_some();
+            l.polling |= start;
             start
         });
         if start == Some(true) {
             let worker = Rc::clone(self);
+            let id = id.clone();
             self.shell
-                .spawn(Box::pin(async move { worker.poll_loop(tab).await }));
+                .spawn(Box::pin(async move { worker.poll_loop(id).await }));
         }
     }
 
-    async fn poll_loop(self: Rc<Self>, tab: TabId) {
+    async fn poll_loop(self: Rc<Self>, id: SessionId) {
         loop {
             let now = self.shell.now_ms();
-            let watched = self.watched(tab);
+            let watched = self.watched(&id);
             // Deciding to stop and clearing the flag happen together, so a concurrent
             // `ensure_polling` either sees the loop running or starts a new one.
-            let delay = self.update(tab, |t| {
-                let delay = t.state.poll_delay_ms(now).filter(|_| watched);
-                t.polling = delay.is_some();
+            let delay = self.update(&id, |l| {
+                let delay = l.state.poll_delay_ms(now).filter(|_| watched);
+                l.polling = delay.is_some();
                 delay
             });
             let Some(Some(delay)) = delay else { return };
             self.shell.sleep(delay).await;
-            match self.read(tab, |t| t.state.is_busy()) {
+            match self.read(&id, |l| l.state.is_busy()) {
                 Some(true) => continue,
-                Some(false) if self.watched(tab) => self.refresh(tab).await,
+                Some(false) if self.watched(&id) => self.refresh(&id).await,
                 Some(false) => continue,
                 None => return,
             }
         }
     }
 
-    async fn options(self: &Rc<Self>, request: OptionsRequest) -> OptionsReply {
-        let stored = self.store().settings().await.ok().flatten();
-        match request {
-            OptionsRequest::GetSettings => {
-                let has_secret = stored.as_ref().is_some_and(|s| s.secret_key.is_some());
-                let settings = stored.unwrap_or_default();
-                OptionsReply::Settings {
-                    server_url: settings.server_url,
-                    remember_secret: settings.remember_secret,
-                    has_secret,
-                    allow_insecure_http: settings.allow_insecure_http,
-                }
-            }
-            OptionsRequest::SaveSettings {
-                server_url,
-                secret_key,
-                remember_secret,
-                allow_insecure_http,
-            } => {
-                let Some(secret_key) = secret_key.or(stored.and_then(|s| s.secret_key)) else {
-                    return OptionsReply::Error {
-                        message: "Enter the server's secret key.".into(),
-                    };
-                };
-                let settings = Settings {
-                    server_url,
-                    remember_secret,
-                    secret_key: Some(secret_key),
-                    allow_insecure_http,
-                };
-                if let Err(err) = settings.check_transport() {
-                    return OptionsReply::Error {
-                        message: err.to_string(),
-                    };
-                }
-                match self.store().save_settings(&settings).await {
-                    Ok(()) => {
-                        self.settings_saved(&settings);
-                        OptionsReply::Saved
-                    }
-                    Err(err) => OptionsReply::Error {
-                        message: err.to_string(),
-                    },
-                }
-            }
-            OptionsRequest::TestConnection {
-                server_url,
-                secret_key,
-                allow_insecure_http,
-            } => {
-                if let Err(err) = check_transport(&server_url, allow_insecure_http) {
-                    return OptionsReply::Connection {
-                        ok: false,
-                        message: err.to_string(),
-                    };
-                }
-                let secret = secret_key.or(stored.and_then(|s| s.secret_key));
-                test_connection(&self.server(&server_url), secret.as_ref()).await
-            }
-        }
-    }
-
-    /// New settings reach the popups already open: each watched tab follows up as if its
-    /// popup had just opened.
-    fn settings_saved(self: &Rc<Self>, settings: &Settings) {
-        self.set_settings_verdict(verdict(settings));
-        for tab in self.watched_tabs() {
-            self.render(tab);
-            let worker = Rc::clone(self);
-            self.shell
-                .spawn(Box::pin(async move { worker.follow_up(tab, true).await }));
-        }
-    }
-
     // ---- helpers ----
 
-    /// The settings, when they are complete and allow a request; their verdict is kept for
-    /// the view either way.
-    async fn load_settings(&self) -> Option<Settings> {
+    /// The settings as stored (defaults when none), cached for the views.
+    pub(crate) async fn load_settings(&self) -> Settings {
         let settings = match self.store().settings().await {
-            Ok(settings) => settings.filter(|s| s.secret_key.is_some()),
+            Ok(settings) => settings.unwrap_or_default(),
             Err(err) => {
                 self.warn(&err.to_string());
-                None
+                self.settings()
             }
         };
-        let verdict = settings.as_ref().map_or(SettingsVerdict::Missing, verdict);
-        self.set_settings_verdict(verdict);
-        settings.filter(|_| verdict != SettingsVerdict::InsecureRefused)
+        self.cache_settings(settings.clone());
+        settings
+    }
+
+    /// What the settings allow for the session's server.
+    fn verdict_of(&self, id: &SessionId) -> SettingsVerdict {
+        let settings = self.settings();
+        self.read(id, |l| {
+            settings
+                .server(&l.entry.server)
+                .map_or(SettingsVerdict::Missing, SettingsVerdict::of)
+        })
+        .unwrap_or_default()
+    }
+
+    /// The session's server and a token for it (minted when this browser session has none).
+    async fn authed<'a>(
+        &'a self,
+        id: &SessionId,
+        settings: &'a Settings,
+    ) -> Result<(&'a ServerConfig, impl Server + 'a, Token), ApiError> {
+        let server_id = self
+            .read(id, |l| l.entry.server.clone())
+            .ok_or_else(vanished)?;
+        let config = usable_server(settings, &server_id)?;
+        let server = self.server(&config.server_url);
+        let token = match self.store().token(id).await? {
+            Some(token) => token,
+            None => self.renew_token(&server, id, config).await?,
+        };
+        Ok((config, server, token))
     }
 
     async fn mint(
@@ -466,28 +707,39 @@ impl<S: Shell + 'static> Worker<S> {
         Ok(token)
     }
 
-    /// A fresh token for a session whose token was refused, with the secret in the settings.
-    async fn renew_token(&self, server: &impl Server, id: &SessionId) -> Result<Token, ApiError> {
-        let secret = self
-            .store()
-            .settings()
-            .await?
-            .and_then(|s| s.secret_key)
-            .ok_or(ApiError::Unauthorized)?;
-        self.mint(server, id, &secret).await
+    /// A fresh token, minted with the secret of the session's own server and no other.
+    async fn renew_token(
+        &self,
+        server: &impl Server,
+        id: &SessionId,
+        config: &ServerConfig,
+    ) -> Result<Token, ApiError> {
+        let secret = config.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
+        self.mint(server, id, secret).await
     }
 
-    fn warn(&self, message: &str) {
+    pub(crate) fn warn(&self, message: &str) {
         self.shell.warn(&format!("wpp-tabs: {message}"));
     }
 }
 
-/// What complete settings allow.
-fn verdict(settings: &Settings) -> SettingsVerdict {
-    match (settings.is_insecure(), settings.check_transport()) {
-        (_, Err(_)) => SettingsVerdict::InsecureRefused,
-        (true, Ok(())) => SettingsVerdict::InsecureAllowed,
-        (false, Ok(())) => SettingsVerdict::Ready,
+fn vanished() -> ApiError {
+    ApiError::Storage("the session vanished".into())
+}
+
+/// The session's server, when the settings still have it and allow requests to it.
+fn usable_server<'s>(settings: &'s Settings, id: &ServerId) -> Result<&'s ServerConfig, ApiError> {
+    let config = settings.server(id).ok_or_else(|| ApiError::Server {
+        status: 0,
+        message: "this session's server was removed from the settings".into(),
+    })?;
+    match SettingsVerdict::of(config) {
+        SettingsVerdict::Missing => Err(ApiError::WrongSecret),
+        SettingsVerdict::InsecureRefused => Err(ApiError::Server {
+            status: 0,
+            message: "plain http:// to another computer is not allowed for this server".into(),
+        }),
+        SettingsVerdict::InsecureAllowed | SettingsVerdict::Ready => Ok(config),
     }
 }
 
@@ -496,26 +748,5 @@ async fn logout_with(server: &impl Server, id: &SessionId, token: &Token) -> Res
     match server.logout_session(id, token).await? {
         LogoutOutcome::LoggedOut => Ok(()),
         LogoutOutcome::NotConnected => server.close_session(id, token).await.map(drop),
-    }
-}
-
-/// "Test connection": the server answers, and accepts the secret when one is given.
-pub async fn test_connection(server: &impl Server, secret: Option<&SecretKey>) -> OptionsReply {
-    let fail = |message: String| OptionsReply::Connection { ok: false, message };
-    if let Err(err) = server.healthz().await {
-        return fail(err.to_string());
-    }
-    let Some(secret) = secret else {
-        return fail("The server answers. Enter the secret key to check it too.".into());
-    };
-    match server.probe_secret(secret).await {
-        Ok(()) => OptionsReply::Connection {
-            ok: true,
-            message: "Connected: the server answers and accepts the secret key.".into(),
-        },
-        Err(ApiError::WrongSecret) => {
-            fail("The server answers, but refused the secret key.".into())
-        }
-        Err(err) => fail(err.to_string()),
     }
 }

@@ -3,17 +3,19 @@
 //! paused clock, so a 150 s threshold passes in no real time.
 
 use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, StatusReply};
-use crate::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
+use crate::core::messages::{encode, OptionsRequest, PopupRequest, SessionsView, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::{Badge, PairAction, Phase, TabView};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{SecretKey, ServerUrl, Settings};
+use crate::core::settings::{SecretKey, ServerId, ServerUrl, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::{keys, TabId, Token};
 use crate::core::store::memory::MemoryKv;
 use crate::core::store::{Area, Store};
 use crate::core::timings::Timings;
-use crate::core::worker::{PortKey, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM};
+use crate::core::worker::{
+    Notice, PageKind, PortKey, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM,
+};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -259,6 +261,11 @@ struct FakeShell {
     kv: MemoryKv,
     open_tabs: RefCell<HashSet<TabId>>,
     posts: RefCell<Vec<(PortKey, TabView)>>,
+    lists: RefCell<Vec<(PortKey, SessionsView)>>,
+    notices: RefCell<Vec<Notice>>,
+    titles: RefCell<HashMap<TabId, String>>,
+    focused: RefCell<Vec<TabId>>,
+    next_tab: Cell<i32>,
     badges: RefCell<HashMap<TabId, Badge>>,
     confirmations: RefCell<Vec<TabId>>,
     warnings: RefCell<Vec<String>>,
@@ -295,9 +302,33 @@ impl Shell for FakeShell {
         self.open_tabs.borrow().contains(&tab)
     }
 
+    async fn open_tab(&self) -> Option<TabId> {
+        self.next_tab.set(self.next_tab.get() + 1);
+        let tab = TabId::new(1000 + i64::from(self.next_tab.get()))?;
+        self.open_tabs.borrow_mut().insert(tab);
+        Some(tab)
+    }
+
+    fn focus_tab(&self, tab: TabId) {
+        self.focused.borrow_mut().push(tab);
+    }
+
+    fn set_title(&self, tab: TabId, title: &str) {
+        self.titles.borrow_mut().insert(tab, title.to_owned());
+    }
+
+    fn notify(&self, notice: &Notice) {
+        self.notices.borrow_mut().push(notice.clone());
+    }
+
+    fn open_sessions_page(&self) {}
+
     fn post(&self, port: PortKey, push: &WorkerPush) {
-        let WorkerPush::State { view } = push;
-        self.posts.borrow_mut().push((port, view.clone()));
+        match push {
+            WorkerPush::State { view } => self.posts.borrow_mut().push((port, (**view).clone())),
+            WorkerPush::Sessions { view } => self.lists.borrow_mut().push((port, view.clone())),
+            _ => {}
+        }
     }
 
     fn set_badge(&self, tab: TabId, badge: &Badge) {
@@ -350,27 +381,67 @@ fn shell(w: &TestWorker) -> &FakeShell {
     w.shell()
 }
 
+fn settings_for(url: &str, secret: &str) -> Settings {
+    let mut settings = Settings::default();
+    let server = &mut settings.servers[0];
+    server.server_url = ServerUrl::parse(url).unwrap();
+    server.secret_key = Some(SecretKey::parse(secret).unwrap());
+    settings
+}
+
 async fn save_settings(w: &TestWorker) {
     let store = Store::new(&shell(w).kv);
-    let settings = Settings {
-        server_url: ServerUrl::parse(URL).unwrap(),
+    store
+        .save_settings(&settings_for(URL, SECRET))
+        .await
+        .unwrap();
+}
+
+fn save_server(url: &str, secret: Option<&str>, allow_insecure_http: bool) -> OptionsRequest {
+    OptionsRequest::SaveServer {
+        id: Some(ServerId::first()),
+        name: "Main".into(),
+        server_url: ServerUrl::parse(url).unwrap(),
+        secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
         remember_secret: false,
-        secret_key: Some(SecretKey::parse(SECRET).unwrap()),
-        allow_insecure_http: false,
-    };
-    store.save_settings(&settings).await.unwrap();
+        allow_insecure_http,
+        make_default: false,
+    }
+}
+
+/// The index entry of a session, as stored in `storage.local`.
+fn indexed(w: &TestWorker, id: &SessionId) -> Option<Value> {
+    let local = shell(w).kv.area(Area::Local);
+    local.get(keys::SESSIONS)?.get(id.as_str()).cloned()
+}
+
+/// Every key of every area that mentions the session.
+fn keys_of(w: &TestWorker, id: &SessionId) -> Vec<String> {
+    let mut found = Vec::new();
+    for area in [Area::Session, Area::Local] {
+        for (key, value) in shell(w).kv.area(area) {
+            if key.contains(id.as_str()) || value == json!(id.as_str()) {
+                found.push(key);
+            }
+        }
+    }
+    if indexed(w, id).is_some() {
+        found.push(keys::SESSIONS.to_owned());
+    }
+    found.sort();
+    found
 }
 
 /// Opens a popup on tab `n` (the tab exists) and subscribes it.
 async fn open_popup(w: &TestWorker, n: i64) -> PortKey {
     shell(w).open_tabs.borrow_mut().insert(tab(n));
-    let port = w.popup_connected();
+    let port = w.page_connected(PageKind::Popup);
     send(w, port, PopupRequest::Subscribe { tab_id: tab(n) }).await;
     port
 }
 
 async fn send(w: &TestWorker, port: PortKey, request: PopupRequest) {
-    w.popup_message(port, &encode(&request).to_string()).await;
+    w.page_message(port, &encode(&request).to_string()).await;
 }
 
 /// The last view pushed to `port`.
@@ -443,8 +514,9 @@ fn a_popup_with_settings_assigns_an_id_mints_starts_and_shows_the_qr() {
         let polls = shell(&w).server.count("status-session");
         pass(60_000).await;
         assert_eq!(shell(&w).server.count("status-session"), polls);
-        let record = stored(&w, &keys::session(&id)).unwrap();
-        assert_eq!(record["lastStatus"], "CONNECTED");
+        let entry = indexed(&w, &id).unwrap();
+        assert_eq!(entry["lastStatus"], "CONNECTED");
+        assert!(entry["lastSeenConnected"].is_number());
     });
 }
 
@@ -472,12 +544,7 @@ fn without_settings_the_popup_asks_for_them_and_saving_them_starts_pairing() {
         assert!(view.session_id.is_some(), "the tab has its ID already");
         assert!(shell(&w).server.calls.borrow().is_empty());
 
-        let request = OptionsRequest::SaveSettings {
-            server_url: ServerUrl::parse(URL).unwrap(),
-            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
-            remember_secret: false,
-            allow_insecure_http: false,
-        };
+        let request = save_server(URL, Some(SECRET), false);
         let reply = w.options_message(&encode(&request).to_string()).await;
         assert_eq!(reply["type"], "saved");
         pass(1).await;
@@ -516,7 +583,7 @@ fn views_are_pushed_only_when_they_change() {
 fn a_popup_for_a_tab_that_does_not_exist_is_told_so() {
     run(|w| async move {
         save_settings(&w).await;
-        let port = w.popup_connected();
+        let port = w.page_connected(PageKind::Popup);
         send(&w, port, PopupRequest::Subscribe { tab_id: tab(99) }).await;
         let view = shown(&w, port);
         assert_eq!(view.error.unwrap().code, "no-tab");
@@ -525,7 +592,7 @@ fn a_popup_for_a_tab_that_does_not_exist_is_told_so() {
         let keys: Vec<String> = shell(&w).kv.area(Area::Session).keys().cloned().collect();
         assert_eq!(
             keys,
-            [keys::SECRET],
+            ["wpp_secret_s1"],
             "no ID was assigned to a tab that does not exist"
         );
     });
@@ -536,15 +603,15 @@ fn requests_before_subscribing_or_for_a_second_tab_are_refused() {
     run(|w| async move {
         save_settings(&w).await;
         let (_, id) = paired_to_qr(&w, 1).await;
-        let stranger = w.popup_connected();
+        let stranger = w.page_connected(PageKind::Popup);
         send(&w, stranger, PopupRequest::Logout).await;
-        send(&w, stranger, PopupRequest::Pair).await;
-        w.popup_message(
+        send(&w, stranger, PopupRequest::Pair { server: None }).await;
+        w.page_message(
             stranger,
-            &json!({"v": 2, "type": "logout", "tabId": 1}).to_string(),
+            &json!({"v": 3, "type": "logout", "tabId": 1}).to_string(),
         )
         .await;
-        w.popup_message(stranger, "null").await;
+        w.page_message(stranger, "null").await;
         assert_eq!(shell(&w).server.count("logout-session"), 0);
         assert!(stored(&w, &keys::token(&id)).is_some());
         let warnings = shell(&w).warnings.borrow().join("\n");
@@ -589,7 +656,7 @@ fn a_stuck_start_offers_restart_which_closes_then_starts() {
         assert_eq!(view.action, Some(PairAction::Restart));
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "!");
         shell(&w).server.calls.borrow_mut().clear();
-        send(&w, port, PopupRequest::Pair).await;
+        send(&w, port, PopupRequest::Pair { server: None }).await;
         let calls: Vec<_> = shell(&w).server.calls.borrow().clone();
         let calls: Vec<_> = calls
             .into_iter()
@@ -613,7 +680,11 @@ fn a_stuck_start_offers_restart_which_closes_then_starts() {
             None,
             "the old session is forgotten"
         );
-        assert_eq!(stored(&w, &keys::session(&id)), None);
+        assert_eq!(indexed(&w, &id), None);
+        assert!(
+            indexed(&w, &fresh).is_some(),
+            "the name and colour moved along"
+        );
         assert!(stored(&w, &keys::token(&fresh)).is_some());
         shell(&w).server.set(&fresh, ServerStatus::QrCode);
         pass(u64::from(T.fast_poll_ms) * 2).await;
@@ -633,7 +704,7 @@ fn an_expired_qr_offers_refresh_which_starts_again() {
             (view.phase, view.action),
             (Phase::Expired, Some(PairAction::RefreshQr))
         );
-        send(&w, port, PopupRequest::Pair).await;
+        send(&w, port, PopupRequest::Pair { server: None }).await;
         assert_eq!(
             shell(&w).server.count("generate-token"),
             1,
@@ -671,7 +742,7 @@ fn errors_at_each_step_of_pairing_keep_the_session_and_offer_retry() {
             assert_eq!(view.action, Some(PairAction::Retry), "{route}");
             assert!(!view.busy);
             assert_eq!(stored(&w, &keys::tab(tab(1))), Some(json!(id.as_str())));
-            send(&w, port, PopupRequest::Pair).await;
+            send(&w, port, PopupRequest::Pair { server: None }).await;
             let view = shown(&w, port);
             assert_eq!(
                 view.error, None,
@@ -688,7 +759,7 @@ fn a_storage_failure_while_pairing_is_shown_and_nothing_panics() {
         save_settings(&w).await;
         let port = open_popup(&w, 1).await;
         *shell(&w).kv.failing.borrow_mut() = Some("QUOTA_BYTES exceeded".into());
-        send(&w, port, PopupRequest::Pair).await;
+        send(&w, port, PopupRequest::Pair { server: None }).await;
         pass(u64::from(T.fast_poll_ms) * 2).await;
         *shell(&w).kv.failing.borrow_mut() = None;
         let view = shown(&w, port);
@@ -708,15 +779,15 @@ fn only_one_user_request_runs_at_a_time() {
         let starts = shell(&w).server.count("start-session");
         let (a, b) = (Rc::clone(&w), Rc::clone(&w));
         tokio::join!(
-            send(&a, port, PopupRequest::Pair),
-            send(&b, port, PopupRequest::Pair)
+            send(&a, port, PopupRequest::Pair { server: None }),
+            send(&b, port, PopupRequest::Pair { server: None })
         );
         assert_eq!(shell(&w).server.count("start-session"), starts + 1);
     });
 }
 
 #[test]
-fn logout_of_a_connected_session_forgets_exactly_its_three_keys() {
+fn logout_of_a_connected_session_forgets_exactly_its_keys_and_index_entry() {
     run(|w| async move {
         save_settings(&w).await;
         let (port, id) = paired_to_qr(&w, 1).await;
@@ -725,12 +796,15 @@ fn logout_of_a_connected_session_forgets_exactly_its_three_keys() {
         send(&w, port, PopupRequest::Logout).await;
         assert_eq!(shell(&w).server.count("logout-session"), 1);
         assert_eq!(shell(&w).server.count("close-session"), 0);
-        for key in keys::all_for(tab(1), &id) {
-            assert_eq!(stored(&w, &key), None, "{key}");
-        }
-        for key in keys::all_for(tab(2), &other) {
-            assert!(stored(&w, &key).is_some(), "{key}");
-        }
+        assert_eq!(keys_of(&w, &id), Vec::<String>::new());
+        assert_eq!(
+            keys_of(&w, &other),
+            [
+                keys::SESSIONS.to_owned(),
+                keys::tab(tab(2)),
+                keys::token(&other)
+            ]
+        );
         assert_eq!(shown(&w, port).session_id, None);
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "");
     });
@@ -769,9 +843,15 @@ fn a_logout_the_server_cannot_confirm_changes_nothing() {
         let view = shown(&w, port);
         assert_eq!(view.error.unwrap().code, "unreachable");
         assert_eq!(view.session_id, Some(id.clone()));
-        for key in keys::all_for(tab(1), &id) {
-            assert!(stored(&w, &key).is_some(), "{key} kept");
-        }
+        assert_eq!(
+            keys_of(&w, &id),
+            [
+                keys::SESSIONS.to_owned(),
+                keys::tab(tab(1)),
+                keys::token(&id)
+            ],
+            "all kept"
+        );
         // Twice refused: the renewal is tried once, then the error shows.
         shell(&w).server.tokens.borrow_mut().clear();
         shell(&w)
@@ -806,11 +886,23 @@ fn closing_a_tab_keeps_the_server_session_and_its_token() {
         w.tab_removed(tab(1)).await;
         assert_eq!(stored(&w, &keys::tab(tab(1))), None);
         assert!(stored(&w, &keys::token(&id)).is_some());
-        assert_eq!(
-            stored(&w, &keys::session(&id)).unwrap()["tabId"],
-            Value::Null
-        );
+        assert!(indexed(&w, &id).is_some(), "still listed");
         assert_eq!(shown(&w, port).error.unwrap().code, "no-tab");
+        // It can be attached to another tab, and carries on there.
+        let other = open_popup(&w, 5).await;
+        let view = shown(&w, other);
+        assert_eq!(view.session_id, None);
+        assert_eq!(view.attachable.len(), 1);
+        send(
+            &w,
+            other,
+            PopupRequest::Attach {
+                session_id: id.clone(),
+            },
+        )
+        .await;
+        assert_eq!(shown(&w, other).session_id, Some(id.clone()));
+        assert_eq!(stored(&w, &keys::tab(tab(5))), Some(json!(id.as_str())));
     });
 }
 
@@ -819,7 +911,7 @@ fn the_alarm_refreshes_unwatched_sessions_for_their_badges() {
     run(|w| async move {
         save_settings(&w).await;
         let (port, id) = paired_to_qr(&w, 1).await;
-        w.popup_disconnected(port);
+        w.page_disconnected(port);
         pass(u64::from(T.fast_poll_ms) * 2).await;
         shell(&w).server.set(&id, ServerStatus::Connected);
         let polls = shell(&w).server.count("status-session");
@@ -861,6 +953,7 @@ fn a_restarted_worker_rebuilds_tabs_from_storage() {
 fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
     run(|w| async move {
         let test = |secret: Option<&str>| OptionsRequest::TestConnection {
+            id: Some(ServerId::first()),
             server_url: ServerUrl::parse(URL).unwrap(),
             secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
             allow_insecure_http: false,
@@ -899,12 +992,7 @@ fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
 #[test]
 fn options_requests_keep_the_saved_secret_and_never_return_it() {
     run(|w| async move {
-        let save = |secret: Option<&str>| OptionsRequest::SaveSettings {
-            server_url: ServerUrl::parse(URL).unwrap(),
-            secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
-            remember_secret: false,
-            allow_insecure_http: false,
-        };
+        let save = |secret: Option<&str>| save_server(URL, secret, false);
         let reply = w.options_message(&encode(&save(None)).to_string()).await;
         assert_eq!(reply["type"], "error", "a first save needs the secret");
         assert_eq!(
@@ -919,8 +1007,15 @@ fn options_requests_keep_the_saved_secret_and_never_return_it() {
         let reply = w
             .options_message(&encode(&OptionsRequest::GetSettings).to_string())
             .await;
-        assert_eq!(reply["hasSecret"], true);
+        assert_eq!(reply["servers"][0]["hasSecret"], true);
         assert!(!reply.to_string().contains(SECRET));
+        // A new URL is a new server as far as the secret goes: it must be entered again.
+        let moved = save_server("http://127.0.0.1:21466", None, false);
+        let reply = w.options_message(&encode(&moved).to_string()).await;
+        assert!(
+            reply["message"].as_str().unwrap().contains("URL changed"),
+            "{reply}"
+        );
         let refused = w
             .options_message(r#"{"v": 1, "type": "getSettings"}"#)
             .await;
@@ -946,12 +1041,7 @@ fn a_tab_that_finished_loading_gets_its_badge_again() {
 fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning() {
     run(|w| async move {
         let remote = ServerUrl::parse("http://192.168.1.20:21465").unwrap();
-        let save = |allow: bool| OptionsRequest::SaveSettings {
-            server_url: remote.clone(),
-            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
-            remember_secret: false,
-            allow_insecure_http: allow,
-        };
+        let save = |allow: bool| save_server(remote.as_str(), Some(SECRET), allow);
         let refused = w.options_message(&encode(&save(false)).to_string()).await;
         assert_eq!(refused["type"], "error");
         assert!(
@@ -963,6 +1053,7 @@ fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning(
             "nothing was saved"
         );
         let test = OptionsRequest::TestConnection {
+            id: None,
             server_url: remote.clone(),
             secret_key: Some(SecretKey::parse(SECRET).unwrap()),
             allow_insecure_http: false,
@@ -976,12 +1067,8 @@ fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning(
 
         // Settings from before the opt-in existed: nothing is sent, and the popup says why.
         let store = Store::new(&shell(&w).kv);
-        let old = Settings {
-            server_url: remote.clone(),
-            remember_secret: true,
-            secret_key: Some(SecretKey::parse(SECRET).unwrap()),
-            allow_insecure_http: false,
-        };
+        let mut old = settings_for(remote.as_str(), SECRET);
+        old.servers[0].remember_secret = true;
         store.save_settings(&old).await.unwrap();
         let port = open_popup(&w, 1).await;
         let view = shown(&w, port);
@@ -1008,20 +1095,20 @@ fn a_token_renewed_during_a_logout_does_not_come_back() {
     run(|w| async move {
         save_settings(&w).await;
         let (port, id) = paired_to_qr(&w, 1).await;
-        w.popup_disconnected(port);
+        w.page_disconnected(port);
         // One refused poll: the next refresh renews the token, slowly, while the menu logs
         // the session out.
         shell(&w)
             .server
             .fail("status-session", ApiError::Unauthorized);
-        w.refresh(tab(1)).await;
+        w.refresh(&id).await;
         shell(&w)
             .server
             .slow
             .borrow_mut()
             .insert("generate-token", 50);
         tokio::join!(
-            w.refresh(tab(1)),
+            w.refresh(&id),
             w.menu_clicked(Some(LOGOUT_MENU_ID), Some(tab(1)))
         );
         pass(1).await;
@@ -1035,9 +1122,7 @@ fn a_token_renewed_during_a_logout_does_not_come_back() {
             2,
             "the renewal ran"
         );
-        for key in keys::all_for(tab(1), &id) {
-            assert_eq!(stored(&w, &key), None, "{key} came back");
-        }
+        assert_eq!(keys_of(&w, &id), Vec::<String>::new(), "came back");
     });
 }
 
@@ -1046,21 +1131,16 @@ fn a_task_that_held_a_logged_out_sessions_record_cannot_write_it_back() {
     run(|w| async move {
         save_settings(&w).await;
         let (port, id) = paired_to_qr(&w, 1).await;
-        // What a tab-close handler holds when the logout finishes under it.
-        let held = w.read(tab(1), |t| t.record.clone()).unwrap();
-        send(&w, port, PopupRequest::Logout).await;
-        w.state.borrow_mut().tabs.insert(
-            tab(1),
-            crate::core::worker::TabSession {
-                record: held,
-                state: crate::core::session::SessionState::new(T),
-                polling: false,
-            },
-        );
+        // A status check whose reply lands after the logout finished under it.
+        shell(&w)
+            .server
+            .slow
+            .borrow_mut()
+            .insert("status-session", 50);
+        tokio::join!(w.refresh(&id), send(&w, port, PopupRequest::Logout));
+        pass(1).await;
         w.tab_removed(tab(1)).await;
-        for key in keys::all_for(tab(1), &id) {
-            assert_eq!(stored(&w, &key), None, "{key} came back");
-        }
+        assert_eq!(keys_of(&w, &id), Vec::<String>::new(), "came back");
     });
 }
 

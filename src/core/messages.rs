@@ -1,18 +1,26 @@
 //! Typed, versioned messages between the extension's pages and the worker. Every message is
 //! an object `{"v": PROTOCOL_VERSION, "type": ..., ...}`, decoded and validated on receipt.
 
-use crate::core::api::MAX_REPLY_BYTES;
-use crate::core::session::TabView;
-use crate::core::settings::{SecretKey, ServerUrl};
+use crate::core::api::{Account, MAX_REPLY_BYTES};
+use crate::core::index::{Colour, Label};
+use crate::core::session::{Phase, TabView};
+use crate::core::session_id::SessionId;
+use crate::core::settings::{ClosedTab, SecretKey, ServerId, ServerUrl};
+use crate::core::status::ServerStatus;
 use crate::core::storage::TabId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// 2: a popup names its tab once, when it subscribes.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 2: a popup names its tab once, when it subscribes. 3: sessions outlive tabs (attach,
+/// detach, names, the Sessions page) and settings hold several servers.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Name of the long-lived port a popup opens to the worker.
 pub const POPUP_PORT: &str = "wpp-tabs-popup";
+/// Name of the long-lived port the Sessions page opens to the worker.
+pub const SESSIONS_PORT: &str = "wpp-tabs-sessions";
+/// An import carries a whole exported index.
+const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 /// Requests from the extension's pages are small: anything larger is refused unread.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// A pushed view carries the QR, which can be as large as the largest reply the worker
@@ -30,9 +38,75 @@ pub enum PopupRequest {
     /// Bind this port to a tab, once, and send its state now and on every change.
     Subscribe { tab_id: TabId },
     /// Start pairing, refresh an expired QR, or restart a stuck session of the bound tab.
-    Pair,
+    /// A tab without a session gets a new one, on `server` or the default server.
+    Pair {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<ServerId>,
+    },
     /// Log out the bound tab's session.
     Logout,
+    /// Attach a session that no tab holds to the bound tab, which holds none.
+    Attach { session_id: SessionId },
+    /// Detach the bound tab's session: it keeps running and stays listed.
+    Detach,
+    /// Rename or recolour the bound tab's session.
+    Describe {
+        #[serde(default)]
+        label: Option<Label>,
+        #[serde(default)]
+        colour: Option<Colour>,
+    },
+}
+
+/// What the Sessions page can do to the sessions it selected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionAction {
+    /// Open a new tab holding the session.
+    Attach,
+    Detach,
+    /// Unlink the account and end the session on the server; forget it here.
+    Logout,
+    /// close-session: the server frees its browser, the login is kept.
+    Close,
+    /// Start it again (after close, or a stuck start).
+    Restart,
+    /// Forget it here, without telling the server.
+    Forget,
+    FocusTab,
+}
+
+/// The most rows one bulk action names.
+const MAX_BULK: usize = 500;
+
+/// Sessions page -> worker, over the Sessions port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum SessionsRequest {
+    /// Send the list now and on every change.
+    Subscribe,
+    Act {
+        action: SessionAction,
+        ids: Vec<SessionId>,
+    },
+    Describe {
+        id: SessionId,
+        #[serde(default)]
+        label: Option<Label>,
+        #[serde(default)]
+        colour: Option<Colour>,
+    },
+    /// Open one tab per session that no tab holds.
+    OpenAll,
+    /// Ask for the export file's text (pushed back as `exported`).
+    Export,
+    Import {
+        text: String,
+    },
 }
 
 /// Worker -> popup, over the popup port.
@@ -43,7 +117,80 @@ pub enum PopupRequest {
     rename_all_fields = "camelCase"
 )]
 pub enum WorkerPush {
-    State { view: TabView },
+    State {
+        view: Box<TabView>,
+    },
+    Sessions {
+        view: SessionsView,
+    },
+    /// The outcome of something the page asked for.
+    Notice {
+        ok: bool,
+        message: String,
+    },
+    Exported {
+        text: String,
+    },
+}
+
+/// One session as the Sessions page and the popup's attach list show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRow {
+    pub id: SessionId,
+    /// `false`: only the server's `show-all-sessions` lists it.
+    pub known: bool,
+    pub server: Option<ServerId>,
+    pub label: String,
+    pub colour: Option<Colour>,
+    pub account: Option<Account>,
+    pub status: Option<ServerStatus>,
+    pub phase: Option<Phase>,
+    pub status_text: String,
+    pub error: Option<String>,
+    pub tab: Option<TabId>,
+    pub last_seen_connected: Option<f64>,
+    pub busy: bool,
+}
+
+impl SessionRow {
+    /// A session the server lists but this extension does not know.
+    pub fn unknown(id: SessionId, server: ServerId) -> SessionRow {
+        SessionRow {
+            label: id.as_str().to_owned(),
+            id,
+            known: false,
+            server: Some(server),
+            colour: None,
+            account: None,
+            status: None,
+            phase: None,
+            status_text: "On the server, not known to this browser".into(),
+            error: None,
+            tab: None,
+            last_seen_connected: None,
+            busy: false,
+        }
+    }
+}
+
+/// One server's sessions on the Sessions page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerGroup {
+    /// `None`: sessions whose server was removed from the settings.
+    pub id: Option<ServerId>,
+    pub name: String,
+    pub url: Option<ServerUrl>,
+    /// Why the server's own list could not be read.
+    pub error: Option<String>,
+    pub sessions: Vec<SessionRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionsView {
+    pub groups: Vec<ServerGroup>,
 }
 
 /// Options page -> worker, as one-off `runtime.sendMessage` calls.
@@ -55,16 +202,31 @@ pub enum WorkerPush {
 )]
 pub enum OptionsRequest {
     GetSettings,
-    /// `secret_key: None` keeps the secret already saved.
-    SaveSettings {
+    /// Adds a server (`id: None`) or changes one. `secret_key: None` keeps the secret already
+    /// saved, unless the URL changed: a secret goes only to the server it was entered for.
+    SaveServer {
+        #[serde(default)]
+        id: Option<ServerId>,
+        name: String,
         server_url: ServerUrl,
         secret_key: Option<SecretKey>,
         remember_secret: bool,
         #[serde(default)]
         allow_insecure_http: bool,
+        #[serde(default)]
+        make_default: bool,
     },
-    /// `secret_key: None` tests with the saved secret.
+    RemoveServer {
+        id: ServerId,
+    },
+    SavePreferences {
+        closed_tab: ClosedTab,
+        notify_drops: bool,
+    },
+    /// `secret_key: None` tests with the secret saved for server `id`, if the URL is its own.
     TestConnection {
+        #[serde(default)]
+        id: Option<ServerId>,
         server_url: ServerUrl,
         secret_key: Option<SecretKey>,
         #[serde(default)]
@@ -72,7 +234,21 @@ pub enum OptionsRequest {
     },
 }
 
-/// Worker -> options page. The secret itself is never sent back.
+/// A server as the options page shows it: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSummary {
+    pub id: ServerId,
+    pub name: String,
+    pub server_url: ServerUrl,
+    pub remember_secret: bool,
+    pub has_secret: bool,
+    pub allow_insecure_http: bool,
+    /// Sessions in the index that belong to it.
+    pub sessions: u32,
+}
+
+/// Worker -> options page. A secret itself is never sent back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
@@ -81,12 +257,14 @@ pub enum OptionsRequest {
 )]
 pub enum OptionsReply {
     Settings {
-        server_url: ServerUrl,
-        remember_secret: bool,
-        has_secret: bool,
-        allow_insecure_http: bool,
+        servers: Vec<ServerSummary>,
+        default_server: ServerId,
+        closed_tab: ClosedTab,
+        notify_drops: bool,
     },
-    Saved,
+    Saved {
+        id: Option<ServerId>,
+    },
     Connection {
         ok: bool,
         message: String,
@@ -223,6 +401,18 @@ pub trait Validate {
 }
 
 impl Validate for PopupRequest {}
+impl Validate for SessionsRequest {
+    const MAX_BYTES: usize = MAX_IMPORT_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            SessionsRequest::Act { ids, .. } if ids.is_empty() || ids.len() > MAX_BULK => Err(
+                MessageError::Invalid(format!("an action names 1 to {MAX_BULK} sessions")),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
 impl Validate for OptionsRequest {}
 impl Validate for OptionsReply {}
 impl Validate for WorkerPush {
@@ -239,7 +429,7 @@ mod tests {
         let tab_id = TabId::new(5).unwrap();
         for request in [
             PopupRequest::Subscribe { tab_id },
-            PopupRequest::Pair,
+            PopupRequest::Pair { server: None },
             PopupRequest::Logout,
         ] {
             let wire = encode(&request);
@@ -248,9 +438,12 @@ mod tests {
         }
         assert_eq!(
             encode(&PopupRequest::Subscribe { tab_id }),
-            json!({"v": 2, "type": "subscribe", "tabId": 5})
+            json!({"v": 3, "type": "subscribe", "tabId": 5})
         );
-        assert_eq!(encode(&PopupRequest::Pair), json!({"v": 2, "type": "pair"}));
+        assert_eq!(
+            encode(&PopupRequest::Pair { server: None }),
+            json!({"v": 3, "type": "pair"})
+        );
     }
 
     #[test]
@@ -279,12 +472,12 @@ mod tests {
             );
         }
         for wire in [
-            json!({"v": 2, "type": "explode", "tabId": 1}),
-            json!({"v": 2, "type": "subscribe"}),
-            json!({"v": 2, "type": "subscribe", "tabId": "1"}),
-            json!({"v": 2, "type": "subscribe", "tabId": -3}),
-            json!({"v": 2, "type": "subscribe", "tabId": 1.5}),
-            json!({"v": 2, "type": "subscribe", "tabId": 4_294_967_296_i64}),
+            json!({"v": 3, "type": "explode", "tabId": 1}),
+            json!({"v": 3, "type": "subscribe"}),
+            json!({"v": 3, "type": "subscribe", "tabId": "1"}),
+            json!({"v": 3, "type": "subscribe", "tabId": -3}),
+            json!({"v": 3, "type": "subscribe", "tabId": 1.5}),
+            json!({"v": 3, "type": "subscribe", "tabId": 4_294_967_296_i64}),
         ] {
             assert!(
                 matches!(
@@ -296,13 +489,13 @@ mod tests {
         }
         assert_eq!(
             MessageError::WrongVersion(Some(1)).to_string(),
-            "message version 1, expected 2"
+            "message version 1, expected 3"
         );
         assert_eq!(
             MessageError::WrongVersion(None).to_string(),
-            "message has no version, expected 2"
+            "message has no version, expected 3"
         );
-        let huge = json!({"v": 2, "type": "subscribe", "tabId": 1, "pad": "x".repeat(20_000)});
+        let huge = json!({"v": 3, "type": "subscribe", "tabId": 1, "pad": "x".repeat(20_000)});
         assert_eq!(decode::<PopupRequest>(huge), Err(MessageError::TooLarge));
     }
 
@@ -313,7 +506,7 @@ mod tests {
         let deep = format!("{}1{}", "[".repeat(1 << 19), "]".repeat(1 << 19));
         assert_eq!(decode_text::<WorkerPush>(&deep), Err(MessageError::TooDeep));
         let deep_small = format!(
-            "{{\"v\":2,\"type\":\"pair\",\"x\":{}1{}}}",
+            "{{\"v\":3,\"type\":\"pair\",\"x\":{}1{}}}",
             "[".repeat(20),
             "]".repeat(20)
         );
@@ -322,12 +515,18 @@ mod tests {
             Err(MessageError::TooDeep)
         );
         // Brackets inside strings are text, not nesting.
-        let text = format!(r#"{{"v":2,"type":"pair","note":"{}"}}"#, "[".repeat(100));
-        assert_eq!(decode_text::<PopupRequest>(&text), Ok(PopupRequest::Pair));
-        let escaped = r#"{"v":2,"type":"pair","note":"\"[[[[[[[[[[[[[[[[[[[[[["}"#;
-        assert_eq!(decode_text::<PopupRequest>(escaped), Ok(PopupRequest::Pair));
+        let text = format!(r#"{{"v":3,"type":"pair","note":"{}"}}"#, "[".repeat(100));
+        assert_eq!(
+            decode_text::<PopupRequest>(&text),
+            Ok(PopupRequest::Pair { server: None })
+        );
+        let escaped = r#"{"v":3,"type":"pair","note":"\"[[[[[[[[[[[[[[[[[[[[[["}"#;
+        assert_eq!(
+            decode_text::<PopupRequest>(escaped),
+            Ok(PopupRequest::Pair { server: None })
+        );
         let big = format!(
-            r#"{{"v":2,"type":"pair","pad":"{}"}}"#,
+            r#"{{"v":3,"type":"pair","pad":"{}"}}"#,
             "x".repeat(MAX_REQUEST_BYTES)
         );
         assert_eq!(
@@ -362,13 +561,15 @@ mod tests {
             1.0,
         );
         let push = WorkerPush::State {
-            view: state.view(None, 1.0),
+            view: Box::new(state.view(None, 1.0)),
         };
         let decoded = decode::<WorkerPush>(encode(&push)).expect("the push is accepted");
-        let WorkerPush::State { view } = decoded;
+        let WorkerPush::State { view } = decoded else {
+            panic!("a state push")
+        };
         assert_eq!(view.qr.as_deref(), Some(qr.as_str()));
         // Requests from pages stay small.
-        let big_request = json!({"v": 2, "type": "pair", "pad": "x".repeat(MAX_REQUEST_BYTES)});
+        let big_request = json!({"v": 3, "type": "pair", "pad": "x".repeat(MAX_REQUEST_BYTES)});
         assert_eq!(
             decode::<PopupRequest>(big_request),
             Err(MessageError::TooLarge)
@@ -377,26 +578,56 @@ mod tests {
 
     #[test]
     fn options_requests_validate_url_and_secret_on_receipt() {
-        let ok = json!({"v": 2, "type": "saveSettings", "serverUrl": "http://127.0.0.1:21465/",
+        let ok = json!({"v": 3, "type": "saveServer", "name": "Main", "serverUrl": "http://127.0.0.1:21465/",
                         "secretKey": "THISISMYSECURETOKEN", "rememberSecret": false});
         match decode::<OptionsRequest>(ok).unwrap() {
-            OptionsRequest::SaveSettings {
+            OptionsRequest::SaveServer {
+                id,
                 server_url,
                 secret_key,
                 remember_secret,
                 ..
             } => {
+                assert_eq!(id, None);
                 assert_eq!(server_url.as_str(), "http://127.0.0.1:21465");
                 assert_eq!(secret_key.unwrap().expose(), "THISISMYSECURETOKEN");
                 assert!(!remember_secret);
             }
             other => panic!("{other:?}"),
         }
-        let bad_url = json!({"v": 2, "type": "testConnection", "serverUrl": "file:///etc"});
+        let bad_url = json!({"v": 3, "type": "testConnection", "serverUrl": "file:///etc"});
         let err = decode::<OptionsRequest>(bad_url).unwrap_err().to_string();
         assert!(err.contains("Server URL"), "{err}");
-        let keep_secret = json!({"v": 2, "type": "saveSettings", "serverUrl": "http://h", "secretKey": null, "rememberSecret": true});
+        let keep_secret = json!({"v": 3, "type": "saveServer", "id": "s2", "name": "B", "serverUrl": "http://h", "secretKey": null, "rememberSecret": true});
         assert!(decode::<OptionsRequest>(keep_secret).is_ok());
+        let bad_id = json!({"v": 3, "type": "removeServer", "id": "server-1"});
+        assert!(decode::<OptionsRequest>(bad_id).is_err());
+    }
+
+    #[test]
+    fn sessions_requests_are_bounded_and_validated() {
+        let act = json!({"v": 3, "type": "act", "action": "focus-tab", "ids": ["session_a_b"]});
+        assert_eq!(
+            decode::<SessionsRequest>(act),
+            Ok(SessionsRequest::Act {
+                action: SessionAction::FocusTab,
+                ids: vec![SessionId::parse("session_a_b").unwrap()]
+            })
+        );
+        let none = json!({"v": 3, "type": "act", "action": "logout", "ids": []});
+        assert!(decode::<SessionsRequest>(none).is_err());
+        let bad_id = json!({"v": 3, "type": "act", "action": "logout", "ids": ["../x"]});
+        assert!(decode::<SessionsRequest>(bad_id).is_err());
+        let bad_label = json!({"v": 3, "type": "describe", "id": "session_a_b", "label": "  "});
+        assert!(decode::<SessionsRequest>(bad_label).is_err());
+        // An import may carry a whole index, far over a popup request's bound.
+        let import = json!({"v": 3, "type": "import", "text": "x".repeat(200_000)});
+        assert!(decode::<SessionsRequest>(import).is_ok());
+        let too_big = json!({"v": 3, "type": "import", "text": "x".repeat(MAX_IMPORT_BYTES)});
+        assert_eq!(
+            decode::<SessionsRequest>(too_big),
+            Err(MessageError::TooLarge)
+        );
     }
 
     #[test]
@@ -424,15 +655,25 @@ mod tests {
     #[test]
     fn replies_never_carry_the_secret() {
         let reply = OptionsReply::Settings {
-            server_url: ServerUrl::parse("http://h").unwrap(),
-            remember_secret: false,
-            has_secret: true,
-            allow_insecure_http: true,
+            servers: vec![ServerSummary {
+                id: ServerId::parse("s1").unwrap(),
+                name: "Main".into(),
+                server_url: ServerUrl::parse("http://h").unwrap(),
+                remember_secret: false,
+                has_secret: true,
+                allow_insecure_http: true,
+                sessions: 2,
+            }],
+            default_server: ServerId::parse("s1").unwrap(),
+            closed_tab: ClosedTab::KeepRunning,
+            notify_drops: true,
         };
         assert_eq!(
             encode(&reply),
-            json!({"v": 2, "type": "settings", "serverUrl": "http://h", "rememberSecret": false,
-                   "hasSecret": true, "allowInsecureHttp": true})
+            json!({"v": 3, "type": "settings", "servers": [{"id": "s1", "name": "Main",
+                   "serverUrl": "http://h", "rememberSecret": false, "hasSecret": true,
+                   "allowInsecureHttp": true, "sessions": 2}], "defaultServer": "s1",
+                   "closedTab": "keepRunning", "notifyDrops": true})
         );
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod flows;
+pub mod index;
+pub mod manager;
 pub mod messages;
 pub mod punycode;
 pub mod server;

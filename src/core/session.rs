@@ -1,8 +1,11 @@
 //! One tab's session as the worker follows it: what the server said, what the user can do
 //! next, how soon to ask again, and the view the popup renders. Pure: time comes in as ms.
 
-use crate::core::api::{ApiError, StatusReply};
+use crate::core::api::{Account, ApiError, StatusReply};
+use crate::core::index::Colour;
+use crate::core::messages::SessionRow;
 use crate::core::session_id::SessionId;
+use crate::core::settings::ServerId;
 use crate::core::status::ServerStatus;
 use crate::core::timings::Timings;
 use serde::{Deserialize, Serialize};
@@ -97,6 +100,8 @@ pub struct SessionState {
     failures: u32,
     /// A request the user triggered is under way.
     busy: bool,
+    /// The user closed it (close-session): CLOSED is then no drop and no expiry.
+    closed_by_user: bool,
     timings: Timings,
 }
 
@@ -117,6 +122,7 @@ impl SessionState {
             awaited_scan: false,
             failures: 0,
             busy: false,
+            closed_by_user: false,
             timings,
         }
     }
@@ -165,6 +171,7 @@ impl SessionState {
     pub fn starting(&mut self, now: f64) {
         self.started_at = Some(now);
         self.awaited_scan = false;
+        self.closed_by_user = false;
         self.initializing_since = None;
         self.error = None;
     }
@@ -190,6 +197,17 @@ impl SessionState {
         self.qr = reply.qr.filter(|_| status == ServerStatus::QrCode);
         self.error = None;
         self.failures = 0;
+    }
+
+    /// The user closed the session on the server (its login kept).
+    pub fn closed_by_user(&mut self) {
+        self.closed_by_user = true;
+        self.awaited_scan = false;
+        self.started_at = None;
+    }
+
+    pub fn was_closed_by_user(&self) -> bool {
+        self.closed_by_user
     }
 
     /// A request failed. Nothing already known is forgotten: the last status and QR stay.
@@ -330,6 +348,13 @@ impl SessionState {
             needs_settings: false,
             insecure_server: false,
             busy: self.busy,
+            label: None,
+            colour: None,
+            account: None,
+            server_name: None,
+            attachable: Vec::new(),
+            servers: Vec::new(),
+            default_server: None,
         }
     }
 }
@@ -353,6 +378,17 @@ pub struct TabView {
     /// The user allowed plain HTTP to a server on another computer: the popup says so.
     pub insecure_server: bool,
     pub busy: bool,
+    /// The session's name and colour, as the user chose them.
+    pub label: Option<String>,
+    pub colour: Option<Colour>,
+    /// The WhatsApp account, once read from the connected session.
+    pub account: Option<Account>,
+    pub server_name: Option<String>,
+    /// A tab without a session: the sessions it can attach instead of pairing a new one.
+    pub attachable: Vec<SessionRow>,
+    /// A tab without a session, with several servers: where a new one can go.
+    pub servers: Vec<(ServerId, String)>,
+    pub default_server: Option<ServerId>,
 }
 
 impl TabView {
@@ -364,6 +400,21 @@ impl TabView {
         view.action = None;
         view.action_label = None;
         view
+    }
+
+    /// The toolbar button's tooltip: the extension, and the tab's session when it has one.
+    pub fn title(&self) -> String {
+        let Some(label) = &self.label else {
+            return "wpp-tabs".to_owned();
+        };
+        let mut title = format!("wpp-tabs: {label}");
+        if let Some(account) = &self.account {
+            title.push_str(&format!(" · {}", account.display()));
+        }
+        if !self.status_text.is_empty() {
+            title.push_str(&format!(" · {}", self.status_text));
+        }
+        title
     }
 
     /// Logging out a connected account unlinks it from the phone: the user confirms first.

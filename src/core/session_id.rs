@@ -13,7 +13,7 @@ const PREFIX: &str = "session_";
 /// 64 random bits need 13 base36 digits (36^12 < 2^64 <= 36^13); padding keeps IDs one length.
 const RANDOM_DIGITS: usize = 13;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 

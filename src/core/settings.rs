@@ -1,4 +1,5 @@
-//! The user's settings: which wppconnect-server to talk to, and its secret key.
+//! The user's settings: the wppconnect-servers to talk to, each with its secret key, and
+//! what the extension does on its own (closed tabs, notifications).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -7,11 +8,15 @@ pub const DEFAULT_SERVER_URL: &str = "http://localhost:21465";
 /// Longer than any real secret; bounds what a page can make the worker store.
 const MAX_SECRET_LEN: usize = 512;
 
-/// Stored in `storage.local` under [`crate::core::storage::keys::SETTINGS`]. The secret is kept
-/// here only when the user asked to remember it; otherwise it lives in `storage.session`.
+/// One wppconnect-server the user added: stored in `storage.local` inside [`Settings`]. Its
+/// secret is kept there only when the user asked to remember it; otherwise it lives in
+/// `storage.session` under the server's own key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Settings {
+pub struct ServerConfig {
+    pub id: ServerId,
+    pub name: String,
+    #[serde(rename = "url")]
     pub server_url: ServerUrl,
     #[serde(default)]
     pub remember_secret: bool,
@@ -23,9 +28,11 @@ pub struct Settings {
     pub allow_insecure_http: bool,
 }
 
-impl Default for Settings {
+impl Default for ServerConfig {
     fn default() -> Self {
-        Settings {
+        ServerConfig {
+            id: ServerId::first(),
+            name: DEFAULT_SERVER_NAME.to_owned(),
             server_url: ServerUrl::parse(DEFAULT_SERVER_URL).expect("default URL is valid"),
             remember_secret: false,
             secret_key: None,
@@ -34,7 +41,7 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
+impl ServerConfig {
     /// Whether requests to this server travel unencrypted beyond this computer.
     pub fn is_insecure(&self) -> bool {
         is_insecure(&self.server_url)
@@ -43,6 +50,196 @@ impl Settings {
     /// Refuses plain HTTP beyond this computer unless the user opted in for this server.
     pub fn check_transport(&self) -> Result<(), SettingsError> {
         check_transport(&self.server_url, self.allow_insecure_http)
+    }
+}
+
+pub const DEFAULT_SERVER_NAME: &str = "My server";
+/// More servers than anyone runs by hand; bounds what a page can make the worker store.
+pub const MAX_SERVERS: usize = 16;
+const MAX_SERVER_NAME_CHARS: usize = 40;
+
+/// A server's short, stable ID (`s1`, `s2`, ...): sessions refer to their server by it, so a
+/// server can be renamed or moved to a new URL without losing its sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServerId(String);
+
+impl ServerId {
+    pub fn parse(s: &str) -> Option<ServerId> {
+        let digits = s.strip_prefix('s')?;
+        let ok = (1..=4).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        ok.then(|| ServerId(s.to_owned()))
+    }
+
+    pub fn first() -> ServerId {
+        ServerId("s1".to_owned())
+    }
+
+    fn number(&self) -> u32 {
+        self.0[1..].parse().unwrap_or(0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ServerId {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        ServerId::parse(&s).ok_or("a server ID is `s` and a number")
+    }
+}
+
+impl From<ServerId> for String {
+    fn from(id: ServerId) -> String {
+        id.0
+    }
+}
+
+/// A server's display name: trimmed, 1 to 40 characters, no control characters.
+pub fn parse_server_name(input: &str) -> Result<String, SettingsError> {
+    let name = input.trim();
+    if name.is_empty() || name.chars().count() > MAX_SERVER_NAME_CHARS {
+        return Err(SettingsError::BadName);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SettingsError::BadName);
+    }
+    Ok(name.to_owned())
+}
+
+/// What closing a tab does to its session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ClosedTab {
+    /// The session keeps running on the server and can be attached to another tab.
+    #[default]
+    KeepRunning,
+    /// close-session on the server: the login is kept, the server frees the browser.
+    CloseOnServer,
+}
+
+/// Stored in `storage.local` under [`crate::core::storage::keys::SETTINGS`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub servers: Vec<ServerConfig>,
+    pub default_server: ServerId,
+    #[serde(default)]
+    pub closed_tab: ClosedTab,
+    /// A browser notification when a connected account drops.
+    #[serde(default = "yes")]
+    pub notify_drops: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            servers: vec![ServerConfig::default()],
+            default_server: ServerId::first(),
+            closed_tab: ClosedTab::default(),
+            notify_drops: true,
+        }
+    }
+}
+
+/// The shape before several servers: one URL and its secret.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsV1 {
+    server_url: ServerUrl,
+    #[serde(default)]
+    remember_secret: bool,
+    #[serde(default)]
+    secret_key: Option<SecretKey>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+impl Settings {
+    /// Reads the stored settings in either shape; the old one-server shape becomes server
+    /// `s1`, with nothing lost. The flag says the stored form should be rewritten.
+    pub fn from_stored(value: serde_json::Value) -> Result<(Settings, bool), String> {
+        if value.get("servers").is_some() {
+            let settings: Settings = serde_json::from_value(value).map_err(|e| e.to_string())?;
+            settings.check()?;
+            return Ok((settings, false));
+        }
+        let old: SettingsV1 = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let server = ServerConfig {
+            server_url: old.server_url,
+            remember_secret: old.remember_secret,
+            secret_key: old.secret_key,
+            allow_insecure_http: old.allow_insecure_http,
+            ..ServerConfig::default()
+        };
+        Ok((
+            Settings {
+                servers: vec![server],
+                ..Settings::default()
+            },
+            true,
+        ))
+    }
+
+    /// The invariants serde cannot see: at least one server, unique IDs, a default that exists.
+    pub fn check(&self) -> Result<(), String> {
+        if self.servers.is_empty() || self.servers.len() > MAX_SERVERS {
+            return Err(format!("between 1 and {MAX_SERVERS} servers"));
+        }
+        let mut ids: Vec<&ServerId> = self.servers.iter().map(|s| &s.id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != self.servers.len() {
+            return Err("two servers share an ID".into());
+        }
+        if self.server(&self.default_server).is_none() {
+            return Err("the default server does not exist".into());
+        }
+        Ok(())
+    }
+
+    pub fn server(&self, id: &ServerId) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| &s.id == id)
+    }
+
+    pub fn server_mut(&mut self, id: &ServerId) -> Option<&mut ServerConfig> {
+        self.servers.iter_mut().find(|s| &s.id == id)
+    }
+
+    pub fn default_server(&self) -> &ServerConfig {
+        self.server(&self.default_server)
+            .unwrap_or(&self.servers[0])
+    }
+
+    /// The ID the next added server gets.
+    pub fn next_server_id(&self) -> ServerId {
+        let next = self
+            .servers
+            .iter()
+            .map(|s| s.id.number())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        ServerId(format!("s{next}"))
+    }
+
+    /// The server known by this URL, if any.
+    pub fn server_at(&self, url: &ServerUrl) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| &s.server_url == url)
     }
 }
 
@@ -68,6 +265,7 @@ pub struct ServerUrl(String);
 pub enum SettingsError {
     BadServerUrl(String),
     BadSecret(&'static str),
+    BadName,
     InsecureHttp,
 }
 
@@ -76,6 +274,9 @@ impl fmt::Display for SettingsError {
         match self {
             SettingsError::BadServerUrl(why) => write!(f, "Server URL: {why}"),
             SettingsError::BadSecret(why) => write!(f, "Secret key: {why}"),
+            SettingsError::BadName => {
+                f.write_str("Server name: 1 to 40 characters, without control characters.")
+            }
             SettingsError::InsecureHttp => f.write_str(
                 "Server URL: plain http:// to another computer would send the secret key \
                  unencrypted. Use https://, or allow plain HTTP for this server.",
@@ -328,12 +529,13 @@ mod tests {
             );
         }
         let stored = serde_json::json!({"serverUrl": "http://wpp.example.com"});
-        let settings: Settings = serde_json::from_value(stored).unwrap();
+        let (settings, _) = Settings::from_stored(stored).unwrap();
+        let server = settings.default_server();
         assert!(
-            !settings.allow_insecure_http,
+            !server.allow_insecure_http,
             "an old settings record has no opt-in"
         );
-        assert!(settings.check_transport().is_err());
+        assert!(server.check_transport().is_err());
     }
 
     #[test]
@@ -368,30 +570,88 @@ mod tests {
     #[test]
     fn secret_debug_output_is_redacted() {
         let secret = SecretKey::parse("THISISMYSECURETOKEN").unwrap();
-        assert!(!format!("{secret:?}").contains("THISIS"));
-        let settings = Settings {
+        assert_eq!(format!("{secret:?}"), "SecretKey(<redacted>)");
+        let server = ServerConfig {
             secret_key: Some(secret),
-            ..Settings::default()
+            ..ServerConfig::default()
         };
-        assert!(!format!("{settings:?}").contains("THISIS"));
+        assert!(!format!("{server:?}").contains("THISIS"));
     }
 
     #[test]
-    fn settings_json_omits_an_unremembered_secret() {
-        let json = serde_json::to_value(Settings::default()).unwrap();
+    fn server_json_omits_an_unremembered_secret() {
+        let json = serde_json::to_value(ServerConfig::default()).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"serverUrl": "http://localhost:21465", "rememberSecret": false, "allowInsecureHttp": false})
+            serde_json::json!({"id": "s1", "name": "My server", "url": "http://localhost:21465", "rememberSecret": false, "allowInsecureHttp": false})
         );
-        let back: Settings = serde_json::from_value(json).unwrap();
-        assert_eq!(back, Settings::default());
+        let back: ServerConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ServerConfig::default());
     }
 
     #[test]
-    fn settings_with_a_bad_url_or_secret_do_not_deserialize() {
-        let bad_url = serde_json::json!({"serverUrl": "nope", "rememberSecret": false});
-        assert!(serde_json::from_value::<Settings>(bad_url).is_err());
-        let bad_secret = serde_json::json!({"serverUrl": DEFAULT_SERVER_URL, "secretKey": ""});
-        assert!(serde_json::from_value::<Settings>(bad_secret).is_err());
+    fn servers_with_a_bad_url_or_secret_do_not_deserialize() {
+        let bad_url = serde_json::json!({"id": "s1", "name": "a", "url": "nope"});
+        assert!(serde_json::from_value::<ServerConfig>(bad_url).is_err());
+        let bad_secret = serde_json::json!({"id": "s1", "name": "a", "url": DEFAULT_SERVER_URL, "secretKey": ""});
+        assert!(serde_json::from_value::<ServerConfig>(bad_secret).is_err());
+        let bad_id = serde_json::json!({"id": "x1", "name": "a", "url": DEFAULT_SERVER_URL});
+        assert!(serde_json::from_value::<ServerConfig>(bad_id).is_err());
+    }
+
+    #[test]
+    fn the_one_server_shape_migrates_with_nothing_lost() {
+        let old = serde_json::json!({
+            "serverUrl": "https://wpp.example.com",
+            "rememberSecret": true,
+            "secretKey": "THISISMYSECURETOKEN",
+            "allowInsecureHttp": false
+        });
+        let (settings, migrated) = Settings::from_stored(old).unwrap();
+        assert!(migrated);
+        let server = settings.default_server();
+        assert_eq!(server.id, ServerId::first());
+        assert_eq!(server.server_url.as_str(), "https://wpp.example.com");
+        assert!(server.remember_secret);
+        assert_eq!(
+            server.secret_key.as_ref().map(SecretKey::expose),
+            Some("THISISMYSECURETOKEN")
+        );
+        // Stored again in the new shape, it reads back the same and is not migrated twice.
+        let again = Settings::from_stored(serde_json::to_value(&settings).unwrap()).unwrap();
+        assert_eq!(again, (settings, false));
+    }
+
+    #[test]
+    fn settings_invariants_are_checked_on_read() {
+        let mut two = Settings::default();
+        two.servers.push(ServerConfig::default());
+        let json = serde_json::to_value(&two).unwrap();
+        assert!(Settings::from_stored(json).is_err(), "duplicate IDs");
+        let orphan = Settings {
+            default_server: ServerId::parse("s9").unwrap(),
+            ..Settings::default()
+        };
+        assert!(Settings::from_stored(serde_json::to_value(&orphan).unwrap()).is_err());
+        let none = serde_json::json!({"servers": [], "defaultServer": "s1"});
+        assert!(Settings::from_stored(none).is_err());
+    }
+
+    #[test]
+    fn server_ids_and_names_are_validated() {
+        for good in ["s1", "s12", "s9999"] {
+            assert!(ServerId::parse(good).is_some(), "{good}");
+        }
+        for bad in ["", "s", "s0", "s01", "S1", "s12345", "s1a", "x1"] {
+            assert!(ServerId::parse(bad).is_none(), "{bad}");
+        }
+        let mut settings = Settings::default();
+        assert_eq!(settings.next_server_id().as_str(), "s2");
+        settings.servers[0].id = ServerId::parse("s7").unwrap();
+        assert_eq!(settings.next_server_id().as_str(), "s8");
+        assert_eq!(parse_server_name("  Loja  ").unwrap(), "Loja");
+        assert!(parse_server_name(" ").is_err());
+        assert!(parse_server_name("a\u{7}b").is_err());
+        assert!(parse_server_name(&"x".repeat(41)).is_err());
     }
 }

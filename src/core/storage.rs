@@ -1,10 +1,10 @@
-//! The storage scheme, defined once. `storage.session` (memory only, extension pages only):
-//! the tab binding, the session record and the token, each under a per-session key.
-//! `storage.local`: the settings. A token is never written to `local` or `sync`.
+//! The storage scheme, defined once.
+//! - `storage.session` (memory only, extension pages only): each tab's binding, each
+//!   session's token, and the secret keys the user did not ask to remember.
+//! - `storage.local`: the settings and the durable session index, which hold no token.
+//!
+//! A token is never written to `local` or `sync`.
 
-use crate::core::session_id::SessionId;
-use crate::core::settings::ServerUrl;
-use crate::core::status::ServerStatus;
 use serde::{Deserialize, Serialize};
 
 /// A browser tab's ID: a non-negative integer, as `tabs` gives them (`TAB_ID_NONE` is -1).
@@ -44,24 +44,27 @@ impl From<TabId> for i64 {
 pub mod keys {
     use super::TabId;
     use crate::core::session_id::SessionId;
+    use crate::core::settings::ServerId;
 
     /// `storage.local`: [`crate::core::settings::Settings`].
     pub const SETTINGS: &str = "wpp_settings";
-    /// `storage.session`: the secret key when the user did not ask to remember it.
-    pub const SECRET: &str = "wpp_secret";
+    /// `storage.local`: [`crate::core::index::SessionIndex`].
+    pub const SESSIONS: &str = "wpp_sessions";
+    /// `storage.session`: the one-server shape's unremembered secret (before server IDs).
+    pub const LEGACY_SECRET: &str = "wpp_secret";
 
+    const SECRET_PREFIX: &str = "wpp_secret_";
     const TAB_PREFIX: &str = "wpp_tab_";
-    const SESSION_PREFIX: &str = "wpp_session_";
     const TOKEN_PREFIX: &str = "wpp_token_";
+
+    /// `storage.session`: a server's secret key when the user did not ask to remember it.
+    pub fn secret(server: &ServerId) -> String {
+        format!("{SECRET_PREFIX}{server}")
+    }
 
     /// `storage.session`: the session ID bound to a tab.
     pub fn tab(tab_id: TabId) -> String {
         format!("{TAB_PREFIX}{tab_id}")
-    }
-
-    /// `storage.session`: the session's [`super::SessionRecord`].
-    pub fn session(id: &SessionId) -> String {
-        format!("{SESSION_PREFIX}{id}")
     }
 
     /// `storage.session`: the session's bearer token.
@@ -69,28 +72,10 @@ pub mod keys {
         format!("{TOKEN_PREFIX}{id}")
     }
 
-    /// Every key that belongs to a tab's session: what logging it out removes.
-    pub fn all_for(tab_id: TabId, id: &SessionId) -> [String; 3] {
-        [tab(tab_id), session(id), token(id)]
-    }
-
     /// The tab a `wpp_tab_<id>` key belongs to.
     pub fn parse_tab(key: &str) -> Option<TabId> {
         TabId::new(key.strip_prefix(TAB_PREFIX)?.parse().ok()?)
     }
-}
-
-/// What the extension remembers about a session besides its token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionRecord {
-    pub id: SessionId,
-    /// `None` once the tab is closed: the server session and its token outlive the tab.
-    pub tab_id: Option<TabId>,
-    pub server_url: ServerUrl,
-    /// Milliseconds since the epoch.
-    pub created_at: f64,
-    pub last_status: Option<ServerStatus>,
 }
 
 /// A bcrypt token as generate-token returns it (contract §1.1): URL-safe, header-safe.
@@ -133,6 +118,7 @@ impl From<Token> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::session_id::SessionId;
 
     const TOKEN: &str = "$2b$10$duQ5YYV6fojn5qFiFv.aEuY32_SnHgcmxdfxohnjG4EHJ5_Z6QWhe";
 
@@ -141,16 +127,9 @@ mod tests {
         let id = SessionId::parse("session_abc_def").unwrap();
         let tab = TabId::new(7).unwrap();
         assert_eq!(keys::tab(tab), "wpp_tab_7");
-        assert_eq!(keys::session(&id), "wpp_session_session_abc_def");
         assert_eq!(keys::token(&id), "wpp_token_session_abc_def");
-        assert_eq!(
-            keys::all_for(tab, &id),
-            [
-                "wpp_tab_7".to_owned(),
-                "wpp_session_session_abc_def".to_owned(),
-                "wpp_token_session_abc_def".to_owned()
-            ]
-        );
+        let server = crate::core::settings::ServerId::parse("s2").unwrap();
+        assert_eq!(keys::secret(&server), "wpp_secret_s2");
     }
 
     #[test]
@@ -163,29 +142,10 @@ mod tests {
             "wpp_tab_-1",
             "wpp_token_1",
             "wpp_settings",
+            "wpp_sessions",
         ] {
             assert_eq!(keys::parse_tab(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn record_json_is_camel_case_and_round_trips() {
-        let record = SessionRecord {
-            id: SessionId::parse("session_abc_def").unwrap(),
-            tab_id: TabId::new(3),
-            server_url: ServerUrl::parse("http://localhost:21465").unwrap(),
-            created_at: 1.5e12,
-            last_status: Some(ServerStatus::QrCode),
-        };
-        let json = serde_json::to_value(&record).unwrap();
-        assert_eq!(json["id"], "session_abc_def");
-        assert_eq!(json["tabId"], 3);
-        assert_eq!(json["serverUrl"], "http://localhost:21465");
-        assert_eq!(json["lastStatus"], "QRCODE");
-        assert_eq!(
-            serde_json::from_value::<SessionRecord>(json).unwrap(),
-            record
-        );
     }
 
     #[test]

@@ -5,9 +5,10 @@
 
 #![allow(async_fn_in_trait)]
 
+use crate::core::index::SessionIndex;
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, Settings};
-use crate::core::storage::{keys, SessionRecord, TabId, Token};
+use crate::core::storage::{keys, TabId, Token};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -97,15 +98,6 @@ impl<'k, K: KeyValue> Store<'k, K> {
         self.kv.remove(Area::Session, &[keys::tab(tab)]).await
     }
 
-    pub async fn record(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        self.get(Area::Session, &keys::session(id)).await
-    }
-
-    pub async fn save_record(&self, record: &SessionRecord) -> Result<(), StoreError> {
-        self.set(Area::Session, &keys::session(&record.id), record)
-            .await
-    }
-
     pub async fn token(&self, id: &SessionId) -> Result<Option<Token>, StoreError> {
         self.get(Area::Session, &keys::token(id)).await
     }
@@ -114,16 +106,20 @@ impl<'k, K: KeyValue> Store<'k, K> {
         self.set(Area::Session, &keys::token(id), token).await
     }
 
-    /// Removes a logged-out session's three keys, and nothing else.
-    pub async fn forget_session(&self, tab: TabId, id: &SessionId) -> Result<(), StoreError> {
-        self.kv.remove(Area::Session, &keys::all_for(tab, id)).await
+    pub async fn forget_token(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.kv.remove(Area::Session, &[keys::token(id)]).await
     }
 
-    /// Removes a closed session's record and token, when no tab is bound to it any more.
-    pub async fn forget_session_keys(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.kv
-            .remove(Area::Session, &[keys::session(id), keys::token(id)])
-            .await
+    /// The durable session index; empty when none was ever saved.
+    pub async fn index(&self) -> Result<SessionIndex, StoreError> {
+        Ok(self
+            .get(Area::Local, keys::SESSIONS)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn save_index(&self, index: &SessionIndex) -> Result<(), StoreError> {
+        self.set(Area::Local, keys::SESSIONS, index).await
     }
 
     /// Every tab that has a session bound to it.
@@ -138,35 +134,70 @@ impl<'k, K: KeyValue> Store<'k, K> {
             .collect())
     }
 
-    /// The settings, with the secret wherever the user chose to keep it.
+    /// The settings, with each server's secret wherever the user chose to keep it. The
+    /// one-server shape is migrated on first read and stored again, with nothing lost.
     pub async fn settings(&self) -> Result<Option<Settings>, StoreError> {
-        let Some(mut settings) = self.get::<Settings>(Area::Local, keys::SETTINGS).await? else {
+        let Some(raw) = self.kv.get(Area::Local, keys::SETTINGS).await? else {
             return Ok(None);
         };
-        if !settings.remember_secret {
-            settings.secret_key = self.get::<SecretKey>(Area::Session, keys::SECRET).await?;
+        let (mut settings, migrated) = match Settings::from_stored(raw) {
+            Ok(read) => read,
+            Err(why) => {
+                self.kv.warn(&format!(
+                    "wpp-tabs: ignoring unreadable {}: {why}",
+                    keys::SETTINGS
+                ));
+                return Ok(None);
+            }
+        };
+        if migrated {
+            let legacy = self
+                .get::<SecretKey>(Area::Session, keys::LEGACY_SECRET)
+                .await?;
+            let server = &mut settings.servers[0];
+            if !server.remember_secret {
+                server.secret_key = legacy;
+            }
+            self.save_settings(&settings).await?;
+            self.kv
+                .remove(Area::Session, &[keys::LEGACY_SECRET.to_owned()])
+                .await?;
+            return Ok(Some(settings));
+        }
+        for server in settings.servers.iter_mut().filter(|s| !s.remember_secret) {
+            server.secret_key = self.get(Area::Session, &keys::secret(&server.id)).await?;
         }
         Ok(Some(settings))
     }
 
-    /// Saves the settings; the secret goes to `local` only when the user asked to remember
-    /// it, and is removed from the other area so it lives in one place.
+    /// Saves the settings. A secret goes to `local` only when the user asked to remember it,
+    /// and is removed from the other area so it lives in one place; the secrets of servers
+    /// no longer listed go too.
     pub async fn save_settings(&self, settings: &Settings) -> Result<(), StoreError> {
-        let secret_key = [keys::SECRET.to_owned()];
-        if settings.remember_secret {
-            self.set(Area::Local, keys::SETTINGS, settings).await?;
-            return self.kv.remove(Area::Session, &secret_key).await;
+        let mut stored = settings.clone();
+        for server in stored.servers.iter_mut().filter(|s| !s.remember_secret) {
+            server.secret_key = None;
         }
-        let without_secret = Settings {
-            secret_key: None,
-            ..settings.clone()
-        };
-        self.set(Area::Local, keys::SETTINGS, &without_secret)
-            .await?;
-        match &settings.secret_key {
-            Some(secret) => self.set(Area::Session, keys::SECRET, secret).await,
-            None => self.kv.remove(Area::Session, &secret_key).await,
+        self.set(Area::Local, keys::SETTINGS, &stored).await?;
+        let mut stale: Vec<String> = self
+            .kv
+            .get_all(Area::Session)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| {
+                key.starts_with("wpp_secret_")
+                    && !settings.servers.iter().any(|s| &keys::secret(&s.id) == key)
+            })
+            .collect();
+        for server in &settings.servers {
+            let key = keys::secret(&server.id);
+            match (&server.secret_key, server.remember_secret) {
+                (Some(secret), false) => self.set(Area::Session, &key, secret).await?,
+                _ => stale.push(key),
+            }
         }
+        self.kv.remove(Area::Session, &stale).await
     }
 }
 
@@ -267,12 +298,12 @@ mod tests {
     }
 
     fn settings(remember: bool) -> Settings {
-        Settings {
-            server_url: ServerUrl::parse("http://127.0.0.1:21465").unwrap(),
-            remember_secret: remember,
-            secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
-            allow_insecure_http: false,
-        }
+        let mut settings = Settings::default();
+        let server = &mut settings.servers[0];
+        server.server_url = ServerUrl::parse("http://127.0.0.1:21465").unwrap();
+        server.remember_secret = remember;
+        server.secret_key = Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap());
+        settings
     }
 
     #[test]
@@ -283,17 +314,78 @@ mod tests {
         assert!(!Value::Object(kv.area(Area::Local))
             .to_string()
             .contains("THISISMYSECURETOKEN"));
-        assert_eq!(kv.area(Area::Session)[keys::SECRET], "THISISMYSECURETOKEN");
+        assert_eq!(
+            kv.area(Area::Session)["wpp_secret_s1"],
+            "THISISMYSECURETOKEN"
+        );
         assert_eq!(block_on(store.settings()).unwrap(), Some(settings(false)));
 
         // Remembering moves it to local and out of session: one place at a time.
         block_on(store.save_settings(&settings(true))).unwrap();
-        assert!(kv.area(Area::Session).get(keys::SECRET).is_none());
+        assert!(kv.area(Area::Session).get("wpp_secret_s1").is_none());
         assert_eq!(
-            kv.area(Area::Local)[keys::SETTINGS]["secretKey"],
+            kv.area(Area::Local)[keys::SETTINGS]["servers"][0]["secretKey"],
             "THISISMYSECURETOKEN"
         );
         assert_eq!(block_on(store.settings()).unwrap(), Some(settings(true)));
+    }
+
+    #[test]
+    fn each_server_keeps_its_own_secret_and_a_removed_one_takes_it_along() {
+        let kv = MemoryKv::default();
+        let store = Store::new(&kv);
+        let mut two = settings(false);
+        let mut second = two.servers[0].clone();
+        second.id = two.next_server_id();
+        second.secret_key = Some(SecretKey::parse("OTHERSECRET").unwrap());
+        two.servers.push(second);
+        block_on(store.save_settings(&two)).unwrap();
+        assert_eq!(kv.area(Area::Session)["wpp_secret_s2"], "OTHERSECRET");
+        assert_eq!(block_on(store.settings()).unwrap(), Some(two.clone()));
+        two.servers.pop();
+        block_on(store.save_settings(&two)).unwrap();
+        assert!(kv.area(Area::Session).get("wpp_secret_s2").is_none());
+        assert_eq!(
+            kv.area(Area::Session)["wpp_secret_s1"],
+            "THISISMYSECURETOKEN"
+        );
+    }
+
+    #[test]
+    fn the_old_settings_shape_migrates_with_its_secret_wherever_it_was() {
+        for remember in [false, true] {
+            let kv = MemoryKv::default();
+            let mut old = serde_json::json!({
+                "serverUrl": "https://wpp.example.com",
+                "rememberSecret": remember,
+                "allowInsecureHttp": false
+            });
+            if remember {
+                old["secretKey"] = "THISISMYSECURETOKEN".into();
+            } else {
+                block_on(kv.set(
+                    Area::Session,
+                    keys::LEGACY_SECRET,
+                    "THISISMYSECURETOKEN".into(),
+                ))
+                .unwrap();
+            }
+            block_on(kv.set(Area::Local, keys::SETTINGS, old)).unwrap();
+            let store = Store::new(&kv);
+            let settings = block_on(store.settings()).unwrap().unwrap();
+            let server = settings.default_server();
+            assert_eq!(server.server_url.as_str(), "https://wpp.example.com");
+            assert_eq!(
+                server.secret_key.as_ref().map(SecretKey::expose),
+                Some("THISISMYSECURETOKEN"),
+                "remember: {remember}"
+            );
+            assert!(kv.area(Area::Local)[keys::SETTINGS]
+                .get("servers")
+                .is_some());
+            assert!(kv.area(Area::Session).get(keys::LEGACY_SECRET).is_none());
+            assert_eq!(block_on(store.settings()).unwrap(), Some(settings));
+        }
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub struct Timings {
     /// A fresh start-session answers CLOSED, meaning "starting" (§2.1): CLOSED this soon
     /// after a start is not an expiry.
     pub start_grace_ms: f64,
+    /// While the Sessions page is open, each session is checked once per this period, and
+    /// each server's list read once.
+    pub list_refresh_ms: u32,
+    /// The Sessions page's checks are never closer together than this.
+    pub list_min_gap_ms: u32,
 }
 
 impl Timings {
@@ -28,6 +33,8 @@ impl Timings {
         slow_refresh_minutes: 1.0,
         stuck_after_ms: 150_000.0,
         start_grace_ms: 10_000.0,
+        list_refresh_ms: 60_000,
+        list_min_gap_ms: 1_000,
     };
 
     /// Short enough for the browser suite, in the same proportions where they matter: a
@@ -39,6 +46,8 @@ impl Timings {
         slow_refresh_minutes: 1.0,
         stuck_after_ms: 4_000.0,
         start_grace_ms: 10_000.0,
+        list_refresh_ms: 3_000,
+        list_min_gap_ms: 100,
     };
 
     /// The timings this build runs with.

@@ -1,34 +1,40 @@
 //! The background worker's state and its one render path. The browser shell implements
 //! [`Shell`] (fetch, `chrome.storage`, ports, badges, timers) and forwards events here; every
-//! decision is made in this module and in `core::flows`.
+//! decision is made in this module and in `core::flows` and `core::manager`.
 //!
-//! State lives in storage; the maps here are a cache rebuilt on demand after the browser
-//! stops the worker. A tab's state changes only through [`Worker::update`], which derives its
-//! view and badge and sends each popup and the badge only what changed.
+//! State lives in storage: the durable index (`storage.local`) and the tab bindings and
+//! tokens (`storage.session`). The maps here are a cache of it, loaded once per worker life.
+//! A session's state changes only through [`Worker::update`], which derives the views and
+//! badge and sends each page and the badge only what changed.
 
 #![allow(async_fn_in_trait)]
 
-use crate::core::messages::WorkerPush;
+use crate::core::index::{SessionEntry, SessionIndex};
+use crate::core::messages::{SessionRow, SessionsView, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::{Badge, Phase, SessionState, TabView};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{ServerUrl, Settings};
-use crate::core::storage::{SessionRecord, TabId};
-use crate::core::store::{KeyValue, Store};
+use crate::core::settings::{ServerConfig, ServerId, ServerUrl, Settings};
+use crate::core::storage::TabId;
+use crate::core::store::{KeyValue, Store, StoreError};
 use crate::core::timings::Timings;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-/// The context-menu entry on the page and on the toolbar button.
+/// The context-menu entries on the page and on the toolbar button.
 pub const LOGOUT_MENU_ID: &str = "logout-tab-session";
 pub const LOGOUT_MENU_TITLE: &str = "Log out this tab's session";
-/// The alarm behind the slow refresh of every bound session.
+pub const SESSIONS_MENU_ID: &str = "open-sessions-page";
+pub const SESSIONS_MENU_TITLE: &str = "Manage sessions";
+/// The alarm behind the slow refresh of every session.
 pub const REFRESH_ALARM: &str = "wpp-tabs-refresh";
+/// A drop notification's ID: this prefix and the session ID.
+pub const DROP_NOTIFICATION_PREFIX: &str = "wpp-drop:";
 
-/// What the settings allow, as the last read found them.
+/// What the settings allow for one server, as the last read found them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SettingsVerdict {
     /// No server URL or no secret key yet.
@@ -41,9 +47,46 @@ pub enum SettingsVerdict {
     Ready,
 }
 
-/// An open popup's port, as the shell numbers them.
+impl SettingsVerdict {
+    pub fn of(server: &ServerConfig) -> SettingsVerdict {
+        match (
+            server.secret_key.is_some(),
+            server.is_insecure(),
+            server.check_transport(),
+        ) {
+            (false, _, _) => SettingsVerdict::Missing,
+            (true, _, Err(_)) => SettingsVerdict::InsecureRefused,
+            (true, true, Ok(())) => SettingsVerdict::InsecureAllowed,
+            (true, false, Ok(())) => SettingsVerdict::Ready,
+        }
+    }
+
+    pub fn allows_requests(self) -> bool {
+        matches!(
+            self,
+            SettingsVerdict::Ready | SettingsVerdict::InsecureAllowed
+        )
+    }
+}
+
+/// An open page's port, as the shell numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PortKey(pub u32);
+
+/// Which page a port belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    Popup,
+    Sessions,
+}
+
+/// A browser notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+}
 
 /// What the worker needs from the browser. Nothing here decides anything.
 pub trait Shell {
@@ -55,9 +98,18 @@ pub trait Shell {
     fn random_u64(&self) -> u64;
     async fn sleep(&self, ms: u32);
     async fn tab_exists(&self, tab: TabId) -> bool;
-    /// Posts to a popup's port; a port that closed meanwhile is ignored.
+    /// Opens a new background tab; `None` when the browser refused.
+    async fn open_tab(&self) -> Option<TabId>;
+    /// Brings the tab and its window to the front.
+    fn focus_tab(&self, tab: TabId);
+    /// Posts to a page's port; a port that closed meanwhile is ignored.
     fn post(&self, port: PortKey, push: &WorkerPush);
     fn set_badge(&self, tab: TabId, badge: &Badge);
+    /// The toolbar button's tooltip for the tab.
+    fn set_title(&self, tab: TabId, title: &str);
+    fn notify(&self, notice: &Notice);
+    /// Opens the Sessions page in a tab (or focuses it).
+    fn open_sessions_page(&self);
     /// Asks the user to confirm logging out the tab's connected account (the popup page, in
     /// a small window, with the confirmation open).
     fn confirm_logout(&self, tab: TabId);
@@ -66,32 +118,52 @@ pub trait Shell {
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>);
 }
 
-/// A tab's bound session, as cached in memory.
-pub(crate) struct TabSession {
-    pub record: SessionRecord,
+/// A session the worker knows: its index entry and its live state.
+pub(crate) struct Live {
+    pub entry: SessionEntry,
     pub state: SessionState,
+    /// The tab it is attached to, if any.
+    pub tab: Option<TabId>,
     pub polling: bool,
+    /// When its status was last asked (ms), for pacing.
+    pub checked_at: f64,
+    /// The account was read since it last connected.
+    pub account_read: bool,
 }
 
-/// An open popup: the tab it watches once subscribed, and the view it was last sent.
-#[derive(Default)]
+/// An open page: what it watches once subscribed, and what it was last sent.
 struct Watch {
+    kind: PageKind,
     tab: Option<TabId>,
-    shown: Option<TabView>,
+    subscribed: bool,
+    shown_tab: Option<TabView>,
+    shown_list: Option<SessionsView>,
+}
+
+/// What a server's `show-all-sessions` last said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RemoteList {
+    pub names: Vec<SessionId>,
+    pub error: Option<String>,
 }
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub tabs: HashMap<TabId, TabSession>,
+    loaded: bool,
+    pub sessions: HashMap<SessionId, Live>,
+    pub tabs: HashMap<TabId, SessionId>,
     ports: HashMap<PortKey, Watch>,
     next_port: u32,
     badges: HashMap<TabId, Badge>,
-    /// What the last read of the settings found.
-    pub settings: SettingsVerdict,
+    titles: HashMap<TabId, String>,
+    /// The settings as last read; `None` before the first read.
+    pub settings: Option<Settings>,
+    pub remote: BTreeMap<ServerId, RemoteList>,
     /// Tabs the browser said do not exist (tab IDs are not reused within a browser session).
     gone: HashSet<TabId>,
-    /// Sessions logged out: none of their keys may be written again.
+    /// Sessions logged out or forgotten: none of their keys may be written again.
     forgotten: HashSet<SessionId>,
+    pub pacing: bool,
 }
 
 pub struct Worker<S: Shell> {
@@ -125,54 +197,76 @@ impl<S: Shell + 'static> Worker<S> {
         self.shell.server(url.clone())
     }
 
-    /// Changes the tab's cached session with `f`, then renders the tab. `None` when the tab
-    /// has no cached session (nothing changes then, but the tab is still rendered).
-    pub(crate) fn update<R>(&self, tab: TabId, f: impl FnOnce(&mut TabSession) -> R) -> Option<R> {
-        let result = self.state.borrow_mut().tabs.get_mut(&tab).map(f);
-        self.render(tab);
+    /// Changes the session's live state with `f`, then renders it. `None` when the session
+    /// is not known (nothing changes then).
+    pub(crate) fn update<R>(&self, id: &SessionId, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
+        let result = self.state.borrow_mut().sessions.get_mut(id).map(f);
+        self.render(id);
         result
     }
 
-    /// Drops the tab's cached session (logged out, or the tab closed), then renders it.
-    pub(crate) fn remove_tab(&self, tab: TabId) -> Option<TabSession> {
-        let removed = self.state.borrow_mut().tabs.remove(&tab);
-        self.render(tab);
-        removed
+    /// Reads the session's live state. Never held across an `await`.
+    pub(crate) fn read<R>(&self, id: &SessionId, f: impl FnOnce(&Live) -> R) -> Option<R> {
+        self.state.borrow().sessions.get(id).map(f)
     }
 
-    /// Reads the tab's cached session. Never held across an `await`.
-    pub(crate) fn read<R>(&self, tab: TabId, f: impl FnOnce(&TabSession) -> R) -> Option<R> {
-        self.state.borrow().tabs.get(&tab).map(f)
+    /// The session attached to the tab, if any.
+    pub(crate) fn session_of(&self, tab: TabId) -> Option<SessionId> {
+        self.state.borrow().tabs.get(&tab).cloned()
     }
 
-    /// The one render path: derives the tab's view and badge, and sends each watching popup
-    /// and the badge only what changed since it was last sent.
-    pub(crate) fn render(&self, tab: TabId) {
+    /// Renders what shows the session: its tab, and the Sessions pages.
+    pub(crate) fn render(&self, id: &SessionId) {
+        let tab = self.read(id, |l| l.tab).flatten();
+        if let Some(tab) = tab {
+            self.render_tab(tab);
+        }
+        self.render_lists();
+    }
+
+    /// Renders a tab: each popup watching it, its badge and its tooltip, only what changed.
+    pub(crate) fn render_tab(&self, tab: TabId) {
         let now = self.shell.now_ms();
-        let (view, ports, badge) = {
+        let (view, ports, badge, title) = {
             let mut state = self.state.borrow_mut();
             let view = state.view_of(tab, now);
             let ports: Vec<PortKey> = state
                 .ports
                 .iter_mut()
-                .filter(|(_, w)| w.tab == Some(tab) && w.shown.as_ref() != Some(&view))
+                .filter(|(_, w)| {
+                    w.kind == PageKind::Popup
+                        && w.subscribed
+                        && w.tab == Some(tab)
+                        && w.shown_tab.as_ref() != Some(&view)
+                })
                 .map(|(key, w)| {
-                    w.shown = Some(view.clone());
+                    w.shown_tab = Some(view.clone());
                     *key
                 })
                 .collect();
+            let gone = state.gone.contains(&tab);
             let badge = state.badge_of(tab, now);
-            let badge = match state.gone.contains(&tab) || state.badges.get(&tab) == Some(&badge) {
+            let badge = match gone || state.badges.get(&tab) == Some(&badge) {
                 true => None,
                 false => {
                     state.badges.insert(tab, badge.clone());
                     Some(badge)
                 }
             };
-            (view, ports, badge)
+            let title = view.title();
+            let title = match gone || state.titles.get(&tab) == Some(&title) {
+                true => None,
+                false => {
+                    state.titles.insert(tab, title.clone());
+                    Some(title)
+                }
+            };
+            (view, ports, badge, title)
         };
         if !ports.is_empty() {
-            let push = WorkerPush::State { view };
+            let push = WorkerPush::State {
+                view: Box::new(view),
+            };
             for port in ports {
                 self.shell.post(port, &push);
             }
@@ -180,11 +274,67 @@ impl<S: Shell + 'static> Worker<S> {
         if let Some(badge) = badge {
             self.shell.set_badge(tab, &badge);
         }
+        if let Some(title) = title {
+            self.shell.set_title(tab, &title);
+        }
+    }
+
+    /// Sends each open Sessions page the list, when it changed; and each popup of a tab
+    /// without a session its attach list.
+    pub(crate) fn render_lists(&self) {
+        let now = self.shell.now_ms();
+        let (list, ports, empty_tabs) = {
+            let mut state = self.state.borrow_mut();
+            let wanted = state
+                .ports
+                .values()
+                .any(|w| w.kind == PageKind::Sessions && w.subscribed);
+            let list = wanted.then(|| state.sessions_view(now));
+            let ports: Vec<PortKey> = match &list {
+                None => vec![],
+                Some(list) => state
+                    .ports
+                    .iter_mut()
+                    .filter(|(_, w)| {
+                        w.kind == PageKind::Sessions
+                            && w.subscribed
+                            && w.shown_list.as_ref() != Some(list)
+                    })
+                    .map(|(key, w)| {
+                        w.shown_list = Some(list.clone());
+                        *key
+                    })
+                    .collect(),
+            };
+            let empty_tabs: Vec<TabId> = state
+                .ports
+                .values()
+                .filter_map(|w| w.tab)
+                .filter(|tab| !state.tabs.contains_key(tab))
+                .collect();
+            (list, ports, empty_tabs)
+        };
+        if let Some(view) = list.filter(|_| !ports.is_empty()) {
+            let push = WorkerPush::Sessions { view };
+            for port in ports {
+                self.shell.post(port, &push);
+            }
+        }
+        for tab in empty_tabs {
+            self.render_tab(tab);
+        }
+    }
+
+    /// Sends one page a push that is not a view (a notice, an export).
+    pub(crate) fn post(&self, port: PortKey, push: &WorkerPush) {
+        self.shell.post(port, push);
     }
 
     /// The browser may reset a tab's badge (Firefox does on navigation): set it again.
     pub(crate) fn forget_badge(&self, tab: TabId) {
-        self.state.borrow_mut().badges.remove(&tab);
+        let mut state = self.state.borrow_mut();
+        state.badges.remove(&tab);
+        state.titles.remove(&tab);
     }
 
     pub(crate) fn mark_forgotten(&self, id: &SessionId, forgotten: bool) {
@@ -203,8 +353,13 @@ impl<S: Shell + 'static> Worker<S> {
         self.state.borrow_mut().gone.insert(tab);
     }
 
-    pub(crate) fn set_settings_verdict(&self, verdict: SettingsVerdict) {
-        self.state.borrow_mut().settings = verdict;
+    pub(crate) fn cache_settings(&self, settings: Settings) {
+        self.state.borrow_mut().settings = Some(settings);
+    }
+
+    /// The cached settings (read them first with `load_settings`).
+    pub(crate) fn settings(&self) -> Settings {
+        self.state.borrow().settings.clone().unwrap_or_default()
     }
 
     /// Test builds only: panics in the middle of an update, with the state borrowed, the
@@ -215,27 +370,57 @@ impl<S: Shell + 'static> Worker<S> {
         panic!("a panic the test asked for, mid-update");
     }
 
-    // ---- popup ports ----
+    // ---- page ports ----
 
-    /// A popup connected: the key its messages and pushes go by.
-    pub fn popup_connected(&self) -> PortKey {
+    /// A page connected: the key its messages and pushes go by.
+    pub fn page_connected(&self, kind: PageKind) -> PortKey {
         let mut state = self.state.borrow_mut();
         state.next_port += 1;
         let key = PortKey(state.next_port);
-        state.ports.insert(key, Watch::default());
+        state.ports.insert(
+            key,
+            Watch {
+                kind,
+                tab: None,
+                subscribed: false,
+                shown_tab: None,
+                shown_list: None,
+            },
+        );
         key
     }
 
-    pub fn popup_disconnected(&self, port: PortKey) {
+    pub fn page_disconnected(&self, port: PortKey) {
         self.state.borrow_mut().ports.remove(&port);
     }
 
-    /// Binds the port to `tab`, once: a port watches one tab for its whole life.
+    pub(crate) fn page_kind(&self, port: PortKey) -> Option<PageKind> {
+        self.state.borrow().ports.get(&port).map(|w| w.kind)
+    }
+
+    /// Binds a popup's port to `tab`, once: a popup watches one tab for its whole life.
     pub(crate) fn bind_port(&self, port: PortKey, tab: TabId) -> bool {
         let mut state = self.state.borrow_mut();
         match state.ports.get_mut(&port) {
-            Some(watch) if watch.tab.is_none() || watch.tab == Some(tab) => {
+            Some(watch)
+                if watch.kind == PageKind::Popup
+                    && (watch.tab.is_none() || watch.tab == Some(tab)) =>
+            {
                 watch.tab = Some(tab);
+                watch.subscribed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Subscribes a Sessions page's port to the list.
+    pub(crate) fn subscribe_list(&self, port: PortKey) -> bool {
+        let mut state = self.state.borrow_mut();
+        match state.ports.get_mut(&port) {
+            Some(watch) if watch.kind == PageKind::Sessions => {
+                watch.subscribed = true;
+                watch.shown_list = None;
                 true
             }
             _ => false,
@@ -246,12 +431,21 @@ impl<S: Shell + 'static> Worker<S> {
         self.state.borrow().ports.get(&port).and_then(|w| w.tab)
     }
 
-    pub(crate) fn watched(&self, tab: TabId) -> bool {
+    /// Whether a popup watches the session's tab.
+    pub(crate) fn watched(&self, id: &SessionId) -> bool {
+        let state = self.state.borrow();
+        let Some(tab) = state.sessions.get(id).and_then(|l| l.tab) else {
+            return false;
+        };
+        state.ports.values().any(|w| w.tab == Some(tab))
+    }
+
+    pub(crate) fn list_watched(&self) -> bool {
         self.state
             .borrow()
             .ports
             .values()
-            .any(|w| w.tab == Some(tab))
+            .any(|w| w.kind == PageKind::Sessions && w.subscribed)
     }
 
     /// Every tab some popup watches.
@@ -261,121 +455,325 @@ impl<S: Shell + 'static> Worker<S> {
         tabs.into_iter().collect()
     }
 
-    // ---- the tab cache ----
+    // ---- the cache ----
 
-    /// The tab's session from memory or storage, cached; `None` if the tab has none.
-    pub(crate) async fn load_tab(&self, tab: TabId) -> Option<SessionId> {
-        if let Some(id) = self.read(tab, |t| t.record.id.clone()) {
-            return Some(id);
+    /// Loads the index and the tab bindings from storage, once per worker life.
+    pub(crate) async fn ensure_loaded(&self) -> Result<(), StoreError> {
+        if self.state.borrow().loaded {
+            return Ok(());
         }
         let store = self.store();
-        let id = store.tab_session(tab).await.ok().flatten()?;
-        let record = match store.record(&id).await {
-            Ok(Some(record)) => record,
-            // The binding survived without its record: rebuild a minimal one.
-            _ => self.new_record(id.clone(), tab, Settings::default().server_url),
-        };
-        let timings = self.timings;
-        // Another task may have cached it while this one awaited storage.
-        self.state
-            .borrow_mut()
-            .tabs
-            .entry(tab)
-            .or_insert_with(|| TabSession {
-                state: SessionState::restored(record.last_status, timings),
-                record,
+        let index = store.index().await?;
+        let bound = store.bound_tabs().await?;
+        let mut state = self.state.borrow_mut();
+        // Another task may have loaded it while this one awaited storage.
+        if state.loaded {
+            return Ok(());
+        }
+        state.loaded = true;
+        for (id, entry) in index.0 {
+            let live = Live {
+                state: SessionState::restored(entry.last_status, self.timings),
+                entry,
+                tab: None,
                 polling: false,
-            });
+                checked_at: 0.0,
+                account_read: false,
+            };
+            state.sessions.entry(id).or_insert(live);
+        }
+        for (tab, id) in bound {
+            if let Some(live) = state.sessions.get_mut(&id) {
+                live.tab = Some(tab);
+                state.tabs.insert(tab, id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the cache, reporting a storage failure: `false` when nothing can be known.
+    pub(crate) async fn loaded(&self) -> bool {
+        match self.ensure_loaded().await {
+            Ok(()) => true,
+            Err(err) => {
+                self.shell.warn(&format!("wpp-tabs: {err}"));
+                false
+            }
+        }
+    }
+
+    /// Writes the index as it is now. Writes are issued in order, so the last one holds the
+    /// latest state.
+    pub(crate) async fn save_index(&self) {
+        let index = {
+            let state = self.state.borrow();
+            SessionIndex(
+                state
+                    .sessions
+                    .iter()
+                    .map(|(id, l)| (id.clone(), l.entry.clone()))
+                    .collect(),
+            )
+        };
+        if let Err(err) = self.store().save_index(&index).await {
+            self.shell.warn(&format!("wpp-tabs: {err}"));
+        }
+    }
+
+    /// A new session on `server`, attached to `tab` when given; its look comes next in line.
+    pub(crate) fn new_session(&self, server: &ServerId, tab: Option<TabId>) -> SessionId {
+        let now = self.shell.now_ms();
+        let id = SessionId::generate(now as u64, self.shell.random_u64());
+        let mut state = self.state.borrow_mut();
+        let (label, colour) = state.index_view().next_look();
+        let entry = SessionEntry {
+            server: server.clone(),
+            label,
+            colour,
+            created_at: now,
+            updated_at: now,
+            last_status: None,
+            last_seen_connected: None,
+            account: None,
+            drop_notified: false,
+        };
+        state.sessions.insert(
+            id.clone(),
+            Live {
+                entry,
+                state: SessionState::new(self.timings),
+                tab,
+                polling: false,
+                checked_at: now,
+                account_read: false,
+            },
+        );
+        if let Some(tab) = tab {
+            state.tabs.insert(tab, id.clone());
+        }
+        id
+    }
+
+    /// Attaches the session to the tab in memory; the binding is written by the caller.
+    /// `false` when the tab already holds another session or the session another tab.
+    pub(crate) fn attach_in_memory(&self, id: &SessionId, tab: TabId) -> bool {
+        let mut state = self.state.borrow_mut();
+        let free_tab = state.tabs.get(&tab).is_none_or(|held| held == id);
+        let Some(live) = state.sessions.get_mut(id) else {
+            return false;
+        };
+        if !free_tab || live.tab.is_some_and(|t| t != tab) {
+            return false;
+        }
+        live.tab = Some(tab);
+        state.tabs.insert(tab, id.clone());
+        true
+    }
+
+    /// Detaches the tab's session in memory; the session it held, if any.
+    pub(crate) fn detach_in_memory(&self, tab: TabId) -> Option<SessionId> {
+        let mut state = self.state.borrow_mut();
+        let id = state.tabs.remove(&tab)?;
+        if let Some(live) = state.sessions.get_mut(&id) {
+            live.tab = None;
+        }
         Some(id)
     }
 
-    /// Assigns the tab a fresh session ID unless it already has one.
-    pub(crate) async fn ensure_tab(
-        &self,
-        tab: TabId,
-        server: &ServerUrl,
-    ) -> Result<SessionId, crate::core::store::StoreError> {
-        if let Some(id) = self.load_tab(tab).await {
-            return Ok(id);
-        }
-        let id = SessionId::generate(self.shell.now_ms() as u64, self.shell.random_u64());
-        let fresh = self.new_record(id, tab, server.clone());
-        // Check and insert without an await in between, so two requests cannot assign two IDs.
-        let (record, created) = {
+    /// Drops a session from memory; its tab, if any, is rendered empty.
+    pub(crate) fn remove_session(&self, id: &SessionId) -> Option<Live> {
+        let removed = {
             let mut state = self.state.borrow_mut();
-            match state.tabs.get(&tab) {
-                Some(existing) => (existing.record.clone(), false),
-                None => {
-                    state.tabs.insert(
-                        tab,
-                        TabSession {
-                            record: fresh.clone(),
-                            state: SessionState::new(self.timings),
-                            polling: false,
-                        },
-                    );
-                    (fresh, true)
-                }
+            let removed = state.sessions.remove(id);
+            if let Some(tab) = removed.as_ref().and_then(|l| l.tab) {
+                state.tabs.remove(&tab);
             }
+            removed
         };
-        if created {
-            let store = self.store();
-            store.save_record(&record).await?;
-            store.bind_tab(tab, &record.id).await?;
+        if let Some(tab) = removed.as_ref().and_then(|l| l.tab) {
+            self.render_tab(tab);
         }
-        Ok(record.id)
+        self.render_lists();
+        removed
     }
 
-    fn new_record(&self, id: SessionId, tab: TabId, server_url: ServerUrl) -> SessionRecord {
-        SessionRecord {
-            id,
-            tab_id: Some(tab),
-            server_url,
-            created_at: self.shell.now_ms(),
-            last_status: None,
-        }
+    /// Sessions not attached to any tab, oldest first.
+    pub(crate) fn unattached(&self) -> Vec<SessionId> {
+        let state = self.state.borrow();
+        let mut ids: Vec<(&SessionId, f64)> = state
+            .sessions
+            .iter()
+            .filter(|(_, l)| l.tab.is_none())
+            .map(|(id, l)| (id, l.entry.created_at))
+            .collect();
+        ids.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
+        ids.into_iter().map(|(id, _)| id.clone()).collect()
     }
 
-    /// Writes the last status into the session record when it changed.
-    pub(crate) async fn save_status(&self, tab: TabId) {
-        let record = self.state.borrow_mut().tabs.get_mut(&tab).and_then(|t| {
-            (t.record.last_status != t.state.status).then(|| {
-                t.record.last_status = t.state.status;
-                t.record.clone()
-            })
-        });
-        if let Some(record) = record {
-            if let Err(err) = self.store().save_record(&record).await {
-                self.shell.warn(&err.to_string());
-            }
+    pub(crate) fn session_ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.state.borrow().sessions.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Records the last status in the index entry when it changed, and saves the index.
+    pub(crate) async fn save_status(&self, id: &SessionId) {
+        let now = self.shell.now_ms();
+        let changed = self
+            .state
+            .borrow_mut()
+            .sessions
+            .get_mut(id)
+            .is_some_and(|l| {
+                let connected = l.state.phase(now) == Phase::Connected;
+                let changed = l.entry.last_status != l.state.status
+                    || (connected && l.entry.last_seen_connected.is_none());
+                if connected {
+                    l.entry.last_seen_connected = Some(now);
+                }
+                if changed {
+                    l.entry.last_status = l.state.status;
+                    l.entry.updated_at = now;
+                }
+                changed
+            });
+        if changed && !self.is_forgotten(id) {
+            self.save_index().await;
         }
     }
 }
 
 impl State {
+    fn index_view(&self) -> SessionIndex {
+        SessionIndex(
+            self.sessions
+                .iter()
+                .map(|(id, l)| (id.clone(), l.entry.clone()))
+                .collect(),
+        )
+    }
+
+    fn verdict_for(&self, server: Option<&ServerId>) -> SettingsVerdict {
+        let Some(settings) = &self.settings else {
+            return SettingsVerdict::Missing;
+        };
+        let config = match server {
+            Some(id) => settings.server(id),
+            None => Some(settings.default_server()),
+        };
+        config.map_or(SettingsVerdict::Missing, SettingsVerdict::of)
+    }
+
     fn view_of(&self, tab: TabId, now: f64) -> TabView {
         if self.gone.contains(&tab) {
             return TabView::no_such_tab();
         }
-        let session = self.tabs.get(&tab);
-        let id = session.map(|t| &t.record.id);
-        let not_started = session.is_none_or(|t| t.state.phase(now) == Phase::NotStarted);
-        let mut view = match (self.settings, not_started) {
+        let live = self.tabs.get(&tab).and_then(|id| self.sessions.get(id));
+        let id = self.tabs.get(&tab);
+        let verdict = self.verdict_for(live.map(|l| &l.entry.server));
+        let not_started = live.is_none_or(|l| l.state.phase(now) == Phase::NotStarted);
+        let mut view = match (verdict, not_started) {
             (SettingsVerdict::Missing, true) => TabView::needs_settings(id, false),
             (SettingsVerdict::InsecureRefused, true) => TabView::needs_settings(id, true),
-            _ => match session {
-                Some(t) => t.state.view(id, now),
-                None => SessionState::default().view(None, now),
+            _ => match live {
+                Some(l) => l.state.view(id, now),
+                None => SessionState::new(Timings::current()).view(None, now),
             },
         };
-        view.insecure_server = self.settings == SettingsVerdict::InsecureAllowed;
+        view.insecure_server = verdict == SettingsVerdict::InsecureAllowed;
+        match live {
+            Some(l) => {
+                view.label = Some(l.entry.label.as_str().to_owned());
+                view.colour = Some(l.entry.colour);
+                view.account = l.entry.account.clone();
+                view.server_name = self.server_name(&l.entry.server);
+            }
+            None => {
+                view.attachable = self.rows(now, |l| l.tab.is_none());
+                if let Some(settings) = self.settings.as_ref().filter(|s| s.servers.len() > 1) {
+                    view.servers = settings
+                        .servers
+                        .iter()
+                        .map(|s| (s.id.clone(), s.name.clone()))
+                        .collect();
+                    view.default_server = Some(settings.default_server.clone());
+                }
+            }
+        }
         view
     }
 
+    fn server_name(&self, id: &ServerId) -> Option<String> {
+        let settings = self.settings.as_ref()?;
+        Some(settings.server(id)?.name.clone())
+    }
+
     fn badge_of(&self, tab: TabId, now: f64) -> Badge {
-        match self.tabs.get(&tab) {
-            Some(t) => t.state.badge(now),
-            None => SessionState::default().badge(now),
+        match self.tabs.get(&tab).and_then(|id| self.sessions.get(id)) {
+            Some(l) => l.state.badge(now),
+            None => SessionState::new(Timings::current()).badge(now),
         }
+    }
+
+    fn row(&self, id: &SessionId, live: &Live, now: f64) -> SessionRow {
+        SessionRow {
+            id: id.clone(),
+            known: true,
+            server: Some(live.entry.server.clone()),
+            label: live.entry.label.as_str().to_owned(),
+            colour: Some(live.entry.colour),
+            account: live.entry.account.clone(),
+            status: live.state.status,
+            phase: Some(live.state.phase(now)),
+            status_text: live.state.view(Some(id), now).status_text,
+            error: live.state.error.as_ref().map(ToString::to_string),
+            tab: live.tab,
+            last_seen_connected: live.entry.last_seen_connected,
+            busy: live.state.is_busy(),
+        }
+    }
+
+    /// The known sessions that `keep` selects, as rows, by label.
+    fn rows(&self, now: f64, keep: impl Fn(&Live) -> bool) -> Vec<SessionRow> {
+        let mut rows: Vec<SessionRow> = self
+            .sessions
+            .iter()
+            .filter(|(_, l)| keep(l))
+            .map(|(id, l)| self.row(id, l, now))
+            .collect();
+        rows.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        rows
+    }
+
+    fn sessions_view(&self, now: f64) -> SessionsView {
+        let settings = self.settings.clone().unwrap_or_default();
+        let mut groups = Vec::new();
+        for server in &settings.servers {
+            let mut rows = self.rows(now, |l| l.entry.server == server.id);
+            let remote = self.remote.get(&server.id).cloned().unwrap_or_default();
+            for name in &remote.names {
+                if !self.sessions.contains_key(name) {
+                    rows.push(SessionRow::unknown(name.clone(), server.id.clone()));
+                }
+            }
+            groups.push(crate::core::messages::ServerGroup {
+                id: Some(server.id.clone()),
+                name: server.name.clone(),
+                url: Some(server.server_url.clone()),
+                error: remote.error,
+                sessions: rows,
+            });
+        }
+        let orphans = self.rows(now, |l| settings.server(&l.entry.server).is_none());
+        if !orphans.is_empty() {
+            groups.push(crate::core::messages::ServerGroup {
+                id: None,
+                name: "Removed servers".into(),
+                url: None,
+                error: None,
+                sessions: orphans,
+            });
+        }
+        SessionsView { groups }
     }
 }

@@ -28,6 +28,8 @@ extern "C" {
     fn alarms(this: &Namespaces) -> AlarmsApi;
     #[wasm_bindgen(method, getter)]
     fn runtime(this: &Namespaces) -> RuntimeApi;
+    #[wasm_bindgen(method, getter)]
+    fn notifications(this: &Namespaces) -> NotificationsApi;
 
     /// `chrome.action`, with the badge calls the bindings crate lacks.
     pub type ActionApi;
@@ -37,6 +39,18 @@ extern "C" {
     pub async fn set_badge_background_color(
         this: &ActionApi,
         details: &Object,
+    ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = setTitle)]
+    pub async fn set_title(this: &ActionApi, details: &Object) -> Result<JsValue, JsValue>;
+
+    /// `chrome.notifications`, absent from the bindings crate.
+    pub type NotificationsApi;
+    #[wasm_bindgen(method, catch, js_name = create)]
+    pub async fn create_notification(
+        this: &NotificationsApi,
+        id: &str,
+        options: &Object,
     ) -> Result<JsValue, JsValue>;
 
     /// `chrome.alarms`, absent from the bindings crate.
@@ -80,6 +94,10 @@ pub fn alarms() -> AlarmsApi {
 
 pub fn runtime() -> RuntimeApi {
     namespaces().runtime()
+}
+
+pub fn notifications() -> NotificationsApi {
+    namespaces().notifications()
 }
 
 /// Serializes plain data to a JS object (maps as objects, not `Map`s).

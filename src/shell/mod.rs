@@ -5,6 +5,7 @@ mod browser;
 mod http;
 mod options;
 mod popup;
+mod sessions;
 mod store;
 mod worker;
 

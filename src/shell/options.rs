@@ -1,84 +1,260 @@
-//! The options page: server URL, secret key and where to keep it, and "Test connection".
-//! The page validates with the core's types; the worker validates again on receipt.
+//! The options page: the list of servers (add, edit, remove, choose the default; each with its
+//! URL, secret key and where to keep it, and "Test connection"), and what the extension does on
+//! its own (closed tabs, notifications). The form edits one server at a time, the one chosen
+//! in `#server-select`. The page validates with the core's types; the worker validates again
+//! on receipt and stays the judge (a changed URL without its secret, removing a server that
+//! still has sessions).
 
 use super::browser::{js_error_text, json_text, on_click, on_event, to_js};
-use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest};
-use crate::core::settings::{is_insecure, SecretKey, ServerUrl, SettingsError};
+use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, ServerSummary};
+use crate::core::settings::{
+    check_transport, is_insecure, parse_server_name, ClosedTab, SecretKey, ServerId, ServerUrl,
+    SettingsError,
+};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
-use web_sys::{Document, HtmlInputElement};
+use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement};
+
+/// The `#server-select` value of "Add a server…".
+const NEW: &str = "new";
+const SECRET_KEPT: &str = "Saved. Leave empty to keep it.";
+const URL_CHANGED: &str = "The URL changed: enter this server's secret key again.";
+const NO_SECRET: &str = "Enter the server's secret key.";
+
+/// The servers as the worker last described them: what the form is filled from.
+#[derive(Default)]
+struct Known {
+    servers: Vec<ServerSummary>,
+    default_server: Option<ServerId>,
+}
+
+thread_local! {
+    static KNOWN: RefCell<Known> = RefCell::default();
+}
 
 #[wasm_bindgen]
 pub async fn options_main() {
-    match ask(&OptionsRequest::GetSettings).await {
-        Ok(OptionsReply::Settings {
-            server_url,
-            remember_secret,
-            has_secret,
-            allow_insecure_http,
-        }) => {
-            if let Some(input) = input("server-url") {
-                input.set_value(server_url.as_str());
-            }
-            if let Some(input) = input("remember-secret") {
-                input.set_checked(remember_secret);
-            }
-            if let Some(input) = input("allow-insecure-http") {
-                input.set_checked(allow_insecure_http);
-            }
-            if has_secret {
-                if let Some(input) = input("secret-key") {
-                    input.set_placeholder("Saved. Leave empty to keep it.");
-                }
-            }
-        }
-        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
-        Err(why) => report(false, &why),
-    }
-    show_insecure_warning();
+    on_event("server-select", "change", |_| {
+        fill_form();
+        report_pending("");
+    });
     on_event("server-url", "input", |_| show_insecure_warning());
     on_click("save", || wasm_bindgen_futures::spawn_local(save()));
     on_click("test-connection", || {
         wasm_bindgen_futures::spawn_local(test_connection())
     });
-    if let Some(fields) = document().get_element_by_id("settings-fields") {
-        let _ = fields.remove_attribute("disabled");
+    on_click("remove-server", || {
+        wasm_bindgen_futures::spawn_local(remove())
+    });
+    on_click("save-preferences", || {
+        wasm_bindgen_futures::spawn_local(save_preferences())
+    });
+    // The fields stay disabled until they show what is saved: typing earlier would be lost.
+    match load(None, true).await {
+        Ok(()) => {
+            for id in ["settings-fields", "preferences-fields"] {
+                if let Some(fields) = document().get_element_by_id(id) {
+                    let _ = fields.remove_attribute("disabled");
+                }
+            }
+        }
+        Err(why) => report(false, &why),
     }
 }
 
-/// The form as typed; an empty secret means "keep the saved one".
+/// Reads the settings from the worker and shows them, with `select` (or else the default
+/// server) chosen; the preferences only on the first load, so that a save of the servers does
+/// not undo a change to them not yet saved.
+async fn load(select: Option<ServerId>, preferences: bool) -> Result<(), String> {
+    match ask(&OptionsRequest::GetSettings).await? {
+        OptionsReply::Settings {
+            servers,
+            default_server,
+            closed_tab,
+            notify_drops,
+        } => {
+            KNOWN.with(|known| {
+                *known.borrow_mut() = Known {
+                    servers,
+                    default_server: Some(default_server),
+                }
+            });
+            render_servers(select);
+            if preferences {
+                set_select_value("closed-tab", closed_tab_value(closed_tab));
+                if let Some(input) = input("notify-drops") {
+                    input.set_checked(notify_drops);
+                }
+            }
+            Ok(())
+        }
+        OptionsReply::Error { message } => Err(message),
+        other => Err(format!("Unexpected reply: {other:?}")),
+    }
+}
+
+/// Rebuilds `#server-select`: one option per server, then "Add a server…"; chooses `select`
+/// if it is still there, or else the default server, and fills the form from it.
+fn render_servers(select: Option<ServerId>) {
+    let Some(list) = select_element("server-select") else {
+        return;
+    };
+    let doc = document();
+    list.set_inner_html("");
+    let chosen = KNOWN.with(|known| {
+        let known = known.borrow();
+        for server in &known.servers {
+            let is_default = known.default_server.as_ref() == Some(&server.id);
+            let text = format!(
+                "{} — {}{}",
+                server.name,
+                server.server_url,
+                if is_default { " (default)" } else { "" }
+            );
+            add_option(&doc, &list, server.id.as_str(), &text);
+        }
+        let wanted = select.filter(|id| known.servers.iter().any(|s| &s.id == id));
+        wanted
+            .or_else(|| known.default_server.clone())
+            .or_else(|| known.servers.first().map(|s| s.id.clone()))
+    });
+    add_option(&doc, &list, NEW, "Add a server…");
+    list.set_value(chosen.as_ref().map_or(NEW, ServerId::as_str));
+    fill_form();
+}
+
+fn add_option(doc: &Document, list: &HtmlSelectElement, value: &str, text: &str) {
+    if let Ok(option) = doc.create_element("option") {
+        let _ = option.set_attribute("value", value);
+        option.set_text_content(Some(text));
+        let _ = list.append_child(&option);
+    }
+}
+
+/// The server chosen in `#server-select`: `None` for "Add a server…".
+fn selected() -> Option<ServerSummary> {
+    let value = select_element("server-select")?.value();
+    let id = ServerId::parse(&value)?;
+    KNOWN.with(|known| known.borrow().servers.iter().find(|s| s.id == id).cloned())
+}
+
+fn is_default(id: &ServerId) -> bool {
+    KNOWN.with(|known| known.borrow().default_server.as_ref() == Some(id))
+}
+
+/// Fills the form from the chosen server's summary (never a secret: the worker sends none),
+/// or empties it for a new server.
+fn fill_form() {
+    let server = selected();
+    let count = KNOWN.with(|known| known.borrow().servers.len());
+    let set_value = |id: &str, value: &str| {
+        if let Some(input) = input(id) {
+            input.set_value(value);
+            let _ = input.remove_attribute("aria-invalid");
+        }
+    };
+    let set_checked = |id: &str, checked: bool| {
+        if let Some(input) = input(id) {
+            input.set_checked(checked);
+        }
+    };
+    set_value("server-name", server.as_ref().map_or("", |s| &s.name));
+    set_value(
+        "server-url",
+        server.as_ref().map_or("", |s| s.server_url.as_str()),
+    );
+    set_value("secret-key", "");
+    if let Some(secret) = input("secret-key") {
+        let saved = server.as_ref().is_some_and(|s| s.has_secret);
+        secret.set_placeholder(if saved { SECRET_KEPT } else { "" });
+    }
+    set_checked(
+        "remember-secret",
+        server.as_ref().is_some_and(|s| s.remember_secret),
+    );
+    set_checked(
+        "allow-insecure-http",
+        server.as_ref().is_some_and(|s| s.allow_insecure_http),
+    );
+    let default = server.as_ref().is_some_and(|s| is_default(&s.id));
+    if let Some(make_default) = input("make-default") {
+        make_default.set_checked(default);
+        make_default.set_disabled(default);
+    }
+    set_hidden("remove-server", server.is_none() || count <= 1);
+    let sessions = match server.as_ref().map(|s| s.sessions) {
+        None => String::new(),
+        Some(0) => "No session uses this server.".into(),
+        Some(1) => "1 session uses this server.".into(),
+        Some(n) => format!("{n} sessions use this server."),
+    };
+    if let Some(hint) = document().get_element_by_id("server-sessions") {
+        hint.set_text_content(Some(&sessions));
+    }
+    show_insecure_warning();
+}
+
+/// The server form as typed; an empty secret means "keep the saved one".
 struct Form {
+    name: String,
     server_url: ServerUrl,
     secret_key: Option<SecretKey>,
     remember_secret: bool,
     allow_insecure_http: bool,
+    make_default: bool,
 }
 
+/// Reads the form with the core's own checks; an error names its field, which is marked.
 fn read_form() -> Result<Form, SettingsError> {
+    for id in ["server-name", "server-url", "secret-key"] {
+        if let Some(input) = input(id) {
+            let _ = input.remove_attribute("aria-invalid");
+        }
+    }
     let value = |id: &str| input(id).map(|i| i.value()).unwrap_or_default();
     let checked = |id: &str| input(id).is_some_and(|i| i.checked());
     let secret = value("secret-key");
-    Ok(Form {
-        server_url: ServerUrl::parse(&value("server-url"))?,
-        secret_key: match secret.is_empty() {
+    let form = (|| {
+        let name = parse_server_name(&value("server-name"))?;
+        let server_url = ServerUrl::parse(&value("server-url"))?;
+        let secret_key = match secret.is_empty() {
             true => None,
             false => Some(SecretKey::parse(&secret)?),
-        },
-        remember_secret: checked("remember-secret"),
-        allow_insecure_http: checked("allow-insecure-http"),
-    })
+        };
+        let allow_insecure_http = checked("allow-insecure-http");
+        check_transport(&server_url, allow_insecure_http)?;
+        Ok(Form {
+            name,
+            server_url,
+            secret_key,
+            remember_secret: checked("remember-secret"),
+            allow_insecure_http,
+            make_default: checked("make-default"),
+        })
+    })();
+    if let Err(err) = &form {
+        mark_invalid(match err {
+            SettingsError::BadName => "server-name",
+            SettingsError::BadServerUrl(_) | SettingsError::InsecureHttp => "server-url",
+            SettingsError::BadSecret(_) => "secret-key",
+        });
+    }
+    form
+}
+
+fn mark_invalid(id: &str) {
+    if let Some(input) = input(id) {
+        let _ = input.set_attribute("aria-invalid", "true");
+        let _ = input.focus();
+    }
 }
 
 /// The warning stays on screen while the URL is plain HTTP to another computer.
 fn show_insecure_warning() {
     let url = input("server-url").map(|i| i.value()).unwrap_or_default();
     let insecure = ServerUrl::parse(&url).is_ok_and(|url| is_insecure(&url));
-    if let Some(warning) = document().get_element_by_id("insecure-warning") {
-        let _ = match insecure {
-            true => warning.remove_attribute("hidden"),
-            false => warning.set_attribute("hidden", ""),
-        };
-    }
+    set_hidden("insecure-warning", !insecure);
 }
 
 async fn save() {
@@ -86,20 +262,66 @@ async fn save() {
         Ok(form) => form,
         Err(err) => return report(false, &err.to_string()),
     };
-    let request = OptionsRequest::SaveSettings {
+    let server = selected();
+    // The worker refuses these too; saying so here keeps the typed fields as they are.
+    if form.secret_key.is_none() {
+        let missing = match &server {
+            None => Some(NO_SECRET),
+            Some(s) if s.server_url != form.server_url => Some(URL_CHANGED),
+            Some(s) if !s.has_secret => Some(NO_SECRET),
+            Some(_) => None,
+        };
+        if let Some(why) = missing {
+            mark_invalid("secret-key");
+            return report(false, why);
+        }
+    }
+    report_pending("Saving…");
+    let request = OptionsRequest::SaveServer {
+        id: server.map(|s| s.id),
+        name: form.name,
         server_url: form.server_url,
         secret_key: form.secret_key,
         remember_secret: form.remember_secret,
         allow_insecure_http: form.allow_insecure_http,
+        make_default: form.make_default,
     };
     match ask(&request).await {
-        Ok(OptionsReply::Saved) => {
-            if let Some(input) = input("secret-key") {
-                input.set_value("");
-                input.set_placeholder("Saved. Leave empty to keep it.");
+        Ok(OptionsReply::Saved { id }) => match load(id, false).await {
+            Ok(()) => report(true, "Saved."),
+            Err(why) => report(
+                false,
+                &format!("Saved, but the list could not be read: {why}"),
+            ),
+        },
+        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Err(why) => report(false, &why),
+    }
+}
+
+async fn remove() {
+    let Some(server) = selected() else {
+        return;
+    };
+    report_pending("Removing…");
+    let request = OptionsRequest::RemoveServer {
+        id: server.id.clone(),
+    };
+    match ask(&request).await {
+        Ok(OptionsReply::Saved { .. }) => match load(None, false).await {
+            Ok(()) => {
+                report(true, &format!("Removed {}.", server.name));
+                // The button pressed is gone or hidden: keep the keyboard in the form.
+                if let Some(list) = select_element("server-select") {
+                    let _ = list.focus();
+                }
             }
-            report(true, "Saved.");
-        }
+            Err(why) => report(
+                false,
+                &format!("Removed, but the list could not be read: {why}"),
+            ),
+        },
         Ok(OptionsReply::Error { message }) => report(false, &message),
         Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
         Err(why) => report(false, &why),
@@ -113,6 +335,7 @@ async fn test_connection() {
     };
     report_pending("Testing…");
     let request = OptionsRequest::TestConnection {
+        id: selected().map(|s| s.id),
         server_url: form.server_url,
         secret_key: form.secret_key,
         allow_insecure_http: form.allow_insecure_http,
@@ -123,6 +346,41 @@ async fn test_connection() {
         Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
         Err(why) => report(false, &why),
     }
+}
+
+async fn save_preferences() {
+    let value = select_element("closed-tab").map(|s| s.value());
+    let Some(closed_tab) = value.as_deref().and_then(closed_tab_from_value) else {
+        return report_in(
+            "preferences-status",
+            false,
+            "Choose what closing a tab does.",
+        );
+    };
+    let request = OptionsRequest::SavePreferences {
+        closed_tab,
+        notify_drops: input("notify-drops").is_some_and(|i| i.checked()),
+    };
+    report_pending_in("preferences-status", "Saving…");
+    let (ok, message) = match ask(&request).await {
+        Ok(OptionsReply::Saved { .. }) => (true, "Saved.".to_owned()),
+        Ok(OptionsReply::Error { message }) => (false, message),
+        Ok(other) => (false, format!("Unexpected reply: {other:?}")),
+        Err(why) => (false, why),
+    };
+    report_in("preferences-status", ok, &message);
+}
+
+/// `#closed-tab`'s option values are the wire names of [`ClosedTab`].
+fn closed_tab_value(closed_tab: ClosedTab) -> String {
+    serde_json::to_value(closed_tab)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn closed_tab_from_value(value: &str) -> Option<ClosedTab> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
 }
 
 async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
@@ -142,17 +400,42 @@ async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
     decode_text::<OptionsReply>(&json_text(&reply)).map_err(|e| e.to_string())
 }
 
+/// The outcome of a server action in `#options-status`, `data-result` `ok` or `error`.
 fn report(ok: bool, message: &str) {
-    if let Some(status) = document().get_element_by_id("options-status") {
+    report_in("options-status", ok, message);
+}
+
+fn report_pending(message: &str) {
+    report_pending_in("options-status", message);
+}
+
+fn report_in(id: &str, ok: bool, message: &str) {
+    if let Some(status) = document().get_element_by_id(id) {
         status.set_text_content(Some(message));
         let _ = status.set_attribute("data-result", if ok { "ok" } else { "error" });
     }
 }
 
-fn report_pending(message: &str) {
-    if let Some(status) = document().get_element_by_id("options-status") {
+/// A message without an outcome yet: `data-result` is removed.
+fn report_pending_in(id: &str, message: &str) {
+    if let Some(status) = document().get_element_by_id(id) {
         status.set_text_content(Some(message));
         let _ = status.remove_attribute("data-result");
+    }
+}
+
+fn set_hidden(id: &str, hidden: bool) {
+    if let Some(element) = document().get_element_by_id(id) {
+        let _ = match hidden {
+            true => element.set_attribute("hidden", ""),
+            false => element.remove_attribute("hidden"),
+        };
+    }
+}
+
+fn set_select_value(id: &str, value: String) {
+    if let Some(select) = select_element(id) {
+        select.set_value(&value);
     }
 }
 
@@ -162,6 +445,14 @@ fn document() -> Document {
         .expect("the options page has a document")
 }
 
+fn element(id: &str) -> Option<Element> {
+    document().get_element_by_id(id)
+}
+
 fn input(id: &str) -> Option<HtmlInputElement> {
-    document().get_element_by_id(id)?.dyn_into().ok()
+    element(id)?.dyn_into().ok()
+}
+
+fn select_element(id: &str) -> Option<HtmlSelectElement> {
+    element(id)?.dyn_into().ok()
 }

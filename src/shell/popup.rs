@@ -1,10 +1,14 @@
 //! The popup: renders the [`TabView`] the worker pushes, and turns clicks into requests.
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
-use super::browser::{console_warn, js_error_text, json_text, object, on_click, runtime, to_js};
+use super::browser::{
+    console_warn, js_error_text, json_text, object, on_click, on_event, runtime, to_js,
+};
 use super::store::BrowserStorage;
+use crate::core::index::{Colour, Label};
 use crate::core::messages::{decode_text, encode, PopupRequest, WorkerPush, POPUP_PORT};
 use crate::core::session::{display_id, TabView};
+use crate::core::settings::ServerId;
 use crate::core::storage::TabId;
 use crate::core::store::Store;
 use gloo_timers::callback::Timeout;
@@ -13,7 +17,7 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_extensions_sys::{chrome, Port};
-use web_sys::{Document, Element, HtmlElement};
+use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 
 /// How long "Copied" stays on the copy button.
 const COPIED_MS: u32 = 1_500;
@@ -73,19 +77,20 @@ async fn target_tab() -> Option<TabId> {
     TabId::new(tab.id()?.into())
 }
 
-/// First paint from storage, before the worker answers: ID and last known status.
+/// First paint from storage, before the worker answers: ID, name and last known status.
 async fn paint_cached(tab: TabId) {
     let store = Store::new(&BrowserStorage);
     let Ok(Some(id)) = store.tab_session(tab).await else {
         return;
     };
-    let last_status = store
-        .record(&id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|r| r.last_status);
-    let view = TabView::cached(&id, last_status, js_sys::Date::now());
+    let index = store.index().await.unwrap_or_default();
+    let entry = index.get(&id);
+    let mut view = TabView::cached(&id, entry.and_then(|e| e.last_status), js_sys::Date::now());
+    if let Some(entry) = entry {
+        view.label = Some(entry.label.as_str().to_owned());
+        view.colour = Some(entry.colour);
+        view.account = entry.account.clone();
+    }
     render(&view, ViewSource::Cache);
 }
 
@@ -97,8 +102,10 @@ fn connect(tab: TabId) {
         match decode_text::<WorkerPush>(&json_text(&message)) {
             Ok(WorkerPush::State { view }) => {
                 render(&view, ViewSource::Worker);
-                follow_confirmation(view);
+                follow_confirmation(*view);
             }
+            Ok(WorkerPush::Notice { ok: false, message }) => show_error(&message),
+            Ok(_) => {}
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
                 console_warn(&format!("wpp-tabs: worker message refused: {err}"));
@@ -137,7 +144,29 @@ fn send(request: PopupRequest) {
 }
 
 fn wire_buttons() {
-    on_click("pair", || send(PopupRequest::Pair));
+    on_click("pair", || {
+        let server = select_value("server-choice").and_then(|v| ServerId::parse(&v));
+        send(PopupRequest::Pair { server });
+    });
+    on_click("detach", || send(PopupRequest::Detach));
+    on_click("open-sessions", || {
+        let url = runtime().get_url("sessions.html");
+        let info = object(&[("url", url.into())]);
+        spawn_local(async move {
+            let _ = chrome().tabs().create(&info).await;
+            close_window();
+        });
+    });
+    on_event("label", "change", |_| rename());
+    on_event("colour", "change", |_| {
+        let colour = select_value("colour").and_then(|v| colour_named(&v));
+        if colour.is_some() {
+            send(PopupRequest::Describe {
+                label: None,
+                colour,
+            });
+        }
+    });
     on_click("logout", ask_logout);
     on_click("logout-confirm", || {
         set_confirming(false);
@@ -158,6 +187,121 @@ fn wire_buttons() {
             let _ = runtime().open_options_page().await;
         });
     });
+}
+
+/// The label as typed: sent when valid, otherwise the error shows and the old name returns.
+fn rename() {
+    let Some(input) = element("label").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) else {
+        return;
+    };
+    match Label::parse(&input.value()) {
+        Ok(label) => send(PopupRequest::Describe {
+            label: Some(label),
+            colour: None,
+        }),
+        Err(why) => {
+            show_error(why);
+            let old = with_popup(|p| p.view.as_ref().and_then(|v| v.label.clone())).flatten();
+            input.set_value(&old.unwrap_or_default());
+        }
+    }
+}
+
+fn colour_named(name: &str) -> Option<Colour> {
+    Colour::ALL.into_iter().find(|c| c.name() == name)
+}
+
+fn select_value(id: &str) -> Option<String> {
+    let select = element(id)?.dyn_into::<HtmlSelectElement>().ok()?;
+    let value = select.value();
+    (!value.is_empty()).then_some(value)
+}
+
+/// The sessions no tab holds, as buttons that attach one to this tab.
+fn render_attach_list(view: &TabView) {
+    set_hidden("attach", view.attachable.is_empty());
+    let Some(list) = element("attach-list") else {
+        return;
+    };
+    list.set_inner_html("");
+    let doc = document();
+    for row in &view.attachable {
+        let (Ok(item), Ok(button)) = (doc.create_element("li"), doc.create_element("button"))
+        else {
+            return;
+        };
+        let _ = button.set_attribute("type", "button");
+        let _ = button.set_attribute("data-session-id", row.id.as_str());
+        let _ = button.set_attribute("class", "attach-session");
+        let status = row.status.map_or("NONE", |s| s.as_str());
+        let _ = button.set_attribute("data-status", status);
+        set_colour(&button, row.colour);
+        let account = row
+            .account
+            .as_ref()
+            .map(|a| format!(" · {}", a.display()))
+            .unwrap_or_default();
+        button.set_text_content(Some(&format!(
+            "{}{account} — {}",
+            row.label, row.status_text
+        )));
+        let id = row.id.clone();
+        let on_click = Closure::<dyn Fn()>::new(move || {
+            send(PopupRequest::Attach {
+                session_id: id.clone(),
+            })
+        });
+        let _ = button.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
+        on_click.forget();
+        let _ = item.append_child(&button);
+        let _ = list.append_child(&item);
+    }
+}
+
+/// Where a new session goes, when there is more than one server.
+fn render_server_choice(view: &TabView) {
+    set_hidden("server-choice-row", view.servers.is_empty());
+    let Some(select) = element("server-choice") else {
+        return;
+    };
+    let current = select_value("server-choice");
+    if select.child_element_count() as usize == view.servers.len() {
+        return;
+    }
+    select.set_inner_html("");
+    for (id, name) in &view.servers {
+        let Ok(option) = document().create_element("option") else {
+            return;
+        };
+        let _ = option.set_attribute("value", id.as_str());
+        option.set_text_content(Some(name));
+        let chosen = current
+            .as_deref()
+            .map_or(view.default_server.as_ref() == Some(id), |c| {
+                c == id.as_str()
+            });
+        if chosen {
+            let _ = option.set_attribute("selected", "");
+        }
+        let _ = select.append_child(&option);
+    }
+}
+
+/// The session's colour as a CSS custom property, with its name for those who do not see it.
+fn set_colour(el: &Element, colour: Option<Colour>) {
+    let Some(el) = el.dyn_ref::<HtmlElement>() else {
+        return;
+    };
+    match colour {
+        Some(colour) => {
+            let _ = el.style().set_property("--session-colour", colour.css());
+            let _ = el.set_attribute("data-colour", colour.name());
+        }
+        None => {
+            let _ = el.style().remove_property("--session-colour");
+            let _ = el.remove_attribute("data-colour");
+        }
+    }
 }
 
 /// "Log out": at once, or after a confirmation when that would unlink a connected account.
@@ -273,6 +417,33 @@ fn render(view: &TabView, source: ViewSource) {
         }
     }
     set_hidden("copy-session-id", view.session_id.is_none());
+    set_hidden("look", view.label.is_none());
+    if let Some(input) = element("label").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
+        let focused = document()
+            .active_element()
+            .is_some_and(|a| a.id() == "label");
+        if !focused {
+            input.set_value(view.label.as_deref().unwrap_or_default());
+        }
+    }
+    if let Some(select) = element("colour").and_then(|e| e.dyn_into::<HtmlSelectElement>().ok()) {
+        select.set_value(view.colour.map_or("", Colour::name));
+    }
+    if let Some(look) = element("look") {
+        set_colour(&look, view.colour);
+    }
+    if let Some(el) = element("account") {
+        let text = view.account.as_ref().map(|a| a.display());
+        el.set_text_content(text.as_deref());
+    }
+    set_hidden("account", view.account.is_none());
+    if let Some(el) = element("server-name") {
+        el.set_text_content(view.server_name.as_deref());
+    }
+    set_hidden("server-name", view.server_name.is_none());
+    set_hidden("detach", view.session_id.is_none());
+    render_attach_list(view);
+    render_server_choice(view);
     if let Some(el) = element("status") {
         el.set_text_content(Some(&view.status_text));
         let status = view.status.map_or("NONE", |s| s.as_str());

@@ -226,12 +226,15 @@ impl Ctx {
         .await
     }
 
-    /// The fast path to settings: the options page's own `saveSettings` request, sent from the
-    /// control page (the worker saves and updates what it caches), remember off.
+    /// The fast path to settings: the options page's own `saveServer` request for the default
+    /// server, `s1`, sent from the control page (the worker saves and updates what it caches),
+    /// remember off.
     pub async fn settings_fast(&self) -> Result<()> {
         let reply = self
             .options_request(json!({
-                "type": "saveSettings",
+                "type": "saveServer",
+                "id": "s1",
+                "name": "My server",
                 "serverUrl": self.sim.server_url(),
                 "secretKey": self.sim.secret,
                 "rememberSecret": false,
@@ -239,7 +242,7 @@ impl Ctx {
             .await?;
         ensure(
             reply["type"] == "saved",
-            format!("saveSettings answered {reply}"),
+            format!("saveServer answered {reply}"),
         )
     }
 

@@ -77,13 +77,13 @@ pub async fn settings_via_options_page(kind: Kind) -> Result<String> {
     ctx.to_main().await?;
     let (saved, tested) = fill_options_page(&ctx).await?;
     let st = ctx.storage().await?;
-    let settings = &st["local"]["wpp_settings"];
+    // The page edited the default server, `s1`: its entry in the list of servers.
+    let settings = &st["local"]["wpp_settings"]["servers"][0];
     ensure(
-        settings["serverUrl"]
-            .as_str()
-            .map(|s| s.trim_end_matches('/'))
-            == Some(&ctx.sim.server_url()),
-        format!("storage.local wpp_settings.serverUrl wrong: {settings}"),
+        settings["id"] == "s1"
+            && settings["url"].as_str().map(|s| s.trim_end_matches('/'))
+                == Some(&ctx.sim.server_url()),
+        format!("storage.local wpp_settings.servers[0].url wrong: {settings}"),
     )?;
     ensure(
         settings["rememberSecret"] == json!(false),
@@ -96,15 +96,15 @@ pub async fn settings_via_options_page(kind: Kind) -> Result<String> {
         format!("secret stored in storage.local although remember is off: {settings}"),
     )?;
     ensure(
-        st["session"]["wpp_secret"] == json!(ctx.sim.secret),
+        st["session"]["wpp_secret_s1"] == json!(ctx.sim.secret),
         format!(
-            "storage.session wpp_secret should hold the secret, has {}",
-            st["session"]["wpp_secret"]
+            "storage.session wpp_secret_s1 should hold the secret, has {}",
+            st["session"]["wpp_secret_s1"]
         ),
     )?;
     let reply = ctx.options_request(json!({"type": "getSettings"})).await?;
     ensure(
-        reply["type"] == "settings" && reply["hasSecret"] == true,
+        reply["type"] == "settings" && reply["servers"][0]["hasSecret"] == true,
         format!("getSettings after saving: {reply}"),
     )?;
     Ok(format!("save: {saved:?}; test: {tested:?}"))

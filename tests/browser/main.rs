@@ -36,6 +36,10 @@ mod real_server;
 #[cfg(not(target_arch = "wasm32"))]
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
+mod servers;
+#[cfg(not(target_arch = "wasm32"))]
+mod sessions_page;
+#[cfg(not(target_arch = "wasm32"))]
 mod sim;
 
 #[cfg(target_arch = "wasm32")]
@@ -56,7 +60,7 @@ mod suite {
     use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
     use crate::harness::{Kind, Result};
-    use crate::{bench, confirm, faults, flows, resilience};
+    use crate::{bench, confirm, faults, flows, resilience, servers, sessions_page};
 
     type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
 
@@ -97,6 +101,12 @@ mod suite {
                 4,
                 flows::settings_via_options_page
             ),
+            scenario!(
+                "two_servers_via_options_page",
+                8,
+                servers::two_servers_via_options_page
+            ),
+            scenario!("sessions_page", 20, sessions_page::sessions_page),
             scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
             scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
             scenario!("badges_per_tab", 5, flows::badges_per_tab),

@@ -7,9 +7,10 @@ mod setup;
 mod shell;
 
 use super::browser::{console_error, console_warn, is_own_page, json_text, to_js};
+use crate::core::messages::{POPUP_PORT, SESSIONS_PORT};
 use crate::core::storage::TabId;
 use crate::core::timings::Timings;
-use crate::core::worker::{PortKey, Worker};
+use crate::core::worker::{PageKind, PortKey, Worker};
 use shell::BrowserShell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -68,17 +69,22 @@ pub fn worker_on_startup() {
 }
 
 /// A page connected a port. Returns the key the loader passes with the port's messages, or
-/// `undefined` after refusing (and disconnecting) a port that is not the popup's.
+/// `undefined` after refusing (and disconnecting) a port that is not one of the extension's
+/// own pages.
 #[wasm_bindgen]
 pub fn worker_on_connect(port: Port) -> Option<u32> {
-    let trusted = port.name() == crate::core::messages::POPUP_PORT
-        && port.sender().is_some_and(|s| is_own_page(&s));
-    if !trusted {
-        console_warn("wpp-tabs: refused a connection that is not from the extension's popup");
+    let kind = match port.name().as_str() {
+        POPUP_PORT => Some(PageKind::Popup),
+        SESSIONS_PORT => Some(PageKind::Sessions),
+        _ => None,
+    };
+    let kind = kind.filter(|_| port.sender().is_some_and(|s| is_own_page(&s)));
+    let Some(kind) = kind else {
+        console_warn("wpp-tabs: refused a connection that is not from the extension's pages");
         port.disconnect();
         return None;
-    }
-    let key = worker().popup_connected();
+    };
+    let key = worker().page_connected(kind);
     ports::add(key, port);
     Some(key.0)
 }
@@ -87,13 +93,13 @@ pub fn worker_on_connect(port: Port) -> Option<u32> {
 pub fn worker_on_port_message(key: u32, message: JsValue) {
     let message = json_text(&message);
     let worker = worker();
-    spawn_local(async move { worker.popup_message(PortKey(key), &message).await });
+    spawn_local(async move { worker.page_message(PortKey(key), &message).await });
 }
 
 #[wasm_bindgen]
 pub fn worker_on_port_disconnect(key: u32) {
     ports::remove(PortKey(key));
-    worker().popup_disconnected(PortKey(key));
+    worker().page_disconnected(PortKey(key));
 }
 
 /// One-off requests from the options page; answers with an encoded `OptionsReply`.
@@ -130,6 +136,11 @@ pub async fn worker_on_menu_clicked(item: Option<String>, tab: Option<f64>) {
 #[wasm_bindgen]
 pub async fn worker_on_alarm(name: String) {
     worker().alarm(&name).await;
+}
+
+#[wasm_bindgen]
+pub async fn worker_on_notification_clicked(id: String) {
+    worker().notification_clicked(&id).await;
 }
 
 /// Test builds only: a panic on demand, so the suite can prove the worker survives one.

@@ -1,20 +1,24 @@
 //! What the worker registers with the browser once: the context menu and the refresh alarm.
 
 use crate::core::timings::Timings;
-use crate::core::worker::{LOGOUT_MENU_ID, LOGOUT_MENU_TITLE, REFRESH_ALARM};
+use crate::core::worker::{
+    LOGOUT_MENU_ID, LOGOUT_MENU_TITLE, REFRESH_ALARM, SESSIONS_MENU_ID, SESSIONS_MENU_TITLE,
+};
 use crate::shell::browser::{alarms, console_warn, js_error_text, object};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
 
 pub fn create_menu() {
-    let contexts: Array = ["page", "action"]
-        .iter()
-        .map(|c| JsValue::from_str(c))
-        .collect();
+    menu_item(LOGOUT_MENU_ID, LOGOUT_MENU_TITLE, &["page", "action"]);
+    menu_item(SESSIONS_MENU_ID, SESSIONS_MENU_TITLE, &["action"]);
+}
+
+fn menu_item(id: &str, title: &str, contexts: &[&str]) {
+    let contexts: Array = contexts.iter().map(|c| JsValue::from_str(c)).collect();
     let properties = object(&[
-        ("id", LOGOUT_MENU_ID.into()),
-        ("title", LOGOUT_MENU_TITLE.into()),
+        ("id", id.into()),
+        ("title", title.into()),
         ("contexts", contexts.into()),
     ]);
     // The callback reads lastError, so a re-install's duplicate ID is not reported as uncaught.

@@ -6,9 +6,9 @@ use crate::core::server::{HttpServer, Server};
 use crate::core::session::Badge;
 use crate::core::settings::ServerUrl;
 use crate::core::storage::TabId;
-use crate::core::worker::{PortKey, Shell};
+use crate::core::worker::{Notice, PortKey, Shell};
 use crate::shell::browser::{
-    action, console_warn, js_error_text, now_ms, object, random_u64, runtime, to_js,
+    action, console_warn, js_error_text, notifications, now_ms, object, random_u64, runtime, to_js,
     try_post_message,
 };
 use crate::shell::http::Fetch;
@@ -16,6 +16,7 @@ use crate::shell::store::BrowserStorage;
 use gloo_timers::future::TimeoutFuture;
 use std::future::Future;
 use std::pin::Pin;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_extensions_sys::chrome;
 
@@ -49,6 +50,61 @@ impl Shell for BrowserShell {
 
     async fn tab_exists(&self, tab: TabId) -> bool {
         chrome().tabs().get(tab.get()).await.is_ok()
+    }
+
+    async fn open_tab(&self) -> Option<TabId> {
+        let info = object(&[("active", false.into())]);
+        let tab = chrome().tabs().create(&info).await.ok()?;
+        let tab: web_extensions_sys::Tab = tab.unchecked_into();
+        TabId::new(tab.id()?.into())
+    }
+
+    fn focus_tab(&self, tab: TabId) {
+        spawn_local(async move {
+            let tabs = chrome().tabs();
+            let active = object(&[("active", true.into())]);
+            let Ok(updated) = tabs.update(Some(tab.get()), &active).await else {
+                return;
+            };
+            let updated: web_extensions_sys::Tab = updated.unchecked_into();
+            let focused = object(&[("focused", true.into())]);
+            let _ = chrome()
+                .windows()
+                .update(updated.window_id(), &focused)
+                .await;
+        });
+    }
+
+    fn set_title(&self, tab: TabId, title: &str) {
+        let details = object(&[("tabId", tab.get().into()), ("title", title.into())]);
+        spawn_local(async move {
+            // The tab may have closed meanwhile.
+            let _ = action().set_title(&details).await;
+        });
+    }
+
+    fn notify(&self, notice: &Notice) {
+        let options = object(&[
+            ("type", "basic".into()),
+            ("iconUrl", runtime().get_url("icons/icon-128.png").into()),
+            ("title", notice.title.as_str().into()),
+            ("message", notice.message.as_str().into()),
+        ]);
+        let id = notice.id.clone();
+        spawn_local(async move {
+            if let Err(err) = notifications().create_notification(&id, &options).await {
+                console_warn(&format!("wpp-tabs: notification: {}", js_error_text(&err)));
+            }
+        });
+    }
+
+    fn open_sessions_page(&self) {
+        let info = object(&[("url", runtime().get_url("sessions.html").into())]);
+        spawn_local(async move {
+            if let Err(err) = chrome().tabs().create(&info).await {
+                console_warn(&format!("wpp-tabs: Sessions page: {}", js_error_text(&err)));
+            }
+        });
     }
 
     fn post(&self, port: PortKey, push: &WorkerPush) {

@@ -1,0 +1,575 @@
+//! The session manager: the Sessions page's requests, export and import, the options page's
+//! servers, and the background pacing of status checks (the Sessions page while it is open,
+//! and the alarm when nothing is).
+//!
+//! Every status check costs the server a bcrypt compare, so checks are paced: each session at
+//! most once per [`Timings::list_refresh_ms`] while the Sessions page is open, spread evenly
+//! and never closer than [`Timings::list_min_gap_ms`]; each server's `show-all-sessions` once
+//! per round.
+
+use crate::core::api::ApiError;
+use crate::core::index::{Export, ExportedServer, SessionIndex, EXPORT_FORMAT, EXPORT_VERSION};
+use crate::core::messages::{
+    decode_text, encode, OptionsReply, OptionsRequest, ServerSummary, SessionAction,
+    SessionsRequest, WorkerPush,
+};
+use crate::core::server::Server;
+use crate::core::session::SessionState;
+use crate::core::session_id::SessionId;
+use crate::core::settings::{
+    check_transport, parse_server_name, SecretKey, ServerConfig, ServerId, Settings, MAX_SERVERS,
+};
+use crate::core::status::ServerStatus;
+use crate::core::worker::{
+    Live, PortKey, RemoteList, SettingsVerdict, Shell, Worker, REFRESH_ALARM,
+};
+use serde_json::Value;
+use std::rc::Rc;
+
+impl<S: Shell + 'static> Worker<S> {
+    // ---- the Sessions page ----
+
+    pub(crate) async fn sessions_message(self: &Rc<Self>, port: PortKey, message: &str) {
+        let request = match decode_text::<SessionsRequest>(message) {
+            Ok(request) => request,
+            Err(err) => return self.warn(&format!("Sessions page message refused: {err}")),
+        };
+        self.load_settings().await;
+        if !self.loaded().await {
+            return self.notice(port, false, "The browser's storage failed: try again.");
+        }
+        match request {
+            SessionsRequest::Subscribe => {
+                if self.subscribe_list(port) {
+                    self.render_lists();
+                    self.ensure_pacing();
+                }
+            }
+            SessionsRequest::Act { action, ids } => {
+                for id in &ids {
+                    self.act(action, id).await;
+                }
+            }
+            SessionsRequest::Describe { id, label, colour } => {
+                self.adopt(&id);
+                self.describe(&id, label, colour).await;
+            }
+            SessionsRequest::OpenAll => {
+                for id in self.unattached() {
+                    match self.shell.open_tab().await {
+                        Some(tab) => self.attach(tab, &id).await,
+                        None => return self.notice(port, false, "The browser refused a new tab."),
+                    }
+                }
+            }
+            SessionsRequest::Export => {
+                let text = self.export().await;
+                self.post(port, &WorkerPush::Exported { text });
+            }
+            SessionsRequest::Import { text } => {
+                let (ok, message) = match self.import(&text).await {
+                    Ok(message) => (true, message),
+                    Err(message) => (false, message),
+                };
+                self.notice(port, ok, &message);
+            }
+        }
+    }
+
+    fn notice(&self, port: PortKey, ok: bool, message: &str) {
+        let message = message.to_owned();
+        self.post(port, &WorkerPush::Notice { ok, message });
+    }
+
+    async fn act(self: &Rc<Self>, action: SessionAction, id: &SessionId) {
+        if action != SessionAction::Forget {
+            self.adopt(id);
+        }
+        let tab = self.read(id, |l| l.tab);
+        match (action, tab) {
+            (_, None) => {}
+            (SessionAction::Attach, Some(Some(tab)))
+            | (SessionAction::FocusTab, Some(Some(tab))) => self.shell.focus_tab(tab),
+            (SessionAction::Attach, Some(None)) => {
+                if let Some(tab) = self.shell.open_tab().await {
+                    self.attach(tab, id).await;
+                }
+            }
+            (SessionAction::FocusTab, Some(None)) => {}
+            (SessionAction::Detach, Some(Some(tab))) => self.detach(tab).await,
+            (SessionAction::Detach, Some(None)) => {}
+            (SessionAction::Logout, _) => self.logout(id).await,
+            (SessionAction::Close, _) => self.close(id).await,
+            (SessionAction::Restart, _) => self.restart(id).await,
+            (SessionAction::Forget, _) => {
+                if let Err(err) = self.forget(id).await {
+                    self.warn(&err.to_string());
+                }
+            }
+        }
+    }
+
+    /// A session only the server listed becomes known here, so that it can be acted on.
+    fn adopt(&self, id: &SessionId) {
+        let server = {
+            let state = self.state.borrow();
+            if state.sessions.contains_key(id) {
+                return;
+            }
+            state
+                .remote
+                .iter()
+                .find(|(_, list)| list.names.contains(id))
+                .map(|(server, _)| server.clone())
+        };
+        let Some(server) = server else { return };
+        let created = self.new_session(&server, None);
+        // `new_session` makes a fresh ID; the adopted one keeps its own.
+        let mut state = self.state.borrow_mut();
+        if let Some(mut live) = state.sessions.remove(&created) {
+            live.entry.label =
+                crate::core::index::Label::parse(id.as_str()).unwrap_or(live.entry.label);
+            live.state = SessionState::restored(None, self.timings);
+            state.sessions.insert(id.clone(), live);
+        }
+    }
+
+    async fn export(&self) -> String {
+        let settings = self.settings();
+        let sessions = SessionIndex(
+            self.state
+                .borrow()
+                .sessions
+                .iter()
+                .map(|(id, l)| (id.clone(), l.entry.clone()))
+                .collect(),
+        );
+        let export = Export {
+            format: EXPORT_FORMAT.into(),
+            version: EXPORT_VERSION,
+            exported_at: self.shell.now_ms(),
+            servers: settings
+                .servers
+                .iter()
+                .map(|s| ExportedServer {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    url: s.server_url.clone(),
+                })
+                .collect(),
+            sessions,
+        };
+        serde_json::to_string_pretty(&export).expect("the export serializes")
+    }
+
+    /// Merges an export: its servers are matched by URL (unknown ones are added, without a
+    /// secret), then its sessions are merged, never replacing a newer entry.
+    async fn import(self: &Rc<Self>, text: &str) -> Result<String, String> {
+        let export = Export::parse(text)?;
+        let mut settings = self.load_settings().await;
+        let mut incoming = SessionIndex::default();
+        let mut added_servers = 0;
+        for (id, mut entry) in export.sessions.0 {
+            let exported = export
+                .servers
+                .iter()
+                .find(|s| s.id == entry.server)
+                .expect("Export::parse checked every server is listed");
+            let local = match settings.server_at(&exported.url) {
+                Some(local) => local.id.clone(),
+                None if settings.servers.len() >= MAX_SERVERS => {
+                    return Err(format!("At most {MAX_SERVERS} servers."));
+                }
+                None => {
+                    let new_id = settings.next_server_id();
+                    settings.servers.push(ServerConfig {
+                        id: new_id.clone(),
+                        name: exported.name.clone(),
+                        server_url: exported.url.clone(),
+                        ..ServerConfig::default()
+                    });
+                    added_servers += 1;
+                    new_id
+                }
+            };
+            entry.server = local;
+            entry.drop_notified = false;
+            incoming.0.insert(id, entry);
+        }
+        if added_servers > 0 {
+            self.store()
+                .save_settings(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.cache_settings(settings);
+        }
+        let mut current = SessionIndex(
+            self.state
+                .borrow()
+                .sessions
+                .iter()
+                .map(|(id, l)| (id.clone(), l.entry.clone()))
+                .collect(),
+        );
+        let report = current.merge(incoming);
+        {
+            let mut state = self.state.borrow_mut();
+            for (id, entry) in current.0 {
+                match state.sessions.get_mut(&id) {
+                    Some(live) => live.entry = entry,
+                    None => {
+                        let live = Live {
+                            state: SessionState::restored(entry.last_status, self.timings),
+                            entry,
+                            tab: None,
+                            polling: false,
+                            checked_at: 0.0,
+                            account_read: false,
+                        };
+                        state.sessions.insert(id, live);
+                    }
+                }
+            }
+        }
+        self.save_index().await;
+        self.render_lists();
+        let mut message = report.describe();
+        if added_servers > 0 {
+            message.push_str(&format!(
+                " {added_servers} server(s) added: enter their secret keys in the options."
+            ));
+        }
+        Ok(message)
+    }
+
+    // ---- pacing ----
+
+    /// While a Sessions page is open, checks each session in turn, paced (see the module).
+    pub(crate) fn ensure_pacing(self: &Rc<Self>) {
+        let start = !std::mem::replace(&mut self.state.borrow_mut().pacing, true);
+        if start {
+            let worker = Rc::clone(self);
+            self.shell
+                .spawn(Box::pin(async move { worker.pace().await }));
+        }
+    }
+
+    async fn pace(self: Rc<Self>) {
+        let mut listed_at = f64::NEG_INFINITY;
+        loop {
+            if !self.list_watched() {
+                self.state.borrow_mut().pacing = false;
+                return;
+            }
+            let now = self.shell.now_ms();
+            let round = f64::from(self.timings.list_refresh_ms);
+            if now - listed_at >= round {
+                listed_at = now;
+                self.list_remote().await;
+            }
+            let count = self.state.borrow().sessions.len().max(1) as u32;
+            let gap = (self.timings.list_refresh_ms / count).max(self.timings.list_min_gap_ms);
+            if let Some(id) = self.stalest(now - round) {
+                self.refresh(&id).await;
+            }
+            self.shell.sleep(gap).await;
+        }
+    }
+
+    /// The session checked longest ago, if before `before`, that nothing else is checking.
+    fn stalest(&self, before: f64) -> Option<SessionId> {
+        let state = self.state.borrow();
+        state
+            .sessions
+            .iter()
+            .filter(|(_, l)| !l.polling && !l.state.is_busy() && l.checked_at <= before)
+            .min_by(|a, b| a.1.checked_at.total_cmp(&b.1.checked_at).then(a.0.cmp(b.0)))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Each server's own list of sessions (`show-all-sessions`, one request per server).
+    async fn list_remote(&self) {
+        let settings = self.settings();
+        for config in &settings.servers {
+            let list = match (
+                &config.secret_key,
+                SettingsVerdict::of(config).allows_requests(),
+            ) {
+                (Some(secret), true) => {
+                    match self
+                        .server(&config.server_url)
+                        .show_all_sessions(secret)
+                        .await
+                    {
+                        Ok(names) => RemoteList { names, error: None },
+                        Err(err) => RemoteList {
+                            names: vec![],
+                            error: Some(err.to_string()),
+                        },
+                    }
+                }
+                _ => RemoteList {
+                    names: vec![],
+                    error: Some("Set this server's secret key in the options.".into()),
+                },
+            };
+            self.state
+                .borrow_mut()
+                .remote
+                .insert(config.id.clone(), list);
+        }
+        self.render_lists();
+    }
+
+    /// The slow refresh with no page open: every session that has been connected, or has a
+    /// token in this browser session, is checked, so that a drop is noticed within two alarm
+    /// periods and badges stay current.
+    pub async fn alarm(self: &Rc<Self>, name: &str) {
+        if name != REFRESH_ALARM || !self.loaded().await {
+            return;
+        }
+        self.load_settings().await;
+        let store = self.store();
+        for id in self.session_ids() {
+            let due = self.read(&id, |l| !l.polling && l.entry.last_status.is_some());
+            if due != Some(true) {
+                continue;
+            }
+            let followed = self.read(&id, |l| {
+                l.entry.last_status == Some(ServerStatus::Connected) || l.tab.is_some()
+            }) == Some(true);
+            if followed || matches!(store.token(&id).await, Ok(Some(_))) {
+                self.refresh(&id).await;
+            }
+        }
+    }
+
+    // ---- the options page ----
+
+    /// A one-off request from the options page, as JSON text; the reply is an encoded
+    /// [`OptionsReply`].
+    pub async fn options_message(self: &Rc<Self>, message: &str) -> Value {
+        let reply = match decode_text::<OptionsRequest>(message) {
+            Ok(request) => self.options(request).await,
+            Err(err) => OptionsReply::Error {
+                message: err.to_string(),
+            },
+        };
+        encode(&reply)
+    }
+
+    async fn options(self: &Rc<Self>, request: OptionsRequest) -> OptionsReply {
+        let error = |message: String| OptionsReply::Error { message };
+        let mut settings = self.load_settings().await;
+        match request {
+            OptionsRequest::GetSettings => {
+                self.loaded().await;
+                let counts = |server| {
+                    self.state
+                        .borrow()
+                        .sessions
+                        .values()
+                        .filter(|l| &l.entry.server == server)
+                        .count() as u32
+                };
+                OptionsReply::Settings {
+                    servers: settings
+                        .servers
+                        .iter()
+                        .map(|s| ServerSummary {
+                            id: s.id.clone(),
+                            name: s.name.clone(),
+                            server_url: s.server_url.clone(),
+                            remember_secret: s.remember_secret,
+                            has_secret: s.secret_key.is_some(),
+                            allow_insecure_http: s.allow_insecure_http,
+                            sessions: counts(&s.id),
+                        })
+                        .collect(),
+                    default_server: settings.default_server.clone(),
+                    closed_tab: settings.closed_tab,
+                    notify_drops: settings.notify_drops,
+                }
+            }
+            OptionsRequest::SaveServer {
+                id,
+                name,
+                server_url,
+                secret_key,
+                remember_secret,
+                allow_insecure_http,
+                make_default,
+            } => {
+                let name = match parse_server_name(&name) {
+                    Ok(name) => name,
+                    Err(err) => return error(err.to_string()),
+                };
+                let existing = id.as_ref().and_then(|id| settings.server(id)).cloned();
+                if id.is_some() && existing.is_none() {
+                    return error("That server is no longer in the settings.".into());
+                }
+                // A secret goes only to the server it was entered for.
+                let kept = existing
+                    .as_ref()
+                    .filter(|s| s.server_url == server_url)
+                    .and_then(|s| s.secret_key.clone());
+                let Some(secret_key) = secret_key.or(kept) else {
+                    let why = match existing {
+                        Some(_) => "The URL changed: enter this server's secret key again.",
+                        None => "Enter the server's secret key.",
+                    };
+                    return error(why.into());
+                };
+                if settings
+                    .servers
+                    .iter()
+                    .any(|s| s.server_url == server_url && Some(&s.id) != id.as_ref())
+                {
+                    return error("Another server in the list has this URL.".into());
+                }
+                let config = ServerConfig {
+                    id: id.clone().unwrap_or_else(|| settings.next_server_id()),
+                    name,
+                    server_url,
+                    remember_secret,
+                    secret_key: Some(secret_key),
+                    allow_insecure_http,
+                };
+                if let Err(err) = config.check_transport() {
+                    return error(err.to_string());
+                }
+                let saved_id = config.id.clone();
+                let full = settings.servers.len() >= MAX_SERVERS;
+                match settings.server_mut(&saved_id) {
+                    Some(slot) => *slot = config,
+                    None if full => return error(format!("At most {MAX_SERVERS} servers.")),
+                    None => settings.servers.push(config),
+                }
+                // A fresh install's placeholder server, never given a secret, makes way.
+                if id.is_none() {
+                    settings.servers.retain(|s| {
+                        s.id == saved_id || s.secret_key.is_some() || self.has_sessions(&s.id)
+                    });
+                    if settings.server(&settings.default_server).is_none() {
+                        settings.default_server = saved_id.clone();
+                    }
+                }
+                if make_default {
+                    settings.default_server = saved_id.clone();
+                }
+                self.save_and_reply(settings, Some(saved_id)).await
+            }
+            OptionsRequest::RemoveServer { id } => {
+                if settings.server(&id).is_none() {
+                    return error("That server is no longer in the settings.".into());
+                }
+                if settings.servers.len() == 1 {
+                    return error("The last server cannot be removed.".into());
+                }
+                self.loaded().await;
+                if self.has_sessions(&id) {
+                    return error(
+                        "Sessions belong to this server: log them out or forget them first.".into(),
+                    );
+                }
+                settings.servers.retain(|s| s.id != id);
+                if settings.default_server == id {
+                    settings.default_server = settings.servers[0].id.clone();
+                }
+                self.save_and_reply(settings, None).await
+            }
+            OptionsRequest::SavePreferences {
+                closed_tab,
+                notify_drops,
+            } => {
+                settings.closed_tab = closed_tab;
+                settings.notify_drops = notify_drops;
+                self.save_and_reply(settings, None).await
+            }
+            OptionsRequest::TestConnection {
+                id,
+                server_url,
+                secret_key,
+                allow_insecure_http,
+            } => {
+                if let Err(err) = check_transport(&server_url, allow_insecure_http) {
+                    return OptionsReply::Connection {
+                        ok: false,
+                        message: err.to_string(),
+                    };
+                }
+                let saved = id
+                    .and_then(|id| settings.server(&id).cloned())
+                    .filter(|s| s.server_url == server_url)
+                    .and_then(|s| s.secret_key);
+                let secret = secret_key.or(saved);
+                test_connection(&self.server(&server_url), secret.as_ref()).await
+            }
+        }
+    }
+
+    fn has_sessions(&self, server: &ServerId) -> bool {
+        self.state
+            .borrow()
+            .sessions
+            .values()
+            .any(|l| &l.entry.server == server)
+    }
+
+    async fn save_and_reply(
+        self: &Rc<Self>,
+        settings: Settings,
+        id: Option<ServerId>,
+    ) -> OptionsReply {
+        if let Err(why) = settings.check() {
+            return OptionsReply::Error { message: why };
+        }
+        match self.store().save_settings(&settings).await {
+            Ok(()) => {
+                self.settings_saved(settings);
+                OptionsReply::Saved { id }
+            }
+            Err(err) => OptionsReply::Error {
+                message: err.to_string(),
+            },
+        }
+    }
+
+    /// New settings reach the pages already open: each watched tab follows up as if its
+    /// popup had just opened.
+    fn settings_saved(self: &Rc<Self>, settings: Settings) {
+        self.cache_settings(settings);
+        self.render_lists();
+        for tab in self.watched_tabs() {
+            self.render_tab(tab);
+            let worker = Rc::clone(self);
+            self.shell.spawn(Box::pin(async move {
+                match worker.session_of(tab) {
+                    Some(id) => worker.follow_up(&id).await,
+                    None => worker.subscribe(tab).await,
+                }
+            }));
+        }
+    }
+}
+
+/// "Test connection": the server answers, and accepts the secret when one is given.
+pub async fn test_connection(server: &impl Server, secret: Option<&SecretKey>) -> OptionsReply {
+    let fail = |message: String| OptionsReply::Connection { ok: false, message };
+    if let Err(err) = server.healthz().await {
+        return fail(err.to_string());
+    }
+    let Some(secret) = secret else {
+        return fail("The server answers. Enter the secret key to check it too.".into());
+    };
+    match server.probe_secret(secret).await {
+        Ok(()) => OptionsReply::Connection {
+            ok: true,
+            message: "Connected: the server answers and accepts the secret key.".into(),
+        },
+        Err(ApiError::WrongSecret) => {
+            fail("The server answers, but refused the secret key.".into())
+        }
+        Err(err) => fail(err.to_string()),
+    }
+}

@@ -1,0 +1,999 @@
+//! The Sessions page: every session this browser knows and every session its servers list,
+//! one group per server. It renders only the [`SessionsView`] the worker pushes and sends what
+//! the user asks. Rows are updated in place, keyed by session ID, so that focus, a name being
+//! typed and the selection survive a push. Selection, filter and search are the page's own:
+//! a bulk action names only the rows that are selected and shown.
+
+use super::browser::{
+    console_warn, js_error_text, json_text, object, on_click, on_event, runtime, to_js,
+    try_post_message,
+};
+use crate::core::index::Label;
+use crate::core::messages::{
+    decode_text, encode, ServerGroup, SessionAction, SessionRow, SessionsRequest, SessionsView,
+    WorkerPush, SESSIONS_PORT,
+};
+use crate::core::status::ServerStatus;
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Promise};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_extensions_sys::{chrome, Port};
+use web_sys::{Document, Element, HtmlElement, HtmlInputElement};
+
+/// Delay before reconnecting to a worker that went away (stopped or updated).
+const RECONNECT_MS: u32 = 250;
+/// The largest file offered for import (the worker reads at most 1 MiB per message).
+const MAX_IMPORT_BYTES: usize = 1024 * 1024;
+/// The most sessions one `Act` message names (the worker's bound).
+const MAX_PER_ACT: usize = 500;
+/// How long the export's object URL lives after its download started.
+const REVOKE_MS: u32 = 10_000;
+
+/// The table's column headers.
+const COLUMNS: [&str; 8] = [
+    "Select",
+    "Colour",
+    "Name",
+    "Account",
+    "Status",
+    "Tab",
+    "Last seen connected",
+    "Actions",
+];
+
+/// Each row's action buttons, in the order they show, with their text.
+const ACTIONS: [(SessionAction, &str); 7] = [
+    (SessionAction::FocusTab, "Go to tab"),
+    (SessionAction::Attach, "Open in a tab"),
+    (SessionAction::Detach, "Detach"),
+    (SessionAction::Restart, "Restart"),
+    (SessionAction::Close, "Close"),
+    (SessionAction::Logout, "Log out"),
+    (SessionAction::Forget, "Forget"),
+];
+
+/// The few DOM calls this page needs beyond the `web-sys` features the crate enables.
+#[wasm_bindgen]
+extern "C" {
+    type Styled;
+    #[wasm_bindgen(method, getter)]
+    fn style(this: &Styled) -> Style;
+    type Style;
+    #[wasm_bindgen(method, js_name = setProperty)]
+    fn set_property(this: &Style, name: &str, value: &str);
+    #[wasm_bindgen(method, js_name = removeProperty)]
+    fn remove_property(this: &Style, name: &str) -> String;
+
+    /// `<select>`'s value.
+    type Select;
+    #[wasm_bindgen(method, getter)]
+    fn value(this: &Select) -> String;
+
+    /// `<input type=file>` and the file picked.
+    type FileInput;
+    #[wasm_bindgen(method, getter)]
+    fn files(this: &FileInput) -> Option<FileList>;
+    type FileList;
+    #[wasm_bindgen(method)]
+    fn item(this: &FileList, index: u32) -> Option<PickedFile>;
+    type PickedFile;
+    #[wasm_bindgen(method, getter)]
+    fn size(this: &PickedFile) -> f64;
+    #[wasm_bindgen(method)]
+    fn text(this: &PickedFile) -> Promise;
+
+    type Blob;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(parts: &Array, options: &js_sys::Object) -> Result<Blob, JsValue>;
+    #[wasm_bindgen(js_namespace = URL, js_name = createObjectURL, catch)]
+    fn create_object_url(blob: &Blob) -> Result<String, JsValue>;
+    #[wasm_bindgen(js_namespace = URL, js_name = revokeObjectURL)]
+    fn revoke_object_url(url: &str);
+
+    /// A `Date`, for `toLocaleString` in the user's own locale (`locales` undefined).
+    type LocalDate;
+    #[wasm_bindgen(method, js_name = toLocaleString)]
+    fn locale_text(this: &LocalDate, locales: &JsValue, options: &JsValue) -> String;
+}
+
+thread_local! {
+    static PAGE: RefCell<Page> = RefCell::new(Page::default());
+}
+
+#[derive(Default)]
+struct Page {
+    port: Option<Port>,
+    /// The last list the worker pushed.
+    view: Option<SessionsView>,
+    /// While the confirmation is open: what "yes" sends, and where focus goes back after.
+    confirming: Option<(Vec<SessionsRequest>, Option<HtmlElement>)>,
+}
+
+fn with_page<R>(f: impl FnOnce(&mut Page) -> R) -> R {
+    PAGE.with(|p| f(&mut p.borrow_mut()))
+}
+
+#[wasm_bindgen]
+pub fn sessions_main() {
+    wire();
+    connect();
+}
+
+fn connect() {
+    let port = chrome()
+        .runtime()
+        .connect(None, &object(&[("name", SESSIONS_PORT.into())]));
+    let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
+        match decode_text::<WorkerPush>(&json_text(&message)) {
+            Ok(WorkerPush::Sessions { view }) => {
+                with_page(|p| p.view = Some(view.clone()));
+                render(&view);
+            }
+            Ok(WorkerPush::Notice { ok, message }) => show_notice(ok, &message),
+            Ok(WorkerPush::Exported { text }) => save_export(&text),
+            Ok(WorkerPush::State { .. }) => console_warn("wpp-tabs: a popup's state sent here"),
+            // Never silent: what is on screen may be out of date, and the user must know.
+            Err(err) => {
+                console_warn(&format!("wpp-tabs: worker message refused: {err}"));
+                show_error(&format!(
+                    "This page could not read an update from the extension ({err}). \
+                     What it shows may be out of date: reload the page."
+                ));
+            }
+        }
+    });
+    // The worker went away (the browser stopped it, or the extension reloaded): reconnect,
+    // which wakes it again, and subscribe again.
+    let on_disconnect = Closure::<dyn Fn()>::new(|| {
+        with_page(|p| p.port = None);
+        Timeout::new(RECONNECT_MS, connect).forget();
+    });
+    port.on_message()
+        .add_listener(on_message.as_ref().unchecked_ref());
+    port.on_disconnect()
+        .add_listener(on_disconnect.as_ref().unchecked_ref());
+    on_message.forget();
+    on_disconnect.forget();
+    with_page(|p| p.port = Some(port));
+    send(&SessionsRequest::Subscribe);
+}
+
+/// Posts `request` to the worker; says so on the page when there is no worker to take it.
+fn send(request: &SessionsRequest) {
+    let port = with_page(|p| p.port.clone());
+    let sent = port.is_some_and(|port| try_post_message(&port, &to_js(&encode(request))).is_ok());
+    if !sent {
+        show_notice(
+            false,
+            "The extension is restarting and did not get that: try again in a moment.",
+        );
+    }
+}
+
+fn wire() {
+    on_click("open-all", || send(&SessionsRequest::OpenAll));
+    on_click("export", || send(&SessionsRequest::Export));
+    on_click("open-options", || {
+        spawn_local(async {
+            if let Err(err) = runtime().open_options_page().await {
+                show_notice(
+                    false,
+                    &format!("The options page did not open: {}", js_error_text(&err)),
+                );
+            }
+        })
+    });
+    on_event("import-file", "change", |_| spawn_local(import_file()));
+    on_event("filter-status", "change", |_| apply_filter());
+    on_event("search", "input", |_| apply_filter());
+    on_event("select-all", "change", |_| select_all());
+    on_event("bulk", "click", |event| {
+        if let Some(name) = target_closest(&event, "[data-bulk]")
+            .and_then(|button| button.get_attribute("data-bulk"))
+        {
+            bulk(&name);
+        }
+    });
+    on_event("groups", "click", on_row_click);
+    on_event("groups", "change", on_row_change);
+    on_click("confirm-yes", || {
+        if let Some(requests) = close_confirmation() {
+            requests.iter().for_each(send);
+        }
+    });
+    on_click("confirm-no", || {
+        close_confirmation();
+    });
+    let on_key = Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(|event: web_sys::KeyboardEvent| {
+        if event.key() == "Escape" && with_page(|p| p.confirming.is_some()) {
+            event.prevent_default();
+            close_confirmation();
+        }
+    });
+    let _ = document().add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref());
+    on_key.forget();
+}
+
+// ---- rendering --------------------------------------------------------------------------
+
+/// Shows `view`: one section per server, one row per session, in the view's order.
+fn render(view: &SessionsView) {
+    let Some(container) = element("groups") else {
+        return;
+    };
+    let focused = document().active_element();
+    let mut existing = keyed(&container, "data-server-id");
+    let sections: Vec<Element> = view
+        .groups
+        .iter()
+        .map(|group| {
+            let key = group_key(group);
+            let section = existing.remove(&key).unwrap_or_else(|| new_group(&key));
+            fill_group(&section, group);
+            section
+        })
+        .collect();
+    arrange(&container, &sections);
+    // A row that moved (renamed, so sorted elsewhere) loses focus in the move: give it back.
+    if let Some(el) = focused.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        if el.is_connected() && document().active_element().as_ref() != Some(&el) {
+            let _ = el.focus();
+        }
+    }
+    let rows = || view.groups.iter().flat_map(|g| &g.sessions);
+    set_hidden("loading", true);
+    set_hidden("empty", rows().next().is_some());
+    set_hidden("error", true);
+    if let Some(button) = element("open-all") {
+        set_disabled(&button, !rows().any(|r| r.known && r.tab.is_none()));
+    }
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("aria-busy", "false");
+        let _ = body.set_attribute("data-source", "worker");
+    }
+    apply_filter();
+}
+
+fn group_key(group: &ServerGroup) -> String {
+    group
+        .id
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |id| id.to_string())
+}
+
+fn new_group(key: &str) -> Element {
+    let section = make("section", "server-group");
+    let _ = section.set_attribute("data-server-id", key);
+    let heading_id = format!("group-{key}");
+    let _ = section.set_attribute("aria-labelledby", &heading_id);
+    let heading = make("h2", "");
+    heading.set_id(&heading_id);
+    heading.append_with_node_2(&make("span", "server-name"), &make("span", "server-url"));
+    let table = make("table", "session-table");
+    let head = make("thead", "");
+    let head_row = make("tr", "");
+    for title in COLUMNS {
+        let th = text_el("th", "", title);
+        let _ = th.set_attribute("scope", "col");
+        if title == "Select" || title == "Colour" {
+            th.set_class_name("narrow");
+        }
+        append(&head_row, &th);
+    }
+    append(&head, &head_row);
+    append(&table, &head);
+    append(&table, &make("tbody", ""));
+    for child in [
+        heading,
+        make("p", "error group-error"),
+        make("p", "hint group-empty"),
+        table,
+    ] {
+        append(&section, &child);
+    }
+    section
+}
+
+fn fill_group(section: &Element, group: &ServerGroup) {
+    set_text(section, ".server-name", &group.name);
+    let url = group.url.as_ref().map(|u| u.as_str()).unwrap_or_default();
+    set_text(section, ".server-url", url);
+    if let Some(error) = part(section, ".group-error") {
+        error.set_text_content(group.error.as_deref());
+        hide(&error, group.error.is_none());
+    }
+    let Some(body) = part(section, "tbody") else {
+        return;
+    };
+    let mut existing = keyed(&body, "data-session-id");
+    let rows: Vec<Element> = group
+        .sessions
+        .iter()
+        .map(|row| {
+            let tr = existing
+                .remove(row.id.as_str())
+                .unwrap_or_else(|| new_row(row));
+            fill_row(&tr, row);
+            tr
+        })
+        .collect();
+    arrange(&body, &rows);
+}
+
+/// A row's fixed structure; [`fill_row`] sets everything that comes from the view.
+fn new_row(row: &SessionRow) -> Element {
+    let tr = make("tr", "");
+    let _ = tr.set_attribute("data-session-id", row.id.as_str());
+    let select = make("input", "");
+    let _ = select.set_attribute("type", "checkbox");
+    let _ = select.set_attribute("data-select", "");
+    let swatch = make("span", "swatch");
+    let _ = swatch.set_attribute("role", "img");
+    let label = make("input", "");
+    let _ = label.set_attribute("type", "text");
+    let _ = label.set_attribute("data-field", "label");
+    let _ = label.set_attribute("maxlength", "40");
+    let _ = label.set_attribute("autocomplete", "off");
+    let _ = label.set_attribute("aria-label", &format!("Name of session {}", row.id));
+    let name = cell(
+        "name",
+        &[&label, &text_el("code", "session-id", row.id.as_str())],
+    );
+    let status = cell(
+        "status",
+        &[
+            &make("span", "status-text"),
+            &make("span", "error row-error"),
+        ],
+    );
+    let actions = make("div", "actions");
+    for (action, text) in ACTIONS {
+        let button = text_el("button", "", text);
+        let _ = button.set_attribute("type", "button");
+        let _ = button.set_attribute("data-action", &action_name(action));
+        if matches!(action, SessionAction::Logout) {
+            button.set_class_name("danger");
+        }
+        append(&actions, &button);
+    }
+    for td in [
+        cell("select", &[&select]),
+        cell("colour", &[&swatch]),
+        name,
+        cell("account", &[]),
+        status,
+        cell("tab", &[]),
+        cell("seen", &[]),
+        cell("", &[&actions]),
+    ] {
+        append(&tr, &td);
+    }
+    tr
+}
+
+fn fill_row(tr: &Element, row: &SessionRow) {
+    let status = row.status.map_or("NONE", ServerStatus::as_str);
+    let _ = tr.set_attribute("data-status", status);
+    let _ = tr.set_attribute("data-known", if row.known { "true" } else { "false" });
+    let _ = match row.tab {
+        Some(tab) => tr.set_attribute("data-tab", &tab.to_string()),
+        None => tr.remove_attribute("data-tab"),
+    };
+    let _ = tr.set_attribute("aria-busy", if row.busy { "true" } else { "false" });
+    if let Some(select) = part(tr, "[data-select]") {
+        let _ = select.set_attribute("aria-label", &format!("Select {}", row.label));
+    }
+    if let Some(swatch) = part(tr, ".swatch") {
+        let style = swatch.unchecked_ref::<Styled>().style();
+        let name = match row.colour {
+            Some(colour) => {
+                style.set_property("--session-colour", colour.css());
+                let _ = swatch.set_attribute("data-colour", colour.name());
+                format!("Colour: {}", colour.name())
+            }
+            None => {
+                style.remove_property("--session-colour");
+                let _ = swatch.remove_attribute("data-colour");
+                "No colour".to_owned()
+            }
+        };
+        let _ = swatch.set_attribute("aria-label", &name);
+        let _ = swatch.set_attribute("title", &name);
+    }
+    if let Some(input) =
+        part(tr, "[data-field=label]").and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+    {
+        // Never under the user's fingers: a name being typed is kept until committed.
+        if document().active_element().as_ref() != Some(input.as_ref()) {
+            input.set_value(&row.label);
+        }
+    }
+    let account = row.account.as_ref().map(|a| a.display());
+    set_text(tr, ".account", account.as_deref().unwrap_or("—"));
+    set_text(tr, ".status-text", &row.status_text);
+    if let Some(error) = part(tr, ".row-error") {
+        error.set_text_content(row.error.as_deref());
+        hide(&error, row.error.is_none());
+    }
+    let tab = row.tab.map(|t| format!("Tab {t}"));
+    set_text(tr, ".tab", tab.as_deref().unwrap_or("Not in a tab"));
+    let seen = row.last_seen_connected.map(local_time);
+    set_text(tr, ".seen", seen.as_deref().unwrap_or("never"));
+    for (action, text) in ACTIONS {
+        let Some(button) = part(tr, &format!("[data-action={}]", action_name(action))) else {
+            continue;
+        };
+        hide(&button, !applies(action, row));
+        set_disabled(&button, row.busy);
+        let _ = button.set_attribute("aria-label", &format!("{text}: {}", row.label));
+    }
+}
+
+/// Which actions a row offers.
+fn applies(action: SessionAction, row: &SessionRow) -> bool {
+    match action {
+        SessionAction::Attach => row.tab.is_none(),
+        SessionAction::Detach | SessionAction::FocusTab => row.tab.is_some(),
+        SessionAction::Logout | SessionAction::Close | SessionAction::Restart => row.known,
+        SessionAction::Forget => true,
+    }
+}
+
+/// The action's wire name (`focus-tab`), as `data-action` and `data-bulk` carry it.
+fn action_name(action: SessionAction) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn parse_action(name: &str) -> Option<SessionAction> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
+
+fn local_time(ms: f64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(ms));
+    let options = object(&[
+        ("dateStyle", "medium".into()),
+        ("timeStyle", "short".into()),
+    ]);
+    date.unchecked_ref::<LocalDate>()
+        .locale_text(&JsValue::UNDEFINED, &options)
+}
+
+// ---- filter, search and selection -------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum StatusFilter {
+    All,
+    Connected,
+    Pairing,
+    Closed,
+    Unknown,
+}
+
+impl StatusFilter {
+    fn parse(value: &str) -> StatusFilter {
+        match value {
+            "connected" => StatusFilter::Connected,
+            "pairing" => StatusFilter::Pairing,
+            "closed" => StatusFilter::Closed,
+            "unknown" => StatusFilter::Unknown,
+            _ => StatusFilter::All,
+        }
+    }
+
+    fn keeps(self, row: &SessionRow) -> bool {
+        use ServerStatus::*;
+        match self {
+            StatusFilter::All => true,
+            StatusFilter::Connected => row.status == Some(Connected),
+            StatusFilter::Pairing => {
+                matches!(row.status, Some(QrCode | PhoneCode | Initializing))
+            }
+            StatusFilter::Closed => row.status == Some(Closed),
+            StatusFilter::Unknown => !row.known,
+        }
+    }
+}
+
+/// Case-insensitive, in the name and the account's name; digits also in its number.
+fn matches_search(row: &SessionRow, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    if query.is_empty() || row.label.to_lowercase().contains(&query) {
+        return true;
+    }
+    let Some(account) = &row.account else {
+        return false;
+    };
+    if account
+        .name
+        .as_ref()
+        .is_some_and(|n| n.to_lowercase().contains(&query))
+    {
+        return true;
+    }
+    let is_number = query
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    is_number && !digits.is_empty() && account.phone.contains(&digits)
+}
+
+/// Shows the rows that pass the status filter and the search, and unselects the others, so
+/// that a bulk action never touches a row out of sight.
+fn apply_filter() {
+    let filter = StatusFilter::parse(
+        &element("filter-status")
+            .map_or_else(String::new, |e| e.unchecked_into::<Select>().value()),
+    );
+    let query = input("search").map(|i| i.value()).unwrap_or_default();
+    let view = with_page(|p| p.view.clone()).unwrap_or(SessionsView { groups: vec![] });
+    let by_id: HashMap<&str, &SessionRow> = view
+        .groups
+        .iter()
+        .flat_map(|g| &g.sessions)
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let (mut total, mut shown_total) = (0, 0);
+    for section in element("groups").map(|g| children(&g)).unwrap_or_default() {
+        let mut shown = 0;
+        let rows = rows_of(&section);
+        for tr in &rows {
+            let id = tr.get_attribute("data-session-id").unwrap_or_default();
+            let keep = by_id
+                .get(id.as_str())
+                .is_some_and(|row| filter.keeps(row) && matches_search(row, &query));
+            hide(tr, !keep);
+            if !keep {
+                if let Some(select) = checkbox(tr) {
+                    select.set_checked(false);
+                }
+            }
+            shown += usize::from(keep);
+        }
+        if let Some(table) = part(&section, "table") {
+            hide(&table, shown == 0);
+        }
+        if let Some(empty) = part(&section, ".group-empty") {
+            empty.set_text_content(Some(match rows.is_empty() {
+                true => "No sessions on this server.",
+                false => "No session here matches the filter.",
+            }));
+            hide(&empty, shown > 0);
+        }
+        total += rows.len();
+        shown_total += shown;
+    }
+    set_hidden("no-match", total == 0 || shown_total > 0);
+    update_selection();
+}
+
+/// The shown rows, and which of them are selected.
+fn shown_rows() -> Vec<(Element, bool)> {
+    element("groups")
+        .map(|g| children(&g))
+        .unwrap_or_default()
+        .iter()
+        .flat_map(rows_of)
+        .filter(|tr| !tr.has_attribute("hidden"))
+        .map(|tr| {
+            let selected = checkbox(&tr).is_some_and(|c| c.checked());
+            (tr, selected)
+        })
+        .collect()
+}
+
+fn update_selection() {
+    let rows = shown_rows();
+    let selected = rows.iter().filter(|(_, s)| *s).count();
+    if let Some(all) = input("select-all") {
+        all.set_checked(!rows.is_empty() && selected == rows.len());
+        all.set_indeterminate(selected > 0 && selected < rows.len());
+        all.set_disabled(rows.is_empty());
+    }
+    if let Some(count) = element("selection-count") {
+        count.set_text_content(Some(&match selected {
+            0 => "None selected".to_owned(),
+            n => format!("{n} selected"),
+        }));
+    }
+    if let Some(bulk) = element("bulk") {
+        for button in children(&bulk)
+            .into_iter()
+            .filter(|b| b.has_attribute("data-bulk"))
+        {
+            set_disabled(&button, selected == 0);
+        }
+    }
+}
+
+fn select_all() {
+    let on = input("select-all").is_some_and(|i| i.checked());
+    for (tr, _) in shown_rows() {
+        if let Some(select) = checkbox(&tr) {
+            select.set_checked(on);
+        }
+    }
+    update_selection();
+}
+
+// ---- requests ---------------------------------------------------------------------------
+
+fn on_row_click(event: web_sys::Event) {
+    let Some(button) = target_closest(&event, "button[data-action]") else {
+        return;
+    };
+    let action = button
+        .get_attribute("data-action")
+        .and_then(|a| parse_action(&a));
+    let row = button
+        .closest("tr[data-session-id]")
+        .ok()
+        .flatten()
+        .and_then(|tr| tr.get_attribute("data-session-id"))
+        .and_then(|id| view_row(&id));
+    let (Some(action), Some(row)) = (action, row) else {
+        return;
+    };
+    let request = SessionsRequest::Act {
+        action,
+        ids: vec![row.id.clone()],
+    };
+    let name = format!("“{}”", row.label);
+    match confirmation(action, &name) {
+        Some((question, yes)) => ask(&question, yes, vec![request]),
+        None => send(&request),
+    }
+}
+
+fn on_row_change(event: web_sys::Event) {
+    let Some(target) = event
+        .target()
+        .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    if target.has_attribute("data-select") {
+        return update_selection();
+    }
+    if target.get_attribute("data-field").as_deref() != Some("label") {
+        return;
+    }
+    let Some(row) = target
+        .closest("tr[data-session-id]")
+        .ok()
+        .flatten()
+        .and_then(|tr| tr.get_attribute("data-session-id"))
+        .and_then(|id| view_row(&id))
+    else {
+        return;
+    };
+    match Label::parse(&target.value()) {
+        Ok(label) => {
+            target.set_value(label.as_str());
+            if label.as_str() != row.label {
+                send(&SessionsRequest::Describe {
+                    id: row.id,
+                    label: Some(label),
+                    colour: None,
+                });
+            }
+        }
+        Err(why) => {
+            show_notice(false, &format!("{why} The name was not changed."));
+            target.set_value(&row.label);
+        }
+    }
+}
+
+/// A bulk button: the action on every selected row (shown, as selection implies) it applies to.
+fn bulk(name: &str) {
+    let Some(action) = parse_action(name) else {
+        return;
+    };
+    let ids: Vec<_> = shown_rows()
+        .into_iter()
+        .filter(|(_, selected)| *selected)
+        .filter_map(|(tr, _)| view_row(&tr.get_attribute("data-session-id")?))
+        .filter(|row| applies(action, row))
+        .map(|row| row.id)
+        .collect();
+    if ids.is_empty() {
+        return show_notice(false, "None of the selected sessions can do that.");
+    }
+    let count = match ids.len() {
+        1 => "1 session".to_owned(),
+        n => format!("{n} sessions"),
+    };
+    let requests: Vec<_> = ids
+        .chunks(MAX_PER_ACT)
+        .map(|chunk| SessionsRequest::Act {
+            action,
+            ids: chunk.to_vec(),
+        })
+        .collect();
+    match confirmation(action, &count) {
+        Some((question, yes)) => ask(&question, yes, requests),
+        None => requests.iter().for_each(send),
+    }
+}
+
+/// The question asked before an action that cannot be undone, and its "yes".
+fn confirmation(action: SessionAction, what: &str) -> Option<(String, &'static str)> {
+    match action {
+        SessionAction::Logout => Some((
+            format!(
+                "Log out {what}? The WhatsApp account is unlinked from the phone and the session \
+                 ends on the server; pairing again needs the phone."
+            ),
+            "Log out",
+        )),
+        SessionAction::Forget => Some((
+            format!(
+                "Forget {what} in this browser? The server is not told: a session still \
+                 running there keeps running."
+            ),
+            "Forget",
+        )),
+        _ => None,
+    }
+}
+
+fn view_row(id: &str) -> Option<SessionRow> {
+    with_page(|p| {
+        p.view
+            .as_ref()?
+            .groups
+            .iter()
+            .flat_map(|g| &g.sessions)
+            .find(|r| r.id.as_str() == id)
+            .cloned()
+    })
+}
+
+// ---- the confirmation -------------------------------------------------------------------
+
+fn ask(question: &str, yes: &str, requests: Vec<SessionsRequest>) {
+    let opener = document()
+        .active_element()
+        .and_then(|e| e.dyn_into::<HtmlElement>().ok());
+    with_page(|p| p.confirming = Some((requests, opener)));
+    if let Some(q) = element("confirm-question") {
+        q.set_text_content(Some(question));
+    }
+    if let Some(button) = element("confirm-yes") {
+        button.set_text_content(Some(yes));
+    }
+    if let Some(page) = element("page") {
+        let _ = page.set_attribute("inert", "");
+    }
+    set_hidden("confirm", false);
+    // The safe choice has the focus: Enter does not unlink an account by accident.
+    if let Some(no) = element("confirm-no").and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        let _ = no.focus();
+    }
+}
+
+/// Closes the confirmation; returns what "yes" would send.
+fn close_confirmation() -> Option<Vec<SessionsRequest>> {
+    let (requests, opener) = with_page(|p| p.confirming.take())?;
+    set_hidden("confirm", true);
+    if let Some(page) = element("page") {
+        let _ = page.remove_attribute("inert");
+    }
+    if let Some(opener) = opener.filter(|o| o.is_connected()) {
+        let _ = opener.focus();
+    }
+    Some(requests)
+}
+
+// ---- export and import ------------------------------------------------------------------
+
+fn save_export(text: &str) {
+    let today = js_sys::Date::new_0();
+    let name = format!(
+        "wpp-tabs-sessions-{:04}-{:02}-{:02}.json",
+        today.get_full_year(),
+        today.get_month() + 1,
+        today.get_date()
+    );
+    match download(&name, text) {
+        Ok(()) => show_notice(true, &format!("Exported to {name}, in your downloads.")),
+        Err(why) => show_notice(false, &format!("The export could not be saved: {why}")),
+    }
+}
+
+fn download(name: &str, text: &str) -> Result<(), String> {
+    let parts = Array::of1(&JsValue::from_str(text));
+    let blob = Blob::new(&parts, &object(&[("type", "application/json".into())]))
+        .map_err(|e| js_error_text(&e))?;
+    let url = create_object_url(&blob).map_err(|e| js_error_text(&e))?;
+    let link = make("a", "").unchecked_into::<HtmlElement>();
+    let _ = link.set_attribute("href", &url);
+    let _ = link.set_attribute("download", name);
+    link.set_hidden(true);
+    let body = document().body().ok_or("the page has no body")?;
+    append(&body, &link);
+    link.click();
+    link.remove();
+    Timeout::new(REVOKE_MS, move || revoke_object_url(&url)).forget();
+    Ok(())
+}
+
+async fn import_file() {
+    let Some(picker) = element("import-file") else {
+        return;
+    };
+    let file = picker
+        .unchecked_ref::<FileInput>()
+        .files()
+        .and_then(|f| f.item(0));
+    // Picking the same file again is a new change.
+    if let Ok(picker) = picker.dyn_into::<HtmlInputElement>() {
+        picker.set_value("");
+    }
+    let Some(file) = file else {
+        return;
+    };
+    let too_large = format!(
+        "This file is too large to be a wpp-tabs session export (at most {} KiB): nothing was \
+         imported.",
+        MAX_IMPORT_BYTES / 1024
+    );
+    if file.size() > MAX_IMPORT_BYTES as f64 {
+        return show_notice(false, &too_large);
+    }
+    let text = match JsFuture::from(file.text()).await {
+        Ok(text) => text.as_string().unwrap_or_default(),
+        Err(err) => {
+            let why = js_error_text(&err);
+            return show_notice(false, &format!("The file could not be read: {why}"));
+        }
+    };
+    let request = SessionsRequest::Import { text };
+    // Escaped inside the message, the text grows: the worker would refuse it unread.
+    if encode(&request).to_string().len() > MAX_IMPORT_BYTES {
+        return show_notice(false, &too_large);
+    }
+    show_notice(true, "Importing…");
+    send(&request);
+}
+
+// ---- messages on the page ---------------------------------------------------------------
+
+/// The outcome of what the user asked, in the polite live region.
+fn show_notice(ok: bool, message: &str) {
+    if let Some(notice) = element("notice") {
+        notice.set_text_content(Some(message));
+        let _ = notice.set_attribute("data-result", if ok { "ok" } else { "error" });
+    }
+}
+
+/// The page itself failed: shown until the next list arrives.
+fn show_error(message: &str) {
+    if let Some(error) = element("error") {
+        error.set_text_content(Some(message));
+    }
+    set_hidden("error", false);
+}
+
+// ---- element helpers --------------------------------------------------------------------
+
+fn document() -> Document {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .expect("the Sessions page has a document")
+}
+
+fn element(id: &str) -> Option<Element> {
+    document().get_element_by_id(id)
+}
+
+fn input(id: &str) -> Option<HtmlInputElement> {
+    element(id).and_then(|e| e.dyn_into().ok())
+}
+
+/// A new element with `class` (none when empty).
+fn make(tag: &str, class: &str) -> Element {
+    let el = document().create_element(tag).expect("a valid tag name");
+    if !class.is_empty() {
+        el.set_class_name(class);
+    }
+    el
+}
+
+fn text_el(tag: &str, class: &str, text: &str) -> Element {
+    let el = make(tag, class);
+    el.set_text_content(Some(text));
+    el
+}
+
+fn cell(class: &str, content: &[&Element]) -> Element {
+    let td = make("td", class);
+    for child in content {
+        append(&td, child);
+    }
+    td
+}
+
+fn append(parent: &Element, child: &Element) {
+    let _ = parent.append_child(child);
+}
+
+/// The first descendant of `root` matching `selector`.
+fn part(root: &Element, selector: &str) -> Option<Element> {
+    root.query_selector(selector).ok().flatten()
+}
+
+fn set_text(root: &Element, selector: &str, text: &str) {
+    if let Some(el) = part(root, selector) {
+        el.set_text_content(Some(text));
+    }
+}
+
+fn children(parent: &Element) -> Vec<Element> {
+    std::iter::successors(parent.first_element_child(), Element::next_element_sibling).collect()
+}
+
+fn rows_of(section: &Element) -> Vec<Element> {
+    part(section, "tbody")
+        .map(|b| children(&b))
+        .unwrap_or_default()
+}
+
+fn checkbox(tr: &Element) -> Option<HtmlInputElement> {
+    part(tr, "[data-select]").and_then(|e| e.dyn_into().ok())
+}
+
+/// `parent`'s children by the value of their attribute `key`.
+fn keyed(parent: &Element, key: &str) -> HashMap<String, Element> {
+    children(parent)
+        .into_iter()
+        .filter_map(|child| Some((child.get_attribute(key)?, child)))
+        .collect()
+}
+
+/// Makes `wanted` the children of `parent`, in order, moving only what is out of place (a
+/// moved element loses focus) and removing the rest.
+fn arrange(parent: &Element, wanted: &[Element]) {
+    let mut next = parent.first_element_child();
+    for child in wanted {
+        if next.as_ref() == Some(child) {
+            next = child.next_element_sibling();
+        } else {
+            let _ = parent.insert_before(child, next.as_deref());
+        }
+    }
+    while let Some(stale) = next {
+        next = stale.next_element_sibling();
+        stale.remove();
+    }
+}
+
+fn target_closest(event: &web_sys::Event, selector: &str) -> Option<Element> {
+    event
+        .target()?
+        .dyn_into::<Element>()
+        .ok()?
+        .closest(selector)
+        .ok()
+        .flatten()
+}
+
+fn hide(el: &Element, hidden: bool) {
+    let _ = el.toggle_attribute_with_force("hidden", hidden);
+}
+
+fn set_hidden(id: &str, hidden: bool) {
+    if let Some(el) = element(id) {
+        hide(&el, hidden);
+    }
+}
+
+fn set_disabled(el: &Element, disabled: bool) {
+    let _ = el.toggle_attribute_with_force("disabled", disabled);
+}
