@@ -25,6 +25,8 @@ use std::rc::Rc;
 
 const SECRET: &str = "THISISMYSECURETOKEN";
 const URL: &str = "http://127.0.0.1:21465";
+const URL2: &str = "http://127.0.0.1:21999";
+const SECRET2: &str = "ANOTHERSERVERSSECRET";
 const QR: &str = "data:image/png;base64,iVBORw0KGgo";
 const T: Timings = Timings::SHIPPED;
 
@@ -44,6 +46,8 @@ struct FakeServer {
     /// The account each connected session was linked to by its (simulated) scan; one is
     /// made up the first time a connected session is asked for it.
     accounts: RefCell<HashMap<String, Account>>,
+    /// The server's SECRET_KEY, when not [`SECRET`].
+    secret: RefCell<Option<String>>,
 }
 
 impl FakeServer {
@@ -145,7 +149,7 @@ fn linked_account(server: &FakeServer, id: &SessionId) -> Result<Account, ApiErr
 impl Server for FakeServerAt<'_> {
     async fn generate_token(&self, id: &SessionId, secret: &SecretKey) -> Result<Token, ApiError> {
         self.0.call("generate-token", id.as_str()).await?;
-        if secret.expose() != SECRET {
+        if secret.expose() != self.0.secret.borrow().as_deref().unwrap_or(SECRET) {
             return Err(ApiError::WrongSecret);
         }
         let n = self.0.minted.get() + 1;
@@ -226,7 +230,7 @@ impl Server for FakeServerAt<'_> {
 
     async fn show_all_sessions(&self, secret: &SecretKey) -> Result<Vec<SessionId>, ApiError> {
         self.0.call("show-all-sessions", "").await?;
-        if secret.expose() != SECRET {
+        if secret.expose() != self.0.secret.borrow().as_deref().unwrap_or(SECRET) {
             return Err(ApiError::WrongSecret);
         }
         // The token store: every session that was ever started, sorted like wpp-sim's.
@@ -258,11 +262,14 @@ impl Server for FakeServerAt<'_> {
 #[derive(Default)]
 struct FakeShell {
     server: FakeServer,
+    /// The server at [`URL2`].
+    second: FakeServer,
     kv: MemoryKv,
     open_tabs: RefCell<HashSet<TabId>>,
     posts: RefCell<Vec<(PortKey, TabView)>>,
     lists: RefCell<Vec<(PortKey, SessionsView)>>,
     notices: RefCell<Vec<Notice>>,
+    exports: RefCell<Vec<String>>,
     titles: RefCell<HashMap<TabId, String>>,
     focused: RefCell<Vec<TabId>>,
     next_tab: Cell<i32>,
@@ -275,8 +282,11 @@ struct FakeShell {
 impl Shell for FakeShell {
     type Storage = MemoryKv;
 
-    fn server(&self, _url: ServerUrl) -> impl Server + '_ {
-        FakeServerAt(&self.server)
+    fn server(&self, url: ServerUrl) -> impl Server + '_ {
+        match url.as_str() {
+            URL2 => FakeServerAt(&self.second),
+            _ => FakeServerAt(&self.server),
+        }
     }
 
     fn storage(&self) -> &MemoryKv {
@@ -327,7 +337,8 @@ impl Shell for FakeShell {
         match push {
             WorkerPush::State { view } => self.posts.borrow_mut().push((port, (**view).clone())),
             WorkerPush::Sessions { view } => self.lists.borrow_mut().push((port, view.clone())),
-            _ => {}
+            WorkerPush::Exported { text } => self.exports.borrow_mut().push(text.clone()),
+            WorkerPush::Notice { message, .. } => self.warnings.borrow_mut().push(message.clone()),
         }
     }
 
@@ -1160,5 +1171,476 @@ fn the_menu_asks_before_logging_out_a_connected_account() {
         send(&w, port, PopupRequest::Logout).await;
         assert_eq!(shell(&w).server.count("logout-session"), 1);
         assert_eq!(stored(&w, &keys::token(&id)), None);
+    });
+}
+
+// ---- the session manager ----
+
+/// Opens a Sessions page and subscribes it.
+async fn open_sessions_page(w: &TestWorker) -> PortKey {
+    let port = w.page_connected(PageKind::Sessions);
+    let request = crate::core::messages::SessionsRequest::Subscribe;
+    w.page_message(port, &encode(&request).to_string()).await;
+    port
+}
+
+async fn sessions_request(
+    w: &TestWorker,
+    port: PortKey,
+    request: crate::core::messages::SessionsRequest,
+) {
+    w.page_message(port, &encode(&request).to_string()).await;
+}
+
+fn last_list(w: &TestWorker, port: PortKey) -> SessionsView {
+    let lists = shell(w).lists.borrow();
+    let last = lists.iter().rev().find(|(p, _)| *p == port);
+    last.expect("a list was pushed").1.clone()
+}
+
+/// Pairs tab `n` and connects it (the phone scanned).
+async fn connected(w: &TestWorker, n: i64) -> (PortKey, SessionId) {
+    let (port, id) = paired_to_qr(w, n).await;
+    shell(w).server.set(&id, ServerStatus::Connected);
+    pass(u64::from(T.fast_poll_ms) + 10).await;
+    assert_eq!(shown(w, port).phase, Phase::Connected);
+    (port, id)
+}
+
+/// A new worker over the same `storage.local` and server, with `storage.session` empty:
+/// what a browser restart leaves.
+fn restarted(w: &TestWorker) -> TestWorker {
+    let after = FakeShell::default();
+    let local = shell(w).kv.area(Area::Local);
+    after.kv.areas.borrow_mut().insert(Area::Local, local);
+    *after.server.tokens.borrow_mut() = shell(w).server.tokens.borrow().clone();
+    *after.server.sessions.borrow_mut() = shell(w).server.sessions.borrow().clone();
+    *after.server.accounts.borrow_mut() = shell(w).server.accounts.borrow().clone();
+    Worker::new(after, T)
+}
+
+#[test]
+fn a_connected_account_is_read_once_and_shown_with_its_session() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = connected(&w, 1).await;
+        pass(1).await;
+        assert_eq!(shell(&w).server.count("host-device"), 1);
+        let account = shown(&w, port).account.expect("the account is shown");
+        assert_eq!(indexed(&w, &id).unwrap()["account"]["phone"], account.phone);
+        let title = shell(&w).titles.borrow()[&tab(1)].clone();
+        assert!(title.contains(&account.phone), "{title}");
+        assert!(title.contains("Account 1"), "{title}");
+        // Further checks do not read it again.
+        w.refresh(&id).await;
+        pass(1).await;
+        assert_eq!(shell(&w).server.count("host-device"), 1);
+    });
+}
+
+#[test]
+fn the_account_falls_back_to_get_phone_number() {
+    run(|w| async move {
+        save_settings(&w).await;
+        shell(&w).server.fail(
+            "host-device",
+            ApiError::Server {
+                status: 500,
+                message: "Erro".into(),
+            },
+        );
+        let (port, _) = connected(&w, 1).await;
+        pass(1).await;
+        assert_eq!(shell(&w).server.count("get-phone-number"), 1);
+        let account = shown(&w, port).account.expect("the number is shown");
+        assert_eq!(account.name, None);
+    });
+}
+
+#[test]
+fn after_a_browser_restart_sessions_are_offered_and_reattach_without_a_qr() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (a_port, a) = connected(&w, 1).await;
+        let (_, b) = paired_to_qr(&w, 2).await;
+        send(
+            &w,
+            a_port,
+            PopupRequest::Describe {
+                label: Some(crate::core::index::Label::parse("Loja Centro").unwrap()),
+                colour: None,
+            },
+        )
+        .await;
+        pass(1).await;
+        let w2 = restarted(&w);
+        save_settings(&w2).await;
+        let port = open_popup(&w2, 7).await;
+        let view = shown(&w2, port);
+        assert_eq!(view.session_id, None, "nothing attached yet");
+        let offered: Vec<&str> = view.attachable.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(offered, ["Account 2", "Loja Centro"]);
+        assert_eq!(shell(&w2).server.calls.borrow().len(), 0, "nothing started");
+        send(
+            &w2,
+            port,
+            PopupRequest::Attach {
+                session_id: a.clone(),
+            },
+        )
+        .await;
+        pass(1).await;
+        let view = shown(&w2, port);
+        assert_eq!(
+            (view.session_id.as_ref(), view.phase),
+            (Some(&a), Phase::Connected)
+        );
+        assert_eq!(view.qr, None);
+        assert_eq!(view.label.as_deref(), Some("Loja Centro"));
+        assert!(view.account.is_some());
+        assert_eq!(
+            shell(&w2).server.routes(),
+            ["generate-token", "status-session"],
+            "a fresh token, one check, no start"
+        );
+        assert!(stored(&w2, &keys::token(&a)).is_some());
+        // The other stays offered to other tabs.
+        let other = open_popup(&w2, 8).await;
+        let ids: Vec<SessionId> = shown(&w2, other)
+            .attachable
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, [b]);
+    });
+}
+
+#[test]
+fn one_notification_per_drop_naming_the_account() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = connected(&w, 1).await;
+        pass(1).await;
+        w.page_disconnected(port);
+        shell(&w).server.set(&id, ServerStatus::Closed);
+        w.alarm(REFRESH_ALARM).await;
+        w.alarm(REFRESH_ALARM).await;
+        let notices = shell(&w).notices.borrow().clone();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].id, format!("wpp-drop:{id}"));
+        assert!(notices[0].message.contains("Account 1"), "{notices:?}");
+        let phone = shell(&w).server.accounts.borrow()[id.as_str()]
+            .phone
+            .clone();
+        assert!(notices[0].message.contains(&phone), "{notices:?}");
+        // Connected again, then the server stops answering: a second drop, a second notice.
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        w.alarm(REFRESH_ALARM).await;
+        shell(&w)
+            .server
+            .fail("status-session", ApiError::Unreachable);
+        shell(&w)
+            .server
+            .fail("status-session", ApiError::Unreachable);
+        w.alarm(REFRESH_ALARM).await;
+        w.alarm(REFRESH_ALARM).await;
+        let notices = shell(&w).notices.borrow().clone();
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        assert!(
+            notices[1].message.contains("stopped answering"),
+            "{notices:?}"
+        );
+        // Clicking it brings up the session's tab.
+        w.notification_clicked(&notices[1].id).await;
+        assert_eq!(*shell(&w).focused.borrow(), [tab(1)]);
+    });
+}
+
+#[test]
+fn a_session_the_user_closed_is_no_drop_and_restarts_without_a_qr() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, id) = connected(&w, 1).await;
+        let list = open_sessions_page(&w).await;
+        use crate::core::messages::{SessionAction, SessionsRequest};
+        sessions_request(
+            &w,
+            list,
+            SessionsRequest::Act {
+                action: SessionAction::Close,
+                ids: vec![id.clone()],
+            },
+        )
+        .await;
+        assert_eq!(shell(&w).server.count("close-session"), 1);
+        w.alarm(REFRESH_ALARM).await;
+        assert!(shell(&w).notices.borrow().is_empty());
+        sessions_request(
+            &w,
+            list,
+            SessionsRequest::Act {
+                action: SessionAction::Restart,
+                ids: vec![id.clone()],
+            },
+        )
+        .await;
+        assert_eq!(shell(&w).server.count("start-session"), 2);
+    });
+}
+
+#[test]
+fn each_session_talks_only_to_its_own_server_with_its_own_secret() {
+    run(|w| async move {
+        save_settings(&w).await;
+        *shell(&w).second.secret.borrow_mut() = Some(SECRET2.into());
+        let add = OptionsRequest::SaveServer {
+            id: None,
+            name: "Second".into(),
+            server_url: ServerUrl::parse(URL2).unwrap(),
+            secret_key: Some(SecretKey::parse(SECRET2).unwrap()),
+            remember_secret: false,
+            allow_insecure_http: false,
+            make_default: false,
+        };
+        let reply = w.options_message(&encode(&add).to_string()).await;
+        assert_eq!(reply["id"], "s2", "{reply}");
+        let (_, first) = paired_to_qr(&w, 1).await;
+        // A second popup picks the second server.
+        shell(&w).open_tabs.borrow_mut().insert(tab(2));
+        let port = w.page_connected(PageKind::Popup);
+        send(&w, port, PopupRequest::Subscribe { tab_id: tab(2) }).await;
+        let on_second = shown(&w, port).session_id.unwrap();
+        assert!(
+            shell(&w).second.calls.borrow().is_empty(),
+            "it paired on the default server"
+        );
+        send(&w, port, PopupRequest::Logout).await;
+        send(
+            &w,
+            port,
+            PopupRequest::Pair {
+                server: ServerId::parse("s2"),
+            },
+        )
+        .await;
+        let second_id = shown(&w, port).session_id.unwrap();
+        assert_ne!(second_id, on_second);
+        let on = |server: &FakeServer| -> HashSet<String> {
+            server
+                .calls
+                .borrow()
+                .iter()
+                .map(|(_, id)| id.clone())
+                .filter(|id| !id.is_empty())
+                .collect()
+        };
+        assert_eq!(
+            on(&shell(&w).second),
+            HashSet::from([second_id.to_string()])
+        );
+        assert!(!on(&shell(&w).server).contains(second_id.as_str()));
+        assert!(on(&shell(&w).server).contains(first.as_str()));
+        assert_eq!(indexed(&w, &second_id).unwrap()["server"], "s2");
+        // The Sessions page groups them by server.
+        let list = open_sessions_page(&w).await;
+        let groups = last_list(&w, list).groups;
+        let ids = |g: usize| -> Vec<SessionId> {
+            groups[g]
+                .sessions
+                .iter()
+                .filter(|r| r.known)
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        assert_eq!((ids(0), ids(1)), (vec![first], vec![second_id]));
+    });
+}
+
+#[test]
+fn closing_a_tab_can_close_its_session_on_the_server() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let prefs = OptionsRequest::SavePreferences {
+            closed_tab: crate::core::settings::ClosedTab::CloseOnServer,
+            notify_drops: true,
+        };
+        assert_eq!(
+            w.options_message(&encode(&prefs).to_string()).await["type"],
+            "saved"
+        );
+        let (_, id) = connected(&w, 1).await;
+        w.tab_removed(tab(1)).await;
+        assert_eq!(shell(&w).server.count("close-session"), 1);
+        assert!(indexed(&w, &id).is_some(), "closed, not forgotten");
+        assert!(
+            shell(&w).notices.borrow().is_empty(),
+            "the user's own close is no drop"
+        );
+    });
+}
+
+#[test]
+fn a_tab_closed_before_its_session_started_takes_it_along() {
+    run(|w| async move {
+        // No settings: the tab gets an ID that never reaches a server.
+        let port = open_popup(&w, 1).await;
+        let id = session_of(&w, port);
+        assert!(indexed(&w, &id).is_some());
+        w.tab_removed(tab(1)).await;
+        assert_eq!(keys_of(&w, &id), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn export_then_import_restores_the_list_without_a_token_or_secret() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, id) = connected(&w, 1).await;
+        send(
+            &w,
+            port,
+            PopupRequest::Describe {
+                label: Some(crate::core::index::Label::parse("Loja Norte").unwrap()),
+                colour: Some(crate::core::index::Colour::Teal),
+            },
+        )
+        .await;
+        pass(1).await;
+        let list = open_sessions_page(&w).await;
+        use crate::core::messages::SessionsRequest;
+        sessions_request(&w, list, SessionsRequest::Export).await;
+        let text = shell(&w)
+            .exports
+            .borrow()
+            .last()
+            .cloned()
+            .expect("an export");
+        assert!(!text.contains(SECRET));
+        for tokens in shell(&w).server.tokens.borrow().values() {
+            for token in tokens {
+                assert!(!text.contains(token.as_str()));
+            }
+        }
+        // Into a fresh browser.
+        let fresh = Worker::new(FakeShell::default(), T);
+        let page = open_sessions_page(&fresh).await;
+        sessions_request(&fresh, page, SessionsRequest::Import { text: text.clone() }).await;
+        let entry = indexed(&fresh, &id).expect("imported");
+        assert_eq!(
+            (entry["label"].clone(), entry["colour"].clone()),
+            (json!("Loja Norte"), json!("teal"))
+        );
+        let settings = shell(&fresh).kv.area(Area::Local)[keys::SETTINGS].clone();
+        assert!(settings.to_string().contains(URL), "{settings}");
+        // A second import changes nothing; an older copy never replaces a newer entry.
+        send_describe_on(&fresh, &id, "Renamed here").await;
+        sessions_request(&fresh, page, SessionsRequest::Import { text }).await;
+        assert_eq!(indexed(&fresh, &id).unwrap()["label"], "Renamed here");
+        sessions_request(&fresh, page, SessionsRequest::Import { text: "{}".into() }).await;
+        assert!(!shell(&fresh)
+            .warnings
+            .borrow()
+            .iter()
+            .any(|w| w.contains("panick")));
+    });
+}
+
+async fn send_describe_on(w: &TestWorker, id: &SessionId, label: &str) {
+    pass(1).await;
+    let page = open_sessions_page(w).await;
+    let request = crate::core::messages::SessionsRequest::Describe {
+        id: id.clone(),
+        label: Some(crate::core::index::Label::parse(label).unwrap()),
+        colour: None,
+    };
+    sessions_request(w, page, request).await;
+}
+
+#[test]
+fn the_sessions_page_paces_its_checks() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let mut ids = Vec::new();
+        for n in 1..=20 {
+            let (port, id) = connected(&w, n).await;
+            w.page_disconnected(port);
+            ids.push(id);
+        }
+        pass(120_000).await;
+        shell(&w).server.calls.borrow_mut().clear();
+        let list = open_sessions_page(&w).await;
+        pass(u64::from(T.list_refresh_ms) * 3).await;
+        let per_minute = |route| shell(&w).server.count(route) as f64 / 3.0;
+        assert!(
+            per_minute("status-session") <= 21.0,
+            "{}",
+            per_minute("status-session")
+        );
+        assert!(
+            per_minute("status-session") >= 19.0,
+            "{}",
+            per_minute("status-session")
+        );
+        assert_eq!(per_minute("show-all-sessions"), 1.0);
+        let rows = last_list(&w, list).groups[0].sessions.len();
+        assert_eq!(rows, 20);
+        // Closed, it stops.
+        w.page_disconnected(list);
+        pass(1_000).await;
+        let calls = shell(&w).server.calls.borrow().len();
+        pass(u64::from(T.list_refresh_ms) * 2).await;
+        assert_eq!(shell(&w).server.calls.borrow().len(), calls);
+    });
+}
+
+#[test]
+fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, a) = connected(&w, 1).await;
+        let (_, b) = connected(&w, 2).await;
+        let list = open_sessions_page(&w).await;
+        use crate::core::messages::{SessionAction, SessionsRequest};
+        sessions_request(
+            &w,
+            list,
+            SessionsRequest::Act {
+                action: SessionAction::Logout,
+                ids: vec![a.clone()],
+            },
+        )
+        .await;
+        assert_eq!(keys_of(&w, &a), Vec::<String>::new());
+        assert_eq!(
+            keys_of(&w, &b),
+            [
+                keys::SESSIONS.to_owned(),
+                keys::tab(tab(2)),
+                keys::token(&b)
+            ]
+        );
+        let rows: Vec<SessionId> = last_list(&w, list).groups[0]
+            .sessions
+            .iter()
+            .filter(|r| r.known)
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(rows, [b.clone()], "the server's own list may still name it");
+        // Detach and open all: the session gets a tab again.
+        sessions_request(
+            &w,
+            list,
+            SessionsRequest::Act {
+                action: SessionAction::Detach,
+                ids: vec![b.clone()],
+            },
+        )
+        .await;
+        assert_eq!(stored(&w, &keys::tab(tab(2))), None);
+        sessions_request(&w, list, SessionsRequest::OpenAll).await;
+        let tab_of_b = last_list(&w, list).groups[0].sessions[0]
+            .tab
+            .expect("a new tab");
+        assert_eq!(stored(&w, &keys::tab(tab_of_b)), Some(json!(b.as_str())));
     });
 }

@@ -474,11 +474,11 @@ impl<S: Shell + 'static> Worker<S> {
         for (id, entry) in index.0 {
             let live = Live {
                 state: SessionState::restored(entry.last_status, self.timings),
+                account_read: entry.account.is_some(),
                 entry,
                 tab: None,
                 polling: false,
                 checked_at: 0.0,
-                account_read: false,
             };
             state.sessions.entry(id).or_insert(live);
         }
