@@ -1625,7 +1625,11 @@ fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
             .filter(|r| r.known)
             .map(|r| r.id.clone())
             .collect();
-        assert_eq!(rows, [b.clone()], "the server's own list may still name it");
+        assert_eq!(
+            rows,
+            std::slice::from_ref(&b),
+            "the server's own list may still name it"
+        );
         // Detach and open all: the session gets a tab again.
         sessions_request(
             &w,
