@@ -157,7 +157,8 @@ pub struct Tab {
     pub popup: Option<WindowHandle>,
 }
 
-/// `(wpp_tab_<tab>, wpp_session_<id>, wpp_token_<id>)` from storage.session.
+/// `(wpp_tab_<tab>` and `wpp_token_<id>` from storage.session, and the session's entry in
+/// storage.local's `wpp_sessions` index).
 pub type Keys = (Value, Value, Value);
 
 pub struct Ctx {
@@ -176,6 +177,19 @@ impl Ctx {
 
     pub async fn with_sim(kind: Kind, sim: Sim) -> Result<Ctx> {
         Ctx::with_build(kind, sim, &Build::test()?).await
+    }
+
+    /// The world around a browser already running (a restarted one): its current window
+    /// becomes the control window, on the options page; no tab is known yet.
+    pub async fn with_browser(b: Browser, sim: Sim) -> Result<Ctx> {
+        b.open("options.html").await?;
+        let main = b.wd.window().await.map_err(wd("current window"))?;
+        Ok(Ctx {
+            b,
+            sim,
+            main,
+            tabs: HashMap::new(),
+        })
     }
 
     pub async fn with_build(kind: Kind, sim: Sim, build: &Build) -> Result<Ctx> {
@@ -492,12 +506,12 @@ impl Ctx {
         let s = &st["session"];
         Ok((
             s[format!("wpp_tab_{tab_id}")].clone(),
-            s[format!("wpp_session_{session}")].clone(),
+            st["local"]["wpp_sessions"][session].clone(),
             s[format!("wpp_token_{session}")].clone(),
         ))
     }
 
-    /// Asserts ID, token and record of tab `name` are still in storage.session; returns the
+    /// Asserts binding, token and index entry of tab `name` are still stored; returns the
     /// token.
     pub async fn state_kept(&self, name: &str) -> Result<String> {
         let id = self.session_of(name)?;
@@ -507,8 +521,8 @@ impl Ctx {
             format!("wpp_tab_ of {name} is {tab_key}, expected {id}"),
         )?;
         ensure(
-            rec.is_object() && rec["id"] == json!(id),
-            format!("record of {id} lost: {rec}"),
+            rec.is_object() && rec["label"].is_string(),
+            format!("index entry of {id} lost: {rec}"),
         )?;
         token
             .as_str()
@@ -516,10 +530,10 @@ impl Ctx {
             .ok_or_else(|| format!("token of {id} lost: {token}"))
     }
 
-    /// Waits until `tab`'s three keys are gone from storage.session.
+    /// Waits until `tab`'s binding, token and index entry are gone.
     pub async fn wait_keys_gone(&self, name: &str) -> Result<()> {
         let (tab, id) = (self.tab_id(name)?, self.session_of(name)?);
-        wait_for(&format!("{name}'s three keys to go"), WAIT, || async {
+        wait_for(&format!("{name}'s keys and index entry to go"), WAIT, || async {
             let k = self.keys_of(tab, &id).await?;
             Ok(if k.0.is_null() && k.1.is_null() && k.2.is_null() {
                 Ok(())

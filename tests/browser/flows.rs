@@ -193,7 +193,7 @@ pub async fn pairing_and_scan(kind: Kind) -> Result<String> {
         format!("sim says B is {sim_b:?}"),
     )?;
     let tab_a = ctx.tab_id("A")?;
-    let rec = wait_for("wpp_session_<A>.lastStatus CONNECTED", WAIT, || async {
+    let rec = wait_for("wpp_sessions[A].lastStatus CONNECTED", WAIT, || async {
         let (_, rec, _) = ctx.keys_of(tab_a, &id_a).await?;
         Ok(if rec["lastStatus"] == "CONNECTED" {
             Ok(rec)
@@ -202,16 +202,21 @@ pub async fn pairing_and_scan(kind: Kind) -> Result<String> {
         })
     })
     .await?;
-    for field in ["id", "tabId", "serverUrl", "createdAt", "lastStatus"] {
+    for field in [
+        "server",
+        "label",
+        "colour",
+        "createdAt",
+        "lastStatus",
+        "lastSeenConnected",
+    ] {
         ensure(
             rec.get(field).is_some(),
-            format!("record wpp_session_{id_a} lacks {field}: {rec}"),
+            format!("index entry of {id_a} lacks {field}: {rec}"),
         )?;
     }
-    ensure(
-        rec["id"] == json!(id_a) && rec["tabId"] == json!(tab_a),
-        format!("record mismatch: {rec}"),
-    )?;
+    let (bound, _, _) = ctx.keys_of(tab_a, &id_a).await?;
+    ensure(bound == json!(id_a), format!("wpp_tab_{tab_a} is {bound}"))?;
     Ok(format!("sim: A={sim_a:?} B={sim_b:?}"))
 }
 
@@ -566,7 +571,7 @@ pub async fn malformed_messages_refused(kind: Kind) -> Result<String> {
             "const [v, tab, portName] = args;\
              const send = (m) => api.runtime.sendMessage(m);\
              const out = [await send({ v: v + 1, type: 'getSettings' }), await send('garbage'),\
-               await send({ v, type: 'saveSettings', serverUrl: 'javascript:alert(1)', rememberSecret: true }),\
+               await send({ v, type: 'saveServer', name: 'x', serverUrl: 'javascript:alert(1)', rememberSecret: true }),\
                await send({ v, type: 'selfDestruct' })];\
              const port = api.runtime.connect({ name: portName });\
              const pushes = [];\

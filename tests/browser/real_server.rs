@@ -124,11 +124,13 @@ fn run_gated(name: &str, run: Run) -> std::result::Result<Completion, Failed> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// The options page's own `saveSettings` request with the real server's URL and secret.
+/// The options page's own `saveServer` request with the real server's URL and secret.
 async fn settings_real(ctx: &Ctx, server: &RealServer) -> Result<()> {
     let reply = ctx
         .options_request(json!({
-            "type": "saveSettings",
+            "type": "saveServer",
+            "id": "s1",
+            "name": "Real server",
             "serverUrl": server.url,
             "secretKey": server.secret,
             "rememberSecret": false,
@@ -136,7 +138,7 @@ async fn settings_real(ctx: &Ctx, server: &RealServer) -> Result<()> {
         .await?;
     ensure(
         reply["type"] == "saved",
-        format!("saveSettings answered {reply}"),
+        format!("saveServer answered {reply}"),
     )
 }
 

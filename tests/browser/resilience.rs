@@ -87,14 +87,17 @@ async fn stop_and_await_worker(ctx: &Ctx) -> Result<(&'static str, Duration)> {
     Ok((how, took))
 }
 
-/// storage.session holds no orphan and no half-written session: every bound tab's session has
-/// its record and token, every record its token and a tab, every token its record. Returns the
+/// Storage holds no orphan and no half-written session: every bound tab's session is in
+/// the index and has its token, and every token belongs to an indexed session. Returns the
 /// session IDs bound to tabs.
-fn consistent(session_area: &Value) -> Result<Vec<String>> {
+fn consistent(storage: &Value) -> Result<Vec<String>> {
+    let session_area = &storage["session"];
+    let index = &storage["local"]["wpp_sessions"];
     let map = session_area
         .as_object()
         .ok_or_else(|| format!("storage.session is not an object: {session_area}"))?;
     let has = |k: String| map.get(&k).is_some_and(|v| !v.is_null());
+    let indexed = |id: &str| index.get(id).is_some_and(Value::is_object);
     let mut bound = Vec::new();
     for (key, value) in map {
         if key.starts_with("wpp_tab_") {
@@ -102,27 +105,15 @@ fn consistent(session_area: &Value) -> Result<Vec<String>> {
                 .as_str()
                 .ok_or_else(|| format!("{key} is not a session ID: {value}"))?;
             ensure(
-                has(format!("wpp_session_{id}")) && has(format!("wpp_token_{id}")),
-                format!("{key} -> {id}, whose record or token is missing: {session_area}"),
+                indexed(id) && has(format!("wpp_token_{id}")),
+                format!("{key} -> {id}, whose index entry or token is missing: {storage}"),
             )?;
             bound.push(id.to_string());
         }
-    }
-    for key in map.keys() {
-        if let Some(id) = key.strip_prefix("wpp_session_") {
-            ensure(
-                has(format!("wpp_token_{id}")),
-                format!("record {id} without its token: {session_area}"),
-            )?;
-            ensure(
-                bound.iter().any(|b| b == id),
-                format!("record {id} bound to no tab (orphan): {session_area}"),
-            )?;
-        }
         if let Some(id) = key.strip_prefix("wpp_token_") {
             ensure(
-                has(format!("wpp_session_{id}")),
-                format!("token of {id} without its record (orphan): {session_area}"),
+                indexed(id),
+                format!("token of {id} without its index entry (orphan): {storage}"),
             )?;
         }
     }
@@ -253,7 +244,7 @@ pub async fn worker_stopped_during_start_session(kind: Kind) -> Result<String> {
         s.status() == "CONNECTED" && s.id() == id
     })
     .await?;
-    let stored = consistent(&ctx.storage().await?["session"])?;
+    let stored = consistent(&ctx.storage().await?)?;
     ensure(
         stored == vec![id.clone()],
         format!("bound sessions: {stored:?}"),
@@ -413,7 +404,7 @@ async fn logout_interrupted(kind: Kind, server_done: bool) -> Result<String> {
         sim_after.as_deref() != Some("CONNECTED"),
         format!("the server session is still CONNECTED at the end: {sim_after:?}"),
     )?;
-    consistent(&ctx.storage().await?["session"])?;
+    consistent(&ctx.storage().await?)?;
     Ok(format!(
         "stopped with {how} in {:.0} ms; keys right after: {right_after}; {server_note}{settled} (sim: \
          {sim_between:?}); keys then: {settled_keys}; {again}; sim at the end: {sim_after:?}; \
@@ -470,7 +461,7 @@ pub async fn worker_stopped_during_stuck_restart(kind: Kind) -> Result<String> {
         ),
     )?;
     let back = Instant::now();
-    let right_after = consistent(&ctx.storage().await?["session"])
+    let right_after = consistent(&ctx.storage().await?)
         .map_err(|e| format!("right after the stop: {e}"))?;
     ensure(
         right_after.len() == 1,
@@ -483,7 +474,7 @@ pub async fn worker_stopped_during_stuck_restart(kind: Kind) -> Result<String> {
     let now_id = qr.id().to_string();
     ctx.tabs.get_mut("K").unwrap().session = Some(now_id.clone());
     ctx.state_kept("K").await?;
-    let bound = consistent(&ctx.storage().await?["session"])?;
+    let bound = consistent(&ctx.storage().await?)?;
     ensure(
         bound == vec![now_id.clone()],
         format!("bound sessions: {bound:?}"),
@@ -535,7 +526,7 @@ pub async fn server_restart_mid_pairing(kind: Kind) -> Result<String> {
     ctx.sim.scan(&id).await?;
     ctx.wait_popup("R", "CONNECTED after a scan", |s| s.status() == "CONNECTED")
         .await?;
-    consistent(&ctx.storage().await?["session"])?;
+    consistent(&ctx.storage().await?)?;
     Ok(format!(
         "after the restart: {:?} {:?} / #pair {:?}; pressed {pressed:?}; ID kept; token {}; \
          scan -> CONNECTED",
@@ -591,7 +582,7 @@ pub async fn server_restart_mid_connection(kind: Kind) -> Result<String> {
     ctx.sim.scan(&id).await?;
     ctx.wait_popup("C", "CONNECTED after a scan", |s| s.status() == "CONNECTED")
         .await?;
-    consistent(&ctx.storage().await?["session"])?;
+    consistent(&ctx.storage().await?)?;
     Ok(format!(
         "after the restart the reopened popup shows {:?} {:?} / #pair {:?}; pressed (with one \
          401 on start-session) {pressed:?}; ID kept; token {}; requests since the restart: \
@@ -724,15 +715,15 @@ pub async fn fifty_tabs_pairing_at_once(kind: Kind) -> Result<String> {
     .await;
     all_qr?;
     let paired_after = t0.elapsed();
-    let storage = ctx.storage().await?["session"].clone();
+    let storage = ctx.storage().await?;
     let bound = consistent(&storage)?;
     ensure(bound.len() == FIFTY, format!("{} tabs bound", bound.len()))?;
     for (tab, id) in tabs.iter().zip(&shown) {
         ensure(
-            storage[format!("wpp_tab_{tab}")] == json!(id),
+            storage["session"][format!("wpp_tab_{tab}")] == json!(id),
             format!(
                 "tab {tab} is bound to {}, its popup showed {id}",
-                storage[format!("wpp_tab_{tab}")]
+                storage["session"][format!("wpp_tab_{tab}")]
             ),
         )?;
     }
