@@ -414,9 +414,10 @@ impl<S: Shell + 'static> Worker<S> {
                     .filter(|s| s.server_url == server_url)
                     .and_then(|s| s.secret_key.clone());
                 let Some(secret_key) = secret_key.or(kept) else {
-                    let why = match existing {
-                        Some(_) => "The URL changed: enter this server's secret key again.",
-                        None => "Enter the server's secret key.",
+                    let moved = existing.is_some_and(|s| s.server_url != server_url);
+                    let why = match moved {
+                        true => "The URL changed: enter this server's secret key again.",
+                        false => "Enter the server's secret key.",
                     };
                     return error(why.into());
                 };

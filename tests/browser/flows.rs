@@ -610,7 +610,7 @@ pub async fn malformed_messages_refused(kind: Kind) -> Result<String> {
     expect_error(2, "Server URL")?;
     expect_error(3, "invalid message")?;
     ensure(
-        list[4]["type"] == "settings" && list[4]["hasSecret"] == true,
+        list[4]["type"] == "settings" && list[4]["servers"][0]["hasSecret"] == true,
         format!(
             "the worker stopped answering well-formed requests: {}",
             list[4]
@@ -791,7 +791,7 @@ pub async fn panic_does_not_kill_the_worker(kind: Kind) -> Result<String> {
     })
     .await?;
     ensure(
-        reply["hasSecret"] == true,
+        reply["servers"][0]["hasSecret"] == true,
         format!("settings lost after the panic: {reply}"),
     )?;
     ctx.open_popup("W").await?;

@@ -103,7 +103,7 @@ mod suite {
             ),
             scenario!(
                 "two_servers_via_options_page",
-                8,
+                10,
                 servers::two_servers_via_options_page
             ),
             scenario!("sessions_page", 20, sessions_page::sessions_page),

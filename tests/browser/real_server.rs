@@ -316,7 +316,7 @@ async fn settings_and_connection_test(ctx: &mut Ctx, server: &RealServer) -> Res
     )?;
     let reply = ctx.options_request(json!({"type": "getSettings"})).await?;
     ensure(
-        reply["type"] == "settings" && reply["hasSecret"] == true,
+        reply["type"] == "settings" && reply["servers"][0]["hasSecret"] == true,
         format!("getSettings after saving: {reply}"),
     )?;
     ctx.to_main().await?;

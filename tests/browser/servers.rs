@@ -232,9 +232,20 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     // A tab's session on it, the default: the worker refuses to remove it, the page says why.
     ctx.create_tab("A").await?;
     let id = ctx.open_popup_for_id("A").await?;
+    crate::harness::wait_for(
+        "the new session started on the default (second) server",
+        crate::harness::WAIT,
+        || async {
+            Ok(match second.status_of(&id).await? {
+                Some(status) => Ok(status),
+                None => Err(format!("{id} unknown to the second sim")),
+            })
+        },
+    )
+    .await?;
     ensure(
-        second.status_of(&id).await?.is_some(),
-        format!("the new session {id} is not on the default (second) server"),
+        ctx.sim.status_of(&id).await?.is_none(),
+        format!("the new session {id} started on the first server too"),
     )?;
     ctx.to_main().await?;
     ctx.open_options_page().await?;
