@@ -32,7 +32,14 @@ impl<S: Shell + 'static> Worker<S> {
     pub(crate) async fn sessions_message(self: &Rc<Self>, port: PortKey, message: &str) {
         let request = match decode_text::<SessionsRequest>(message) {
             Ok(request) => request,
-            Err(err) => return self.warn(&format!("Sessions page message refused: {err}")),
+            Err(err) => {
+                self.warn(&format!("Sessions page message refused: {err}"));
+                return self.notice(
+                    port,
+                    false,
+                    &format!("The extension refused this request: {err}."),
+                );
+            }
         };
         self.load_settings().await;
         if !self.loaded().await {
@@ -47,7 +54,9 @@ impl<S: Shell + 'static> Worker<S> {
             }
             SessionsRequest::Act { action, ids } => {
                 for id in &ids {
-                    self.act(action, id).await;
+                    if let Err(message) = self.act(action, id).await {
+                        self.notice(port, false, &message);
+                    }
                 }
             }
             SessionsRequest::Describe { id, label, colour } => {
@@ -81,32 +90,29 @@ impl<S: Shell + 'static> Worker<S> {
         self.post(port, &WorkerPush::Notice { ok, message });
     }
 
-    async fn act(self: &Rc<Self>, action: SessionAction, id: &SessionId) {
+    /// One action on one session; `Err` says why it could not be done.
+    async fn act(self: &Rc<Self>, action: SessionAction, id: &SessionId) -> Result<(), String> {
         if action != SessionAction::Forget {
             self.adopt(id);
         }
         let tab = self.read(id, |l| l.tab);
         match (action, tab) {
-            (_, None) => {}
+            (_, None) => return Err(format!("{id} is not in this browser's list.")),
             (SessionAction::Attach, Some(Some(tab)))
             | (SessionAction::FocusTab, Some(Some(tab))) => self.shell.focus_tab(tab),
-            (SessionAction::Attach, Some(None)) => {
-                if let Some(tab) = self.shell.open_tab().await {
-                    self.attach(tab, id).await;
-                }
-            }
+            (SessionAction::Attach, Some(None)) => match self.shell.open_tab().await {
+                Some(tab) => self.attach(tab, id).await,
+                None => return Err("The browser refused a new tab.".into()),
+            },
             (SessionAction::FocusTab, Some(None)) => {}
             (SessionAction::Detach, Some(Some(tab))) => self.detach(tab).await,
             (SessionAction::Detach, Some(None)) => {}
             (SessionAction::Logout, _) => self.logout(id).await,
             (SessionAction::Close, _) => self.close(id).await,
             (SessionAction::Restart, _) => self.restart(id).await,
-            (SessionAction::Forget, _) => {
-                if let Err(err) = self.forget(id).await {
-                    self.warn(&err.to_string());
-                }
-            }
+            (SessionAction::Forget, _) => self.forget(id).await.map_err(|e| e.to_string())?,
         }
+        Ok(())
     }
 
     /// A session only the server listed becomes known here, so that it can be acted on.

@@ -20,7 +20,7 @@ pub const POPUP_PORT: &str = "wpp-tabs-popup";
 /// Name of the long-lived port the Sessions page opens to the worker.
 pub const SESSIONS_PORT: &str = "wpp-tabs-sessions";
 /// An import carries a whole exported index.
-const MAX_IMPORT_BYTES: usize = 1024 * 1024;
+pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 /// Requests from the extension's pages are small: anything larger is refused unread.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// A pushed view carries the QR, which can be as large as the largest reply the worker
@@ -77,7 +77,7 @@ pub enum SessionAction {
 }
 
 /// The most rows one bulk action names.
-const MAX_BULK: usize = 500;
+pub const MAX_BULK: usize = 500;
 
 /// Sessions page -> worker, over the Sessions port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -25,10 +25,9 @@ use web_sys::{Document, Element, HtmlElement, HtmlInputElement};
 
 /// Delay before reconnecting to a worker that went away (stopped or updated).
 const RECONNECT_MS: u32 = 250;
-/// The largest file offered for import (the worker reads at most 1 MiB per message).
-const MAX_IMPORT_BYTES: usize = 1024 * 1024;
-/// The most sessions one `Act` message names (the worker's bound).
-const MAX_PER_ACT: usize = 500;
+/// The largest file offered for import, and the most sessions one `Act` names: the worker's
+/// own bounds.
+use crate::core::messages::{MAX_BULK as MAX_PER_ACT, MAX_IMPORT_BYTES};
 /// How long the export's object URL lives after its download started.
 const REVOKE_MS: u32 = 10_000;
 
@@ -106,6 +105,8 @@ thread_local! {
 #[derive(Default)]
 struct Page {
     port: Option<Port>,
+    /// Ports opened so far, shown as `body[data-connections]`: one more after each reconnect.
+    connections: u32,
     /// The last list the worker pushed.
     view: Option<SessionsView>,
     /// While the confirmation is open: what "yes" sends, and where focus goes back after.
@@ -157,8 +158,15 @@ fn connect() {
         .add_listener(on_disconnect.as_ref().unchecked_ref());
     on_message.forget();
     on_disconnect.forget();
-    with_page(|p| p.port = Some(port));
+    let connections = with_page(|p| {
+        p.port = Some(port);
+        p.connections += 1;
+        p.connections
+    });
     send(&SessionsRequest::Subscribe);
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-connections", &connections.to_string());
+    }
 }
 
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
@@ -237,12 +245,6 @@ fn render(view: &SessionsView) {
         })
         .collect();
     arrange(&container, &sections);
-    // A row that moved (renamed, so sorted elsewhere) loses focus in the move: give it back.
-    if let Some(el) = focused.and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
-        if el.is_connected() && document().active_element().as_ref() != Some(&el) {
-            let _ = el.focus();
-        }
-    }
     let rows = || view.groups.iter().flat_map(|g| &g.sessions);
     set_hidden("loading", true);
     set_hidden("empty", rows().next().is_some());
@@ -255,6 +257,29 @@ fn render(view: &SessionsView) {
         let _ = body.set_attribute("data-source", "worker");
     }
     apply_filter();
+    keep_focus(focused);
+}
+
+/// Keeps the keyboard where it was in the list: an element that moved (a renamed row sorts
+/// elsewhere) gets the focus back; one the push hid or disabled (a busy row) hands it to the
+/// first control still usable in its row.
+fn keep_focus(was: Option<Element>) {
+    let Some(was) = was.filter(|e| e.closest("#groups").ok().flatten().is_some()) else {
+        return;
+    };
+    let usable = |e: &Element| !e.has_attribute("hidden") && !e.has_attribute("disabled");
+    let target = match usable(&was) {
+        true => Some(was),
+        false => was.closest("tr").ok().flatten().and_then(|tr| {
+            part(&tr, "[data-action]:not([hidden]):not([disabled])")
+                .or_else(|| part(&tr, "[data-select]"))
+        }),
+    };
+    if let Some(target) = target.and_then(|t| t.dyn_into::<HtmlElement>().ok()) {
+        if document().active_element().as_ref() != Some(target.as_ref()) {
+            let _ = target.focus();
+        }
+    }
 }
 
 fn group_key(group: &ServerGroup) -> String {
@@ -271,7 +296,7 @@ fn new_group(key: &str) -> Element {
     let _ = section.set_attribute("aria-labelledby", &heading_id);
     let heading = make("h2", "");
     heading.set_id(&heading_id);
-    heading.append_with_node_2(&make("span", "server-name"), &make("span", "server-url"));
+    let _ = heading.append_with_node_2(&make("span", "server-name"), &make("span", "server-url"));
     let table = make("table", "session-table");
     let head = make("thead", "");
     let head_row = make("tr", "");
@@ -339,11 +364,11 @@ fn new_row(row: &SessionRow) -> Element {
     let _ = label.set_attribute("autocomplete", "off");
     let _ = label.set_attribute("aria-label", &format!("Name of session {}", row.id));
     let name = cell(
-        "name",
+        "col-name",
         &[&label, &text_el("code", "session-id", row.id.as_str())],
     );
     let status = cell(
-        "status",
+        "col-status",
         &[
             &make("span", "status-text"),
             &make("span", "error row-error"),
@@ -360,14 +385,14 @@ fn new_row(row: &SessionRow) -> Element {
         append(&actions, &button);
     }
     for td in [
-        cell("select", &[&select]),
-        cell("colour", &[&swatch]),
+        cell("col-select", &[&select]),
+        cell("col-colour", &[&swatch]),
         name,
-        cell("account", &[]),
+        cell("col-account", &[]),
         status,
-        cell("tab", &[]),
-        cell("seen", &[]),
-        cell("", &[&actions]),
+        cell("col-tab", &[]),
+        cell("col-seen", &[]),
+        cell("col-actions", &[&actions]),
     ] {
         append(&tr, &td);
     }
@@ -412,16 +437,16 @@ fn fill_row(tr: &Element, row: &SessionRow) {
         }
     }
     let account = row.account.as_ref().map(|a| a.display());
-    set_text(tr, ".account", account.as_deref().unwrap_or("—"));
+    set_text(tr, ".col-account", account.as_deref().unwrap_or("—"));
     set_text(tr, ".status-text", &row.status_text);
     if let Some(error) = part(tr, ".row-error") {
         error.set_text_content(row.error.as_deref());
         hide(&error, row.error.is_none());
     }
     let tab = row.tab.map(|t| format!("Tab {t}"));
-    set_text(tr, ".tab", tab.as_deref().unwrap_or("Not in a tab"));
+    set_text(tr, ".col-tab", tab.as_deref().unwrap_or("Not in a tab"));
     let seen = row.last_seen_connected.map(local_time);
-    set_text(tr, ".seen", seen.as_deref().unwrap_or("never"));
+    set_text(tr, ".col-seen", seen.as_deref().unwrap_or("never"));
     for (action, text) in ACTIONS {
         let Some(button) = part(tr, &format!("[data-action={}]", action_name(action))) else {
             continue;
@@ -437,8 +462,10 @@ fn applies(action: SessionAction, row: &SessionRow) -> bool {
     match action {
         SessionAction::Attach => row.tab.is_none(),
         SessionAction::Detach | SessionAction::FocusTab => row.tab.is_some(),
-        SessionAction::Logout | SessionAction::Close | SessionAction::Restart => row.known,
-        SessionAction::Forget => true,
+        // A session only the server lists is adopted by the worker when acted on.
+        SessionAction::Logout | SessionAction::Close | SessionAction::Restart => true,
+        // Forgetting is about this browser's list: nothing to forget of an unknown one.
+        SessionAction::Forget => row.known,
     }
 }
 

@@ -32,6 +32,8 @@ mod flows;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
+mod manager;
+#[cfg(not(target_arch = "wasm32"))]
 mod real_server;
 #[cfg(not(target_arch = "wasm32"))]
 mod resilience;
@@ -60,7 +62,7 @@ mod suite {
     use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
     use crate::harness::{Kind, Result};
-    use crate::{bench, confirm, faults, flows, resilience, servers, sessions_page};
+    use crate::{bench, confirm, faults, flows, manager, resilience, servers, sessions_page};
 
     type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
 
@@ -229,6 +231,36 @@ mod suite {
                 8,
                 resilience::server_restart_mid_connection
             ),
+            scenario!(
+                "sessions_survive_a_browser_restart",
+                15,
+                manager::sessions_survive_a_browser_restart
+            ),
+            scenario!(
+                "a_closed_tabs_session_stays_listed_and_can_be_reattached",
+                8,
+                manager::a_closed_tabs_session_stays_listed_and_can_be_reattached
+            ),
+            scenario!(
+                "an_unlinked_account_raises_one_notification",
+                8,
+                manager::an_unlinked_account_raises_one_notification
+            ),
+            scenario!(
+                "migration_from_the_old_settings_shape_keeps_url_and_secret",
+                6,
+                manager::migration_from_the_old_settings_shape_keeps_url_and_secret
+            ),
+            scenario!(
+                "sessions_page_open_all_logout_and_export_import",
+                20,
+                manager::sessions_page_open_all_logout_and_export_import
+            ),
+            scenario!(
+                "two_servers_each_with_its_own_secret",
+                12,
+                manager::two_servers_each_with_its_own_secret
+            ),
         ]
     }
 
@@ -347,6 +379,15 @@ mod suite {
             Trial::test("bench_popup_open", || {
                 let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
                 rt.block_on(bench::popup_open())
+                    .map(drop)
+                    .map_err(Into::into)
+            })
+            .with_ignored_flag(true),
+        );
+        trials.push(
+            Trial::test("bench_sessions_page_load", || {
+                let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+                rt.block_on(bench::sessions_page_load())
                     .map(drop)
                     .map_err(Into::into)
             })

@@ -3,7 +3,7 @@
 //! renaming through `[data-field=label]` (and refusing an empty name), the status filter and
 //! the search, selection and the bulk buttons, the in-page confirmation (Escape cancels),
 //! a row action reaching the server, export and import (an oversized file refused on the
-//! page), and forgetting a session.
+//! page), forgetting a session, and (Chromium) reconnecting to a stopped worker.
 
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ struct Page {
     /// `#confirm-question` while the confirmation shows.
     confirm: Option<String>,
     focus: Option<String>,
+    /// The `data-session-id` of the row holding the focus.
+    focus_row: Option<String>,
 }
 
 const SNAPSHOT: &str = r#"
@@ -81,6 +83,8 @@ return {
   error: vis(q('#error')) ? q('#error').textContent : null,
   confirm: vis(q('#confirm')) ? q('#confirm-question').textContent : null,
   focus: active ? (active.id || active.getAttribute('data-bulk') || active.tagName) : null,
+  focusRow: active && active.closest('tr[data-session-id]')
+    ? active.closest('tr[data-session-id]').getAttribute('data-session-id') : null,
 };
 "#;
 
@@ -201,6 +205,19 @@ impl<'a> Sessions<'a> {
         .map(drop)
     }
 
+    /// `body[data-connections]`: the ports the page opened so far.
+    async fn connections(&self) -> Result<u64> {
+        let v = self
+            .run(
+                "return document.body.getAttribute('data-connections');",
+                vec![],
+            )
+            .await?;
+        v.as_str()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("body[data-connections] is {v}"))
+    }
+
     async fn filter(&self, value: &str) -> Result<()> {
         self.focus().await?;
         self.ctx
@@ -309,6 +326,21 @@ pub async fn sessions_page(kind: Kind) -> Result<String> {
         format!("bulk buttons enabled with nothing selected: {}", p.brief()),
     )?;
     let label_b = p.row(&b).ok_or("row B")?.label.clone();
+
+    // Chromium: the worker stopped, the page reconnects (a new port) and subscribes again.
+    if let Some(cdp) = &ctx.b.cdp {
+        let before = page.connections().await?;
+        cdp.stop_extension_worker(&ctx.b.ext_id).await?;
+        wait_for("the page to reconnect", WAIT, || async {
+            let now = page.connections().await?;
+            Ok(if now > before {
+                Ok(())
+            } else {
+                Err(format!("{now}"))
+            })
+        })
+        .await?;
+    }
 
     // Renaming: the worker's list comes back with the new name; an empty name is refused.
     page.rename(&a, "  Shop Centre ").await?;
@@ -425,19 +457,24 @@ pub async fn sessions_page(kind: Kind) -> Result<String> {
         )
     })
     .await?;
-    page.wait("B CLOSED", |p| {
+    // The focus stays in B's row while it is busy and after (a disabled button would drop it).
+    page.wait("B CLOSED, the focus still in its row", |p| {
         p.row(&b)
             .is_some_and(|r| r.status.as_deref() == Some("CLOSED"))
+            && p.focus_row.as_deref() == Some(b.as_str())
     })
     .await?;
 
     // Export: the download's name and content.
     page.run(
         "window.__exported = null;\
+         const createObjectURL = URL.createObjectURL;\
+         let blob = null;\
+         URL.createObjectURL = b => { blob = b; return createObjectURL(b); };\
          HTMLAnchorElement.prototype.click = function () {\
-           const saved = { name: this.download, text: null };\
+           const saved = { name: this.download, href: this.href, text: null };\
            window.__exported = saved;\
-           fetch(this.href).then(r => r.text()).then(t => { saved.text = t; });\
+           blob.text().then(t => { saved.text = t; });\
          };",
         vec![],
     )
@@ -468,6 +505,12 @@ pub async fn sessions_page(kind: Kind) -> Result<String> {
                 })
         });
     ensure(dated, format!("export file name {name:?}"))?;
+    ensure(
+        exported["href"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("blob:")),
+        format!("export link {}", exported["href"]),
+    )?;
     let file: Value = serde_json::from_str(&text).map_err(|e| format!("export {text}: {e}"))?;
     ensure(
         file["format"] == "wpp-tabs-sessions"
