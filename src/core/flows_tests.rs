@@ -475,6 +475,12 @@ fn session_of(w: &TestWorker, port: PortKey) -> SessionId {
     shown(w, port).session_id.expect("the tab has a session ID")
 }
 
+/// The refresh alarm, a minute after whatever came before, as the browser fires it.
+async fn minute_alarm(w: &TestWorker) {
+    pass(60_000).await;
+    w.alarm(REFRESH_ALARM).await;
+}
+
 /// Lets every task run for `ms` of virtual time.
 async fn pass(ms: u64) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -934,7 +940,7 @@ fn the_alarm_refreshes_unwatched_sessions_for_their_badges() {
         );
         w.alarm("another-alarm").await;
         assert_eq!(shell(&w).server.count("status-session"), polls);
-        w.alarm(REFRESH_ALARM).await;
+        minute_alarm(&w).await;
         assert_eq!(shell(&w).server.count("status-session"), polls + 1);
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "ON");
     });
@@ -1323,8 +1329,8 @@ fn one_notification_per_drop_naming_the_account() {
         pass(1).await;
         w.page_disconnected(port);
         shell(&w).server.set(&id, ServerStatus::Closed);
-        w.alarm(REFRESH_ALARM).await;
-        w.alarm(REFRESH_ALARM).await;
+        minute_alarm(&w).await;
+        minute_alarm(&w).await;
         let notices = shell(&w).notices.borrow().clone();
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert_eq!(notices[0].id, format!("wpp-drop:{id}"));
@@ -1335,15 +1341,15 @@ fn one_notification_per_drop_naming_the_account() {
         assert!(notices[0].message.contains(&phone), "{notices:?}");
         // Connected again, then the server stops answering: a second drop, a second notice.
         shell(&w).server.set(&id, ServerStatus::Connected);
-        w.alarm(REFRESH_ALARM).await;
+        minute_alarm(&w).await;
         shell(&w)
             .server
             .fail("status-session", ApiError::Unreachable);
         shell(&w)
             .server
             .fail("status-session", ApiError::Unreachable);
-        w.alarm(REFRESH_ALARM).await;
-        w.alarm(REFRESH_ALARM).await;
+        minute_alarm(&w).await;
+        minute_alarm(&w).await;
         let notices = shell(&w).notices.borrow().clone();
         assert_eq!(notices.len(), 2, "{notices:?}");
         assert!(
@@ -1373,7 +1379,7 @@ fn a_session_the_user_closed_is_no_drop_and_restarts_without_a_qr() {
         )
         .await;
         assert_eq!(shell(&w).server.count("close-session"), 1);
-        w.alarm(REFRESH_ALARM).await;
+        minute_alarm(&w).await;
         assert!(shell(&w).notices.borrow().is_empty());
         sessions_request(
             &w,
@@ -1584,6 +1590,10 @@ fn the_sessions_page_paces_its_checks() {
         assert_eq!(per_minute("show-all-sessions"), 1.0);
         let rows = last_list(&w, list).groups[0].sessions.len();
         assert_eq!(rows, 20);
+        // The alarm leaves the checks to the open page: no second check of a session.
+        let before = shell(&w).server.calls.borrow().len();
+        w.alarm(REFRESH_ALARM).await;
+        assert_eq!(shell(&w).server.calls.borrow().len(), before);
         // Closed, it stops.
         w.page_disconnected(list);
         pass(1_000).await;

@@ -331,13 +331,19 @@ impl<S: Shell + 'static> Worker<S> {
     /// token in this browser session, is checked, so that a drop is noticed within two alarm
     /// periods and badges stay current.
     pub async fn alarm(self: &Rc<Self>, name: &str) {
-        if name != REFRESH_ALARM || !self.loaded().await {
+        // An open Sessions page paces the checks itself.
+        if name != REFRESH_ALARM || self.list_watched() || !self.loaded().await {
             return;
         }
         self.load_settings().await;
         let store = self.store();
+        // A session checked within half a period (by a popup, say) can wait for the next.
+        let recent = self.timings.slow_refresh_minutes * 30_000.0;
         for id in self.session_ids() {
-            let due = self.read(&id, |l| !l.polling && l.entry.last_status.is_some());
+            let now = self.shell.now_ms();
+            let due = self.read(&id, |l| {
+                !l.polling && l.entry.last_status.is_some() && now - l.checked_at >= recent
+            });
             if due != Some(true) {
                 continue;
             }

@@ -4,14 +4,20 @@
 //! user sees at once) and the first live state the worker pushes (the baseline: what a popup
 //! without the cache would wait for), with the worker warm and with the worker stopped just
 //! before the popup opens.
+//!
+//! A second benchmark, [`sessions_page_load`], counts what the session manager costs the
+//! server: 20 connected sessions, the authenticated requests wpp-sim receives in a real minute
+//! with the Sessions page open and in another with no page open, beside a naive page polling
+//! every session every 2 s and the seed design's 3 s poll.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use wpp_tabs::core::messages::{PROTOCOL_VERSION, SESSIONS_PORT};
 
 use crate::ctx::Ctx;
-use crate::harness::{wait_for, wd, Build, Kind, Result};
+use crate::harness::{ensure, wait_for, wd, Build, Kind, Result, WAIT};
 use crate::sim::Sim;
 
 /// Runs before any script of every document in the measured window: records when the session
@@ -39,11 +45,8 @@ fn percentile(xs: &[f64], p: f64) -> f64 {
     s[((s.len() as f64 * p) as usize).min(s.len() - 1)]
 }
 
-pub async fn popup_open() -> Result<String> {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
+/// `dist/`, the shipped build, or an error saying how to make it.
+fn shipped_dist() -> Result<PathBuf> {
     let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist");
     if !dist.join("chrome/manifest.json").is_file() {
         return Err(format!(
@@ -51,6 +54,15 @@ pub async fn popup_open() -> Result<String> {
             dist.display()
         ));
     }
+    Ok(dist)
+}
+
+pub async fn popup_open() -> Result<String> {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let dist = shipped_dist()?;
     let mut ctx = Ctx::with_build(Kind::Chromium, Sim::start().await?, &Build::at(&dist)).await?;
     ctx.settings_fast().await?;
     // Pair the tab once, so every measured open has a cached session to paint.
@@ -108,6 +120,252 @@ pub async fn popup_open() -> Result<String> {
             percentile(&l, 0.9)
         );
     }
+    println!("{out}");
+    Ok(out)
+}
+
+/// Sessions in the load benchmark.
+const LOAD_SESSIONS: usize = 20;
+
+/// Authenticated requests in one window of wpp-sim's log, by route. Authenticated: the
+/// request carried a token (`auth` `ok` or `invalid`: the server ran a bcrypt compare) or the
+/// secret key (`generate-token`, `show-all-sessions`).
+#[derive(Default)]
+struct RouteCounts {
+    status: u64,
+    list: u64,
+    token: u64,
+    others: u64,
+    /// Requests without credentials (not in the table).
+    unauthenticated: u64,
+    /// Authenticated requests answered with an error status (or dropped).
+    failed: u64,
+    /// `status-session` requests per session.
+    per_session: std::collections::BTreeMap<String, u64>,
+}
+
+impl RouteCounts {
+    fn of(log: &Value) -> RouteCounts {
+        let mut c = RouteCounts::default();
+        for r in log["requests"].as_array().into_iter().flatten() {
+            let route = r["route"].as_str().unwrap_or_default();
+            let auth = r["auth"].as_str().unwrap_or_default();
+            let secret_route = matches!(route, "generate-token" | "show-all-sessions");
+            if !(secret_route || matches!(auth, "ok" | "invalid")) {
+                c.unauthenticated += 1;
+                continue;
+            }
+            if !(200..300).contains(&r["status"].as_u64().unwrap_or_default()) {
+                c.failed += 1;
+            }
+            match route {
+                "status-session" => {
+                    c.status += 1;
+                    let session = r["session"].as_str().unwrap_or_default().to_string();
+                    *c.per_session.entry(session).or_default() += 1;
+                }
+                "show-all-sessions" => c.list += 1,
+                "generate-token" => c.token += 1,
+                _ => c.others += 1,
+            }
+        }
+        c
+    }
+
+    fn total(&self) -> u64 {
+        self.status + self.list + self.token + self.others
+    }
+
+    /// `status-session` per session over `sessions`: `min-max`, sessions never checked
+    /// counting 0.
+    fn spread(&self, sessions: &[String]) -> String {
+        let per = sessions
+            .iter()
+            .map(|id| self.per_session.get(id).copied().unwrap_or(0));
+        let (min, max) = (per.clone().min().unwrap_or(0), per.max().unwrap_or(0));
+        format!("{min}-{max}")
+    }
+}
+
+/// What the server sees of the session manager: [`LOAD_SESSIONS`] sessions paired and
+/// connected in the shipped build (tabs left open, popups closed), then wpp-sim's
+/// authenticated requests counted over `BENCH_SECONDS` (default 60) of real time with the
+/// Sessions page open, and as long again with no page open (the minute alarm's share).
+pub async fn sessions_page_load() -> Result<String> {
+    let secs: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(60);
+    let window = Duration::from_secs(secs);
+    let dist = shipped_dist()?;
+    // The Sessions page itself when the build has it; else a bare port to the worker, which
+    // subscribes as the page does (the pacing is the worker's either way).
+    let with_page = dist.join("chrome/sessions.html").is_file();
+    let mut ctx = Ctx::with_build(Kind::Chromium, Sim::start().await?, &Build::at(&dist)).await?;
+    ctx.settings_fast().await?;
+
+    // Pair and connect every session, each in its own tab, through its popup.
+    let names: Vec<&'static str> = (0..LOAD_SESSIONS)
+        .map(|i| &*Box::leak(format!("load{i:02}").into_boxed_str()))
+        .collect();
+    let mut ids = Vec::new();
+    for &name in &names {
+        ids.push(ctx.paired_tab(name).await?);
+    }
+    for id in &ids {
+        ctx.sim.scan(id).await?;
+    }
+    for &name in &names {
+        ctx.wait_popup(name, "CONNECTED after the scan", |s| {
+            s.status() == "CONNECTED"
+        })
+        .await?;
+    }
+    for &name in &names {
+        ctx.to_popup(name).await?;
+        ctx.b.wd.close_window().await.map_err(wd("close a popup"))?;
+        ctx.tabs.get_mut(name).unwrap().popup = None;
+    }
+    ctx.to_main().await?;
+    // Settle: the last polls of the closed popups and the account reads land before counting.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for id in &ids {
+        let status = ctx.sim.status_of(id).await?;
+        ensure(
+            status.as_deref() == Some("CONNECTED"),
+            format!("{id} is {status:?} on wpp-sim before the measurement"),
+        )?;
+    }
+    let cdp = ctx.b.cdp.as_ref().ok_or("Chromium only")?;
+
+    // Window 1: the Sessions page open.
+    ctx.sim.clear_log().await?;
+    let started = Instant::now();
+    let page_window = if with_page {
+        let handle = ctx
+            .b
+            .wd
+            .new_window(true)
+            .await
+            .map_err(wd("new tab"))?
+            .handle;
+        ctx.b
+            .wd
+            .switch_to_window(handle.clone())
+            .await
+            .map_err(wd("switch to the Sessions page"))?;
+        ctx.b.open("sessions.html").await?;
+        let b = &ctx.b;
+        wait_for("the Sessions page listing every session", WAIT, || async {
+            let n = b
+                .execute(
+                    "return document.querySelectorAll('tr[data-session-id]').length;",
+                    vec![],
+                )
+                .await?;
+            Ok(if n.as_u64() >= Some(LOAD_SESSIONS as u64) {
+                Ok(())
+            } else {
+                Err(format!("{n} rows"))
+            })
+        })
+        .await?;
+        Some(handle)
+    } else {
+        ctx.eval(
+            "globalThis.__benchPort = api.runtime.connect({ name: args[0] });\
+             globalThis.__benchPort.postMessage({ v: args[1], type: 'subscribe' });",
+            vec![json!(SESSIONS_PORT), json!(PROTOCOL_VERSION)],
+        )
+        .await?;
+        None
+    };
+    tokio::time::sleep(window.saturating_sub(started.elapsed())).await;
+    let open_log = ctx.sim.log().await?;
+    let open_secs = started.elapsed().as_secs_f64();
+    let open_worker = cdp.extension_worker(&ctx.b.ext_id).await?.is_some();
+    match page_window {
+        Some(handle) => {
+            ctx.b
+                .wd
+                .switch_to_window(handle)
+                .await
+                .map_err(wd("switch to the Sessions page"))?;
+            ctx.b
+                .wd
+                .close_window()
+                .await
+                .map_err(wd("close the Sessions page"))?;
+        }
+        None => {
+            ctx.eval("globalThis.__benchPort.disconnect();", vec![])
+                .await?;
+        }
+    }
+    ctx.to_main().await?;
+    // A check in flight when the page closed lands before the second window.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Window 2: no page open (the control window shows the options page, which polls nothing).
+    ctx.sim.clear_log().await?;
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let closed_log = ctx.sim.log().await?;
+    let closed_secs = started.elapsed().as_secs_f64();
+    let closed_worker = cdp.extension_worker(&ctx.b.ext_id).await?.is_some();
+
+    let (open, closed) = (RouteCounts::of(&open_log), RouteCounts::of(&closed_log));
+    let n = LOAD_SESSIONS as u64;
+    let (naive, seed) = (n * secs / 2, n * secs / 3);
+    let page = if with_page {
+        "sessions.html"
+    } else {
+        "a port subscribed as the page (sessions.html not in dist/)"
+    };
+    let mut out = format!(
+        "sessions page load: {n} connected sessions, authenticated requests to wpp-sim in {secs} s (shipped build)\n\
+         route             | naive 2 s | seed 3 s | measured (Sessions page open) | measured (no page open)\n"
+    );
+    let rows = [
+        (
+            "status-session",
+            Some(naive),
+            Some(seed),
+            open.status,
+            closed.status,
+        ),
+        ("show-all-sessions", None, None, open.list, closed.list),
+        ("generate-token", None, None, open.token, closed.token),
+        ("others", None, None, open.others, closed.others),
+        (
+            "total",
+            Some(naive),
+            Some(seed),
+            open.total(),
+            closed.total(),
+        ),
+    ];
+    let cell = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    for (route, naive, seed, open, closed) in rows {
+        out += &format!(
+            "{route:17} | {:>9} | {:>8} | {open:>29} | {closed:>23}\n",
+            cell(naive),
+            cell(seed),
+        );
+    }
+    out += &format!(
+        "windows {open_secs:.1} s / {closed_secs:.1} s; page: {page}; failed: {} / {}; \
+         without credentials: {} / {}; worker running at the end: {open_worker} / {closed_worker}\n\
+         status-session per session (min-max): {} / {}\n\
+         baselines: {n} sessions x one status-session per 2 s / 3 s, nothing else\n",
+        open.failed,
+        closed.failed,
+        open.unauthenticated,
+        closed.unauthenticated,
+        open.spread(&ids),
+        closed.spread(&ids),
+    );
     println!("{out}");
     Ok(out)
 }

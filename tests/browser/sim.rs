@@ -106,6 +106,19 @@ impl Sim {
     pub async fn start_with_auto_close(auto_close: Duration) -> Result<Sim> {
         let mut config = wpp_sim::SimConfig::fast();
         config.auto_close = auto_close;
+        Sim::start_with_config(config).await
+    }
+
+    /// A sim with fast timers that expects `secret` as its `SECRET_KEY` (a second server with
+    /// its own secret).
+    pub async fn start_with_secret(secret: &str) -> Result<Sim> {
+        let mut config = wpp_sim::SimConfig::fast();
+        config.auto_close = Duration::from_secs(900);
+        config.secret = secret.to_string();
+        Sim::start_with_config(config).await
+    }
+
+    pub async fn start_with_config(config: wpp_sim::SimConfig) -> Result<Sim> {
         let secret = config.secret.clone();
         let server = wpp_sim::SimServer::start(config, "127.0.0.1:0".parse().unwrap())
             .await
@@ -175,8 +188,6 @@ impl Sim {
 
     /// The phone scans the session's QR code as the account `phone` (digits) / `pushname`:
     /// what `host-device` and `get-phone-number` then report.
-    // No scenario uses it yet: the account scenarios come with the extension's account view.
-    #[allow(dead_code)]
     pub async fn scan_as(&self, session: &str, phone: &str, pushname: &str) -> Result<Value> {
         self.control(
             reqwest::Method::POST,
@@ -184,6 +195,11 @@ impl Sim {
             Some(json!({ "phone": phone, "pushname": pushname })),
         )
         .await
+    }
+
+    /// The phone unlinks the device: CONNECTED -> CLOSED, the login forgotten.
+    pub async fn unlink(&self, session: &str) -> Result<Value> {
+        self.session_action(session, "unlink").await
     }
 
     /// The session hangs in INITIALIZING from its next start until close-session.
@@ -237,6 +253,12 @@ impl Sim {
 
     pub async fn log(&self) -> Result<Value> {
         self.control(reqwest::Method::GET, "/__sim/log", None).await
+    }
+
+    /// `DELETE /__sim/log`: empties the request log (and the per-session auth counts).
+    pub async fn clear_log(&self) -> Result<Value> {
+        self.control(reqwest::Method::DELETE, "/__sim/log", None)
+            .await
     }
 
     /// Injects a fault: `{"route", "session"?, "kind", "count", "delay_ms"?}`.
