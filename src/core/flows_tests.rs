@@ -1284,6 +1284,7 @@ fn after_a_browser_restart_sessions_are_offered_and_reattach_without_a_qr() {
         let port = open_popup(&w2, 7).await;
         let view = shown(&w2, port);
         assert_eq!(view.session_id, None, "nothing attached yet");
+        assert_eq!(view.action_label.as_deref(), Some("Pair a new account"));
         let offered: Vec<&str> = view.attachable.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(offered, ["Account 2", "Loja Centro"]);
         assert_eq!(shell(&w2).server.calls.borrow().len(), 0, "nothing started");

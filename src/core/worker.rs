@@ -690,6 +690,9 @@ impl State {
             }
             None => {
                 view.attachable = self.rows(now, |l| l.tab.is_none());
+                if !view.attachable.is_empty() && view.action.is_some() {
+                    view.action_label = Some("Pair a new account".to_owned());
+                }
                 if let Some(settings) = self.settings.as_ref().filter(|s| s.servers.len() > 1) {
                     view.servers = settings
                         .servers
