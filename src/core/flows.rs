@@ -158,7 +158,7 @@ impl<S: Shell + 'static> Worker<S> {
 
     /// A popup opened on `tab`: show its state, then follow up. A tab without a session gets
     /// a new one (and starts pairing when the settings allow), unless there are sessions it
-    /// could attach instead: then the user chooses.
+    /// could attach instead, or several servers to choose from: then the user chooses.
     pub(crate) async fn subscribe(self: &Rc<Self>, tab: TabId) {
         if !self.shell.tab_exists(tab).await {
             self.mark_gone(tab);
@@ -168,9 +168,16 @@ impl<S: Shell + 'static> Worker<S> {
         if !self.loaded().await {
             return self.render_tab(tab);
         }
+        // With several servers the user picks where a new session goes, so nothing starts
+        // by itself.
+        let ready = settings
+            .servers
+            .iter()
+            .filter(|s| SettingsVerdict::of(s).allows_requests())
+            .count();
         let id = match self.session_of(tab) {
             Some(id) => id,
-            None if !self.unattached().is_empty() => return self.render_tab(tab),
+            None if !self.unattached().is_empty() || ready > 1 => return self.render_tab(tab),
             None => self.create_for_tab(tab, &settings.default_server).await,
         };
         let now = self.shell.now_ms();

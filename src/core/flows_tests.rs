@@ -1411,27 +1411,20 @@ fn each_session_talks_only_to_its_own_server_with_its_own_secret() {
         };
         let reply = w.options_message(&encode(&add).to_string()).await;
         assert_eq!(reply["id"], "s2", "{reply}");
-        let (_, first) = paired_to_qr(&w, 1).await;
-        // A second popup picks the second server.
-        shell(&w).open_tabs.borrow_mut().insert(tab(2));
-        let port = w.page_connected(PageKind::Popup);
-        send(&w, port, PopupRequest::Subscribe { tab_id: tab(2) }).await;
-        let on_second = shown(&w, port).session_id.unwrap();
-        assert!(
-            shell(&w).second.calls.borrow().is_empty(),
-            "it paired on the default server"
-        );
-        send(&w, port, PopupRequest::Logout).await;
-        send(
-            &w,
-            port,
-            PopupRequest::Pair {
-                server: ServerId::parse("s2"),
-            },
-        )
-        .await;
+        // With two servers nothing starts by itself: the popup offers the choice.
+        let port = open_popup(&w, 1).await;
+        let view = shown(&w, port);
+        assert_eq!(view.session_id, None);
+        let names: Vec<&str> = view.servers.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["My server", "Second"]);
+        assert_eq!(view.default_server, Some(ServerId::first()));
+        assert!(shell(&w).server.calls.borrow().is_empty());
+        send(&w, port, PopupRequest::Pair { server: None }).await;
+        let first = shown(&w, port).session_id.unwrap();
+        let port = open_popup(&w, 2).await;
+        let s2 = ServerId::parse("s2");
+        send(&w, port, PopupRequest::Pair { server: s2 }).await;
         let second_id = shown(&w, port).session_id.unwrap();
-        assert_ne!(second_id, on_second);
         let on = |server: &FakeServer| -> HashSet<String> {
             server
                 .calls

@@ -533,14 +533,18 @@ impl Ctx {
     /// Waits until `tab`'s binding, token and index entry are gone.
     pub async fn wait_keys_gone(&self, name: &str) -> Result<()> {
         let (tab, id) = (self.tab_id(name)?, self.session_of(name)?);
-        wait_for(&format!("{name}'s keys and index entry to go"), WAIT, || async {
-            let k = self.keys_of(tab, &id).await?;
-            Ok(if k.0.is_null() && k.1.is_null() && k.2.is_null() {
-                Ok(())
-            } else {
-                Err(format!("{k:?}"))
-            })
-        })
+        wait_for(
+            &format!("{name}'s keys and index entry to go"),
+            WAIT,
+            || async {
+                let k = self.keys_of(tab, &id).await?;
+                Ok(if k.0.is_null() && k.1.is_null() && k.2.is_null() {
+                    Ok(())
+                } else {
+                    Err(format!("{k:?}"))
+                })
+            },
+        )
         .await
     }
 

@@ -326,11 +326,38 @@ impl Browser {
 
     /// Headless Chromium with the unpacked extension in `ext_dir`.
     pub async fn chromium(ext_dir: &Path) -> Result<Browser> {
+        Browser::chromium_in(ext_dir, TempDir::new("chromium")?).await
+    }
+
+    /// Chromium only: a browser restart. Quits the browser cleanly (WebDriver "delete
+    /// session": the profile is written out) and starts it again on the same profile (a copy,
+    /// without the lock files) with the same unpacked extension: `storage.local` survives,
+    /// `storage.session` does not, tabs and windows are new.
+    pub async fn restart_chromium(self, ext_dir: &Path) -> Result<Browser> {
+        if self.kind != Kind::Chromium {
+            return Err(format!("restart_chromium on {}", self.kind));
+        }
+        let Browser {
+            wd: client,
+            cdp,
+            _driver: driver,
+            ..
+        } = self;
+        drop(cdp);
+        client.close().await.map_err(wd("quit Chromium"))?;
+        let tmp = TempDir::new("chromium")?;
+        copy_dir(&driver._tmp.0.join("profile"), &tmp.0.join("profile"))?;
+        drop(driver);
+        Browser::chromium_in(ext_dir, tmp).await
+    }
+
+    /// Headless Chromium with the unpacked extension in `ext_dir`, its driver's files and the
+    /// profile (`profile/`, used as it is if it exists) in `tmp`.
+    async fn chromium_in(ext_dir: &Path, tmp: TempDir) -> Result<Browser> {
         let abs =
             std::fs::canonicalize(ext_dir).map_err(|e| format!("canonicalize {ext_dir:?}: {e}"))?;
         let ext_id = chromium_extension_id(&abs)?;
         let port = free_port();
-        let tmp = TempDir::new("chromium")?;
         let profile = tmp.0.join("profile");
         let driver =
             DriverProcess::spawn(CHROMEDRIVER, &[format!("--port={port}")], port, tmp).await?;

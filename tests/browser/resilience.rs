@@ -461,8 +461,8 @@ pub async fn worker_stopped_during_stuck_restart(kind: Kind) -> Result<String> {
         ),
     )?;
     let back = Instant::now();
-    let right_after = consistent(&ctx.storage().await?)
-        .map_err(|e| format!("right after the stop: {e}"))?;
+    let right_after =
+        consistent(&ctx.storage().await?).map_err(|e| format!("right after the stop: {e}"))?;
     ensure(
         right_after.len() == 1,
         format!("bound sessions right after the stop: {right_after:?}"),
