@@ -441,14 +441,27 @@ impl Ctx {
     }
 
     /// Opens tab `name`'s popup and waits for its session ID; records it.
+    /// Opens tab `name`'s popup until it shows a session ID: a new tab gets one at once,
+    /// unless the user has a choice to make (sessions to attach, several servers), when
+    /// #pair is pressed once (a new session on the default server).
     pub async fn open_popup_for_id(&mut self, name: &'static str) -> Result<String> {
         self.open_popup(name).await?;
-        let s = self
-            .wait_popup(name, "a session ID in #session-id[title]", |s| {
-                is_session_id(s.id())
-            })
-            .await?;
-        let id = s.id().to_string();
+        let clicked = std::cell::Cell::new(false);
+        let id = wait_for(
+            &format!("popup {name}: a session ID in #session-id[title]"),
+            WAIT,
+            || async {
+                let s = self.popup(name).await?;
+                if is_session_id(s.id()) {
+                    return Ok(Ok(s.id().to_string()));
+                }
+                if s.can_pair() && !clicked.get() {
+                    clicked.set(self.b.click("#pair").await.is_ok());
+                }
+                Ok(Err(s.brief()))
+            },
+        )
+        .await?;
         self.tabs.get_mut(name).unwrap().session = Some(id.clone());
         Ok(id)
     }

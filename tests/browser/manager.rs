@@ -1378,7 +1378,7 @@ pub async fn two_servers_each_with_its_own_secret(kind: Kind) -> Result<String> 
         format!("save the second server: {saved:?}"),
     )?;
 
-    // A new tab with nothing to attach pairs at once, on the default (first) server.
+    // A new tab: with two servers nothing starts by itself; #pair pairs on the default (first).
     let a = ctx.paired_tab("A").await?;
     ctx.sim.scan_as(&a, ACCOUNT_1.0, ACCOUNT_1.1).await?;
     wait_connected_as(&ctx, "A", ACCOUNT_1).await?;
