@@ -142,14 +142,7 @@ impl<S: Shell + 'static> Worker<S> {
 
     async fn export(&self) -> String {
         let settings = self.settings();
-        let sessions = SessionIndex(
-            self.state
-                .borrow()
-                .sessions
-                .iter()
-                .map(|(id, l)| (id.clone(), l.entry.clone()))
-                .collect(),
-        );
+        let sessions = self.index();
         let export = Export {
             format: EXPORT_FORMAT.into(),
             version: EXPORT_VERSION,
@@ -209,14 +202,7 @@ impl<S: Shell + 'static> Worker<S> {
                 .map_err(|e| e.to_string())?;
             self.cache_settings(settings);
         }
-        let mut current = SessionIndex(
-            self.state
-                .borrow()
-                .sessions
-                .iter()
-                .map(|(id, l)| (id.clone(), l.entry.clone()))
-                .collect(),
-        );
+        let mut current = self.index();
         let report = current.merge(incoming);
         {
             let mut state = self.state.borrow_mut();

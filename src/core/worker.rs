@@ -502,19 +502,15 @@ impl<S: Shell + 'static> Worker<S> {
         }
     }
 
+    /// The index as the cache holds it now.
+    pub(crate) fn index(&self) -> SessionIndex {
+        self.state.borrow().index_view()
+    }
+
     /// Writes the index as it is now. Writes are issued in order, so the last one holds the
     /// latest state.
     pub(crate) async fn save_index(&self) {
-        let index = {
-            let state = self.state.borrow();
-            SessionIndex(
-                state
-                    .sessions
-                    .iter()
-                    .map(|(id, l)| (id.clone(), l.entry.clone()))
-                    .collect(),
-            )
-        };
+        let index = self.index();
         if let Err(err) = self.store().save_index(&index).await {
             self.shell.warn(&format!("wpp-tabs: {err}"));
         }
