@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use wpp_sim::{FaultKind, FaultSpec, SimConfig, SimControl, SimServer};
 use wpp_tabs::core::api::{Account, ApiError, ApiRequest, HttpReply, Method};
+use wpp_tabs::core::lock::{Crypto, OpenError, Passphrase, Sealed};
 use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
 use wpp_tabs::core::server::{HttpServer, Server, Transport};
 use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
@@ -76,8 +77,24 @@ struct NativeShell {
     pushed: Notify,
 }
 
+/// These scenarios lock no secret key: sealing is refused.
+struct NoCrypto;
+
+impl Crypto for NoCrypto {
+    async fn seal(&self, _: &SecretKey, _: &Passphrase) -> Result<Sealed, String> {
+        Err("no cryptography in this shell".into())
+    }
+    async fn open(&self, _: &Sealed, _: &Passphrase) -> Result<SecretKey, OpenError> {
+        Err(OpenError::Failed("no cryptography in this shell".into()))
+    }
+}
+
 impl Shell for NativeShell {
     type Storage = MemoryKv;
+    type Crypto = NoCrypto;
+    fn crypto(&self) -> &NoCrypto {
+        &NoCrypto
+    }
     fn server(&self, url: ServerUrl) -> impl Server + '_ {
         HttpServer {
             url,
@@ -161,7 +178,7 @@ fn run<F: Future<Output = ()>>(timings: Timings, scenario: impl FnOnce(Ctx) -> F
             name: "wpp-sim".into(),
             server_url: ctx.url.clone(),
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
-            remember_secret: false,
+            remember: wpp_tabs::core::settings::Remember::Session,
             allow_insecure_http: false,
             make_default: false,
         };

@@ -162,7 +162,7 @@ fn message_decoding_never_panics_and_round_trips() {
             name: "Loja".into(),
             server_url: ServerUrl::parse("https://wpp.example.com").unwrap(),
             secret_key: Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap()),
-            remember_secret: true,
+            remember: wpp_tabs::core::settings::Remember::Always,
             allow_insecure_http: false,
             make_default: true,
         }),

@@ -4,7 +4,7 @@
 //! `core::flows_tests`). The Sessions page, the options page and the background pacing are in
 //! `core::manager`.
 
-use crate::core::api::{ApiError, CloseOutcome, LogoutOutcome};
+use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome};
 use crate::core::index::{Colour, Label};
 use crate::core::messages::{decode_text, PopupRequest};
 use crate::core::server::Server;
@@ -28,23 +28,24 @@ impl<S: Shell + 'static> Worker<S> {
         match self.page_kind(port) {
             Some(PageKind::Popup) => self.popup_message(port, message).await,
             Some(PageKind::Sessions) => self.sessions_message(port, message).await,
-            None => self.warn("a message on a port that is not open"),
+            Some(PageKind::Diagnostics) => self.diagnostics_message(port, message).await,
+            None => self.rejected("a message on a port that is not open"),
         }
     }
 
     async fn popup_message(self: &Rc<Self>, port: PortKey, message: &str) {
         let request = match decode_text::<PopupRequest>(message) {
             Ok(request) => request,
-            Err(err) => return self.warn(&format!("popup message refused: {err}")),
+            Err(err) => return self.rejected(&format!("popup message refused: {err}")),
         };
         if let PopupRequest::Subscribe { tab_id } = request {
             if !self.bind_port(port, tab_id) {
-                return self.warn("a popup asked to watch a second tab");
+                return self.rejected("a popup asked to watch a second tab");
             }
             return self.subscribe(tab_id).await;
         }
         let Some(tab) = self.port_tab(port) else {
-            return self.warn("popup message refused: the popup has not subscribed to a tab");
+            return self.rejected("popup message refused: the popup has not subscribed to a tab");
         };
         if !self.loaded().await {
             return self.render_tab(tab);
@@ -61,6 +62,9 @@ impl<S: Shell + 'static> Worker<S> {
                 if let Some(id) = self.session_of(tab) {
                     self.describe(&id, label, colour).await;
                 }
+            }
+            PopupRequest::Unlock { server, passphrase } => {
+                self.unlock(tab, server, passphrase).await
             }
             PopupRequest::Subscribe { .. } => {}
         }
@@ -123,7 +127,7 @@ impl<S: Shell + 'static> Worker<S> {
             return;
         };
         if let Err(err) = self.store().unbind_tab(tab).await {
-            self.warn(&err.to_string());
+            self.storage_failed(&err);
         }
         // A session the server never heard of goes with its tab: nothing to keep running.
         let never_started = self.read(&id, |l| {
@@ -131,7 +135,7 @@ impl<S: Shell + 'static> Worker<S> {
         });
         if never_started == Some(true) {
             if let Err(err) = self.forget(&id).await {
-                self.warn(&err.to_string());
+                self.storage_failed(&err);
             }
             return;
         }
@@ -196,7 +200,7 @@ impl<S: Shell + 'static> Worker<S> {
         let id = self.new_session(server, Some(tab));
         self.save_index().await;
         if let Err(err) = self.store().bind_tab(tab, &id).await {
-            self.warn(&err.to_string());
+            self.storage_failed(&err);
         }
         id
     }
@@ -238,7 +242,7 @@ impl<S: Shell + 'static> Worker<S> {
             return self.render_tab(tab);
         }
         if let Err(err) = self.store().bind_tab(tab, id).await {
-            self.warn(&err.to_string());
+            self.storage_failed(&err);
         }
         self.forget_badge(tab);
         self.render(id);
@@ -251,7 +255,7 @@ impl<S: Shell + 'static> Worker<S> {
             return self.render_tab(tab);
         };
         if let Err(err) = self.store().unbind_tab(tab).await {
-            self.warn(&err.to_string());
+            self.storage_failed(&err);
         }
         self.render_tab(tab);
         self.render(&id);
@@ -381,7 +385,14 @@ impl<S: Shell + 'static> Worker<S> {
             Err(err) => Err(err),
         };
         if let Err(err) = result {
-            self.update(id, |l| l.state.release(Err(err)));
+            let now = self.shell.now_ms();
+            self.update(id, |l| {
+                l.entry.record_error(err.code(), now);
+                l.state.release(Err(err));
+            });
+            if !self.is_forgotten(id) {
+                self.save_index().await;
+            }
         }
     }
 
@@ -510,8 +521,9 @@ impl<S: Shell + 'static> Worker<S> {
         self.observed(id).await;
     }
 
-    /// After the server said something about a session: the index records it, a drop is
-    /// notified once, and a connected account is read once.
+    /// After the server said something about a session (or a request about it failed): the
+    /// index records it (status, connected time, error), a drop is counted and notified once,
+    /// and a connected account is read once.
     async fn observed(self: &Rc<Self>, id: &SessionId) {
         let now = self.shell.now_ms();
         let settings = self.settings();
@@ -532,7 +544,7 @@ impl<S: Shell + 'static> Worker<S> {
             return;
         };
         if dropped {
-            self.dropped(id, down, &settings).await;
+            self.dropped(id, down, &settings);
         }
         if connected {
             self.update(id, |l| l.entry.drop_notified = false);
@@ -547,8 +559,9 @@ impl<S: Shell + 'static> Worker<S> {
         }
     }
 
-    /// A connected account dropped: one notification per drop, naming the account.
-    async fn dropped(&self, id: &SessionId, server_down: bool, settings: &Settings) {
+    /// A connected account dropped: counted once per drop, and one notification per drop,
+    /// naming the account, when the user wants them.
+    fn dropped(&self, id: &SessionId, server_down: bool, settings: &Settings) {
         let Some((label, account, notified, server)) = self.read(id, |l| {
             (
                 l.entry.label.as_str().to_owned(),
@@ -559,15 +572,32 @@ impl<S: Shell + 'static> Worker<S> {
         }) else {
             return;
         };
-        if notified || !settings.notify_drops {
+        if notified {
             return;
         }
-        let who = match &account {
+        let now = self.shell.now_ms();
+        // Saved with the status, just after: a drop always changes the status or the error.
+        self.update(id, |l| l.entry.record_drop(now));
+        if settings.notify_drops {
+            self.notify_drop(id, &label, account.as_ref(), &server, server_down, settings);
+        }
+    }
+
+    fn notify_drop(
+        &self,
+        id: &SessionId,
+        label: &str,
+        account: Option<&Account>,
+        server: &ServerId,
+        server_down: bool,
+        settings: &Settings,
+    ) {
+        let who = match account {
             Some(account) => format!("{label}: {}", account.display()),
-            None => label,
+            None => label.to_owned(),
         };
         let server_name = settings
-            .server(&server)
+            .server(server)
             .map_or_else(|| "its server".to_owned(), |s| s.name.clone());
         let message = match server_down {
             true => format!("{who}. {server_name} stopped answering. Click to see the session."),
@@ -578,12 +608,6 @@ impl<S: Shell + 'static> Worker<S> {
             title: "WhatsApp account disconnected".into(),
             message,
         });
-        let now = self.shell.now_ms();
-        self.update(id, |l| {
-            l.entry.drop_notified = true;
-            l.entry.updated_at = now;
-        });
-        self.save_index().await;
     }
 
     /// Reads the account of a connected session: host-device, or get-phone-number when the
@@ -656,12 +680,24 @@ impl<S: Shell + 'static> Worker<S> {
 
     // ---- helpers ----
 
-    /// The settings as stored (defaults when none), cached for the views.
+    /// The settings as stored (defaults when none), cached for the views. A remembered
+    /// secret key whose time is up (by this worker's clock) is forgotten here, on every read.
     pub(crate) async fn load_settings(&self) -> Settings {
         let settings = match self.store().settings().await {
-            Ok(settings) => settings.unwrap_or_default(),
+            Ok(settings) => {
+                let mut settings = settings.unwrap_or_default();
+                let now = self.shell.now_ms();
+                let expired = crate::core::lock::expire_remembered(&mut settings, now);
+                if !expired.is_empty() {
+                    self.warn(&format!("the remembered secret key of {expired:?} expired"));
+                    if let Err(err) = self.store().save_settings(&settings).await {
+                        self.storage_failed(&err);
+                    }
+                }
+                settings
+            }
             Err(err) => {
-                self.warn(&err.to_string());
+                self.storage_failed(&err);
                 self.settings()
             }
         };
@@ -725,8 +761,11 @@ impl<S: Shell + 'static> Worker<S> {
         self.mint(server, id, secret).await
     }
 
+    /// A warning: on the console, and in the diagnostics log, where a user can see it.
     pub(crate) fn warn(&self, message: &str) {
         self.shell.warn(&format!("wpp-tabs: {message}"));
+        let kind = crate::core::diagnostics::EventKind::Warning;
+        self.log_event(kind, None, None, message);
     }
 }
 
@@ -742,6 +781,10 @@ fn usable_server<'s>(settings: &'s Settings, id: &ServerId) -> Result<&'s Server
     })?;
     match SettingsVerdict::of(config) {
         SettingsVerdict::Missing => Err(ApiError::WrongSecret),
+        SettingsVerdict::Locked => Err(ApiError::Server {
+            status: 0,
+            message: "this server's secret key is locked: enter its passphrase".into(),
+        }),
         SettingsVerdict::InsecureRefused => Err(ApiError::Server {
             status: 0,
             message: "plain http:// to another computer is not allowed for this server".into(),

@@ -7,7 +7,7 @@ use crate::core::messages::{encode, OptionsRequest, PopupRequest, SessionsView, 
 use crate::core::server::Server;
 use crate::core::session::{Badge, PairAction, Phase, TabView};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{SecretKey, ServerId, ServerUrl, Settings};
+use crate::core::settings::{Remember, SecretKey, ServerId, ServerUrl, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::{keys, TabId, Token};
 use crate::core::store::memory::MemoryKv;
@@ -265,6 +265,7 @@ struct FakeShell {
     /// The server at [`URL2`].
     second: FakeServer,
     kv: MemoryKv,
+    crypto: crate::core::lock::fake::FakeCrypto,
     open_tabs: RefCell<HashSet<TabId>>,
     posts: RefCell<Vec<(PortKey, TabView)>>,
     lists: RefCell<Vec<(PortKey, SessionsView)>>,
@@ -281,6 +282,7 @@ struct FakeShell {
 
 impl Shell for FakeShell {
     type Storage = MemoryKv;
+    type Crypto = crate::core::lock::fake::FakeCrypto;
 
     fn server(&self, url: ServerUrl) -> impl Server + '_ {
         match url.as_str() {
@@ -291,6 +293,10 @@ impl Shell for FakeShell {
 
     fn storage(&self) -> &MemoryKv {
         &self.kv
+    }
+
+    fn crypto(&self) -> &Self::Crypto {
+        &self.crypto
     }
 
     fn now_ms(&self) -> f64 {
@@ -339,6 +345,7 @@ impl Shell for FakeShell {
             WorkerPush::Sessions { view } => self.lists.borrow_mut().push((port, view.clone())),
             WorkerPush::Exported { text } => self.exports.borrow_mut().push(text.clone()),
             WorkerPush::Notice { message, .. } => self.warnings.borrow_mut().push(message.clone()),
+            WorkerPush::Diagnostics { .. } => {}
         }
     }
 
@@ -414,7 +421,7 @@ fn save_server(url: &str, secret: Option<&str>, allow_insecure_http: bool) -> Op
         name: "Main".into(),
         server_url: ServerUrl::parse(url).unwrap(),
         secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
-        remember_secret: false,
+        remember: Remember::Session,
         allow_insecure_http,
         make_default: false,
     }
@@ -1085,7 +1092,7 @@ fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning(
         // Settings from before the opt-in existed: nothing is sent, and the popup says why.
         let store = Store::new(&shell(&w).kv);
         let mut old = settings_for(remote.as_str(), SECRET);
-        old.servers[0].remember_secret = true;
+        old.servers[0].remember = Remember::Always;
         store.save_settings(&old).await.unwrap();
         let port = open_popup(&w, 1).await;
         let view = shown(&w, port);
@@ -1405,7 +1412,7 @@ fn each_session_talks_only_to_its_own_server_with_its_own_secret() {
             name: "Second".into(),
             server_url: ServerUrl::parse(URL2).unwrap(),
             secret_key: Some(SecretKey::parse(SECRET2).unwrap()),
-            remember_secret: false,
+            remember: Remember::Session,
             allow_insecure_http: false,
             make_default: false,
         };
@@ -1463,6 +1470,8 @@ fn closing_a_tab_can_close_its_session_on_the_server() {
         let prefs = OptionsRequest::SavePreferences {
             closed_tab: crate::core::settings::ClosedTab::CloseOnServer,
             notify_drops: true,
+            stale_after_days: Default::default(),
+            auto_forget_stale: false,
         };
         assert_eq!(
             w.options_message(&encode(&prefs).to_string()).await["type"],
@@ -1650,5 +1659,769 @@ fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
             .tab
             .expect("a new tab");
         assert_eq!(stored(&w, &keys::tab(tab_of_b)), Some(json!(b.as_str())));
+    });
+}
+
+// ---- stale sessions and monitoring ----
+
+const DAY: u64 = 86_400_000;
+
+/// The options page's "Behaviour" save: stale after `days`, the opt-in to forget by itself.
+async fn save_preferences(w: &TestWorker, days: u32, auto_forget_stale: bool) {
+    let request = OptionsRequest::SavePreferences {
+        closed_tab: crate::core::settings::ClosedTab::KeepRunning,
+        notify_drops: true,
+        stale_after_days: crate::core::settings::StaleAfterDays::new(days).unwrap(),
+        auto_forget_stale,
+    };
+    let reply = w.options_message(&encode(&request).to_string()).await;
+    assert_eq!(reply["type"], "saved", "{reply}");
+}
+
+/// The last list's rows, by session ID.
+fn rows_by_id(
+    w: &TestWorker,
+    port: PortKey,
+) -> HashMap<SessionId, crate::core::messages::SessionRow> {
+    last_list(w, port)
+        .groups
+        .into_iter()
+        .flat_map(|g| g.sessions)
+        .map(|r| (r.id.clone(), r))
+        .collect()
+}
+
+fn stale_ids(w: &TestWorker, port: PortKey) -> Vec<SessionId> {
+    let mut ids: Vec<SessionId> = rows_by_id(w, port)
+        .into_values()
+        .filter(|r| r.stale)
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_session_is_stale_after_n_days_without_being_connected() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (a_port, a) = connected(&w, 1).await;
+        let (b_port, b) = connected(&w, 2).await;
+        // C shows its QR and is never scanned: it counts from its creation.
+        let (c_port, c) = paired_to_qr(&w, 3).await;
+        for port in [a_port, b_port, c_port] {
+            w.page_disconnected(port);
+        }
+        // A is unlinked on the phone; B stays connected, unchecked for a month.
+        shell(&w).server.set(&a, ServerStatus::Closed);
+        minute_alarm(&w).await;
+        assert_eq!(indexed(&w, &a).unwrap()["lastStatus"], "CLOSED");
+        pass(29 * DAY).await;
+        let page = open_sessions_page(&w).await;
+        assert_eq!(stale_ids(&w, page), Vec::<SessionId>::new(), "29 days");
+        w.page_disconnected(page);
+        pass(DAY + 60_000).await;
+        let page = open_sessions_page(&w).await;
+        let mut expected = vec![a.clone(), c.clone()];
+        expected.sort();
+        assert_eq!(stale_ids(&w, page), expected, "30 days and a minute");
+        assert_eq!(last_list(&w, page).stale_after_days.days(), 30);
+        // Its check finds B still connected: never stale, and its date moves on.
+        pass(u64::from(T.list_refresh_ms)).await;
+        assert!(!rows_by_id(&w, page)[&b].stale);
+        // A longer setting reaches the open page at once.
+        save_preferences(&w, 45, false).await;
+        assert_eq!(stale_ids(&w, page), Vec::<SessionId>::new(), "45 days");
+        assert_eq!(last_list(&w, page).stale_after_days.days(), 45);
+        save_preferences(&w, 1, false).await;
+        assert_eq!(stale_ids(&w, page), expected, "1 day");
+        // Nothing was closed or forgotten by itself.
+        assert_eq!(shell(&w).server.count("close-session"), 0);
+        for id in [&a, &b, &c] {
+            assert!(indexed(&w, id).is_some(), "{id} kept");
+        }
+    });
+}
+
+#[test]
+fn the_opt_in_forgets_stale_sessions_but_never_one_attached_to_a_tab() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (a_port, a) = connected(&w, 1).await;
+        let (b_port, b) = connected(&w, 2).await;
+        let (c_port, c) = connected(&w, 3).await;
+        for port in [a_port, b_port, c_port] {
+            w.page_disconnected(port);
+        }
+        // B's tab is closed: it stays listed, detached, with its token.
+        shell(&w).open_tabs.borrow_mut().remove(&tab(2));
+        w.tab_removed(tab(2)).await;
+        shell(&w).server.set(&a, ServerStatus::Closed);
+        shell(&w).server.set(&b, ServerStatus::Closed);
+        minute_alarm(&w).await;
+        pass(31 * DAY).await;
+        // Without the opt-in, a month later, nothing goes.
+        minute_alarm(&w).await;
+        assert_eq!(shell(&w).server.count("close-session"), 0);
+        assert!(indexed(&w, &a).is_some() && indexed(&w, &b).is_some());
+        // With it: B (stale, in no tab) is closed on the server and forgotten; A (stale, in
+        // a tab) and C (connected) are left alone.
+        save_preferences(&w, 30, true).await;
+        minute_alarm(&w).await;
+        let closes: Vec<String> = shell(&w)
+            .server
+            .calls
+            .borrow()
+            .iter()
+            .filter(|(route, _)| *route == "close-session")
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert_eq!(closes, [b.to_string()]);
+        assert_eq!(keys_of(&w, &b), Vec::<String>::new());
+        assert_eq!(
+            keys_of(&w, &a),
+            [
+                keys::SESSIONS.to_owned(),
+                keys::tab(tab(1)),
+                keys::token(&a)
+            ]
+        );
+        assert_eq!(indexed(&w, &c).unwrap()["lastStatus"], "CONNECTED");
+        // The next alarms find nothing more to do.
+        minute_alarm(&w).await;
+        assert_eq!(shell(&w).server.count("close-session"), 1);
+        assert!(indexed(&w, &a).is_some());
+    });
+}
+
+#[test]
+fn closing_and_forgetting_stale_sessions_takes_exactly_the_stale_ones() {
+    run(|w| async move {
+        use crate::core::messages::SessionsRequest;
+        save_settings(&w).await;
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            let (port, id) = connected(&w, n).await;
+            w.page_disconnected(port);
+            ids.push(id);
+        }
+        let [a, b, c] = [ids[0].clone(), ids[1].clone(), ids[2].clone()];
+        // A unlinked on day 0, C on day 20; B stays connected.
+        shell(&w).server.set(&a, ServerStatus::Closed);
+        minute_alarm(&w).await;
+        pass(20 * DAY).await;
+        minute_alarm(&w).await;
+        shell(&w).server.set(&c, ServerStatus::Closed);
+        minute_alarm(&w).await;
+        pass(15 * DAY).await;
+        let page = open_sessions_page(&w).await;
+        assert_eq!(stale_ids(&w, page), std::slice::from_ref(&a));
+        shell(&w).warnings.borrow_mut().clear();
+        // A page that (wrongly) named all three: the worker takes only the stale one.
+        let request = SessionsRequest::ForgetStale {
+            ids: vec![a.clone(), b.clone(), c.clone()],
+        };
+        sessions_request(&w, page, request).await;
+        let closes: Vec<String> = shell(&w)
+            .server
+            .calls
+            .borrow()
+            .iter()
+            .filter(|(route, _)| *route == "close-session")
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert_eq!(closes, [a.to_string()], "closed on the server first");
+        assert_eq!(
+            keys_of(&w, &a),
+            Vec::<String>::new(),
+            "its entry, token and tab binding"
+        );
+        for (n, id) in [(2, &b), (3, &c)] {
+            assert_eq!(
+                keys_of(&w, id),
+                [
+                    keys::SESSIONS.to_owned(),
+                    keys::tab(tab(n)),
+                    keys::token(id)
+                ]
+            );
+        }
+        let rows = rows_by_id(&w, page);
+        assert!(!rows.contains_key(&a) || !rows[&a].known);
+        assert_eq!(stale_ids(&w, page), Vec::<SessionId>::new());
+        let notices = shell(&w).warnings.borrow().clone();
+        assert!(
+            notices.iter().any(|n| n
+                == "Closed and forgot 1 stale session. 2 left alone: no longer stale, or \
+                    already gone."),
+            "{notices:?}"
+        );
+        // A server that does not answer does not keep a stale session here.
+        w.page_disconnected(page);
+        pass(20 * DAY).await;
+        let page = open_sessions_page(&w).await;
+        assert_eq!(stale_ids(&w, page), std::slice::from_ref(&c));
+        shell(&w)
+            .server
+            .fail("close-session", ApiError::Unreachable);
+        sessions_request(
+            &w,
+            page,
+            SessionsRequest::ForgetStale {
+                ids: vec![c.clone()],
+            },
+        )
+        .await;
+        assert_eq!(keys_of(&w, &c), Vec::<String>::new());
+        assert_eq!(shell(&w).server.count("close-session"), 2);
+    });
+}
+
+#[test]
+fn connected_time_drops_and_the_last_error_accumulate() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, a) = connected(&w, 1).await;
+        w.page_disconnected(port);
+        let entry = |w: &TestWorker| indexed(w, &a).unwrap();
+        let seen = |w: &TestWorker| entry(w)["lastSeenConnected"].as_f64().unwrap();
+        let time = |w: &TestWorker| entry(w)["connectedMs"].as_f64().unwrap();
+        let (seen0, time0) = (seen(&w), time(&w));
+        // Checked every minute: each minute counts.
+        for _ in 0..3 {
+            minute_alarm(&w).await;
+        }
+        assert_eq!(time(&w) - time0, seen(&w) - seen0);
+        assert!(time(&w) - time0 >= 180_000.0, "{}", time(&w));
+        // An hour without a check (the browser closed): two alarm periods count, no more.
+        let before = time(&w);
+        pass(3_600_000).await;
+        w.alarm(REFRESH_ALARM).await;
+        assert_eq!(time(&w) - before, 120_000.0);
+        // Unlinked: one drop, however many checks see it.
+        shell(&w).server.set(&a, ServerStatus::Closed);
+        minute_alarm(&w).await;
+        minute_alarm(&w).await;
+        assert_eq!(entry(&w)["drops"], 1);
+        let connected_total = time(&w);
+        // Paired again (the scan), then the server stops answering: a second drop, and the
+        // error with its time; the time it was down does not count as connected.
+        shell(&w).server.set(&a, ServerStatus::Connected);
+        minute_alarm(&w).await;
+        assert_eq!(time(&w), connected_total, "connected again from now");
+        let seen_up = seen(&w);
+        for _ in 0..2 {
+            shell(&w)
+                .server
+                .fail("status-session", ApiError::Unreachable);
+        }
+        minute_alarm(&w).await;
+        minute_alarm(&w).await;
+        let failed_at = shell(&w).now_ms();
+        assert_eq!(entry(&w)["drops"], 2);
+        assert_eq!(
+            entry(&w)["lastError"],
+            json!({"code": "unreachable", "at": failed_at})
+        );
+        assert_eq!(seen(&w), seen_up, "a failed check is no sighting");
+        // Back: the gap from the last good check is capped again.
+        minute_alarm(&w).await;
+        minute_alarm(&w).await;
+        assert_eq!(entry(&w)["drops"], 2);
+        assert_eq!(entry(&w)["lastStatus"], "CONNECTED");
+        assert!(time(&w) > connected_total);
+        // The Sessions page shows the same numbers.
+        let page = open_sessions_page(&w).await;
+        let row = rows_by_id(&w, page)[&a].clone();
+        assert_eq!(row.drops, 2);
+        assert_eq!(row.connected_ms, time(&w));
+        assert_eq!(
+            row.last_error.map(|e| e.code).as_deref(),
+            Some("unreachable")
+        );
+        // A failed logout is recorded too.
+        w.page_disconnected(page);
+        shell(&w).server.fail(
+            "logout-session",
+            ApiError::Server {
+                status: 500,
+                message: "Erro".into(),
+            },
+        );
+        let popup = open_popup(&w, 1).await;
+        send(&w, popup, PopupRequest::Logout).await;
+        assert_eq!(entry(&w)["lastError"]["code"], "server");
+    });
+}
+
+// ---- diagnostics ----
+
+/// The diagnostics of the server at [`URL`] as the page would show them: requests by route,
+/// failures by kind.
+fn diagnosed(w: &TestWorker) -> crate::core::diagnostics::ServerReport {
+    let view = w.diagnostics_view();
+    let server = view.servers.iter().find(|s| s.url == URL);
+    server.expect("the server is listed").clone()
+}
+
+fn requests_of(report: &crate::core::diagnostics::ServerReport, route: &str) -> (u32, u32) {
+    let row = report.routes.iter().find(|r| r.route.as_str() == route);
+    row.map_or((0, 0), |r| (r.requests, r.failures))
+}
+
+#[test]
+fn diagnostics_count_a_scenarios_requests_by_route_with_failures_by_kind() {
+    use crate::core::diagnostics::{report_text, EventKind, LOG_KEY};
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, id) = paired_to_qr(&w, 1).await;
+        // One status-session fails; the server's message names the session and the secret.
+        let message = format!("simulated failure of {id} with {SECRET}");
+        let failure = ApiError::Server {
+            status: 500,
+            message,
+        };
+        shell(&w).server.fail("status-session", failure);
+        pass(u64::from(T.fast_poll_ms) + 10).await;
+        shell(&w).server.set(&id, ServerStatus::Connected);
+        pass(u64::from(T.fast_poll_ms) * 3).await;
+        let report = diagnosed(&w);
+        assert_eq!(report.id, Some(ServerId::first()));
+        for route in [
+            "generate-token",
+            "start-session",
+            "status-session",
+            "host-device",
+        ] {
+            let counted = requests_of(&report, route).0 as usize;
+            assert_eq!(counted, shell(&w).server.count(route), "{route}");
+            assert!(counted > 0, "{route}");
+        }
+        assert_eq!(requests_of(&report, "status-session").1, 1);
+        let kinds: Vec<(&str, u32)> = report
+            .failures
+            .iter()
+            .map(|f| (f.kind.as_str(), f.count))
+            .collect();
+        assert_eq!(kinds, [("server", 1)]);
+        let latency = report.latency.expect("requests in the window");
+        assert!(latency.requests as usize >= shell(&w).server.calls.borrow().len());
+        // The events: the failure (redacted) and the state changes, in order.
+        let view = w.diagnostics_view();
+        let error = view.events.iter().find(|e| e.kind == EventKind::Error);
+        let error = error.expect("the failure is an event");
+        assert!(error.text.contains("status-session"), "{}", error.text);
+        assert_eq!(error.server.as_deref(), Some("s1"));
+        assert_eq!(error.session, Some(crate::core::session::display_id(&id)));
+        let states: Vec<&str> = view
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::State)
+            .map(|e| e.text.as_str())
+            .collect();
+        assert_eq!(
+            states.last(),
+            Some(&"status QRCODE → CONNECTED"),
+            "{states:?}"
+        );
+        assert!(view.events.iter().any(|e| e.kind == EventKind::Restart));
+        // No token, no secret, no full session ID: in the report, and in what is stored
+        // (memory-only storage.session, written once the log settled).
+        let tokens = shell(&w).server.tokens.borrow().clone();
+        pass(u64::from(crate::core::diagnostics::FLUSH_MS) + 10).await;
+        let stored = stored(&w, LOG_KEY).expect("the log is stored").to_string();
+        assert!(shell(&w).kv.area(Area::Local).get(LOG_KEY).is_none());
+        let text = report_text(&w.diagnostics_view());
+        for copy in [&text, &stored] {
+            for token in tokens.values().flatten() {
+                assert!(!copy.contains(token.as_str()), "a token in {copy}");
+            }
+            assert!(
+                !copy.contains(SECRET) && !copy.contains(id.as_str()),
+                "{copy}"
+            );
+            assert!(copy.contains("status-session"), "{copy}");
+        }
+        assert!(text.contains("no push connection (polling)"), "{text}");
+    });
+}
+
+#[test]
+fn the_workers_own_failures_land_in_the_diagnostics_log() {
+    use crate::core::diagnostics::EventKind;
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, _) = paired_to_qr(&w, 1).await;
+        // A malformed page message, and a message on a port that is not open.
+        w.page_message(port, "{\"v\": 3, \"type\": \"explode\"}")
+            .await;
+        w.page_message(PortKey(999), "{}").await;
+        // A storage failure.
+        *shell(&w).kv.failing.borrow_mut() = Some("quota exceeded".into());
+        send(&w, port, PopupRequest::Detach).await;
+        *shell(&w).kv.failing.borrow_mut() = None;
+        let kinds: Vec<(EventKind, String)> = w
+            .diagnostics_view()
+            .events
+            .into_iter()
+            .map(|e| (e.kind, e.text))
+            .collect();
+        let has =
+            |kind: EventKind, part: &str| kinds.iter().any(|(k, t)| *k == kind && t.contains(part));
+        assert!(
+            has(EventKind::Rejected, "popup message refused"),
+            "{kinds:?}"
+        );
+        assert!(has(EventKind::Rejected, "not open"), "{kinds:?}");
+        assert!(has(EventKind::Storage, "quota exceeded"), "{kinds:?}");
+        // The console still gets them.
+        let warnings = shell(&w).warnings.borrow().join("\n");
+        assert!(warnings.contains("quota exceeded"), "{warnings}");
+    });
+}
+
+#[test]
+fn the_diagnostics_log_outlives_a_worker_restart_and_shows_its_panic() {
+    use crate::core::diagnostics::{EventKind, PanicLine, LOG_KEY, PANIC_PREFIX};
+    run(|w| async move {
+        save_settings(&w).await;
+        let (_, id) = paired_to_qr(&w, 1).await;
+        pass(u64::from(crate::core::diagnostics::FLUSH_MS) + 10).await;
+        let before = diagnosed(&w);
+        assert!(stored(&w, LOG_KEY).is_some());
+        // The panic hook's line, as the instance that died wrote it.
+        let token = stored(&w, &keys::token(&id)).unwrap();
+        let panic = PanicLine::new(
+            shell(&w).now_ms(),
+            &format!(
+                "panicked at src/core/worker.rs:1:1: {id} {}",
+                token.as_str().unwrap()
+            ),
+        );
+        let line = serde_json::to_value(&panic).unwrap();
+        shell(&w)
+            .kv
+            .areas
+            .borrow_mut()
+            .entry(Area::Session)
+            .or_default()
+            .insert(panic.key(), line);
+        // A fresh instance over the same storage.
+        let after = FakeShell::default();
+        *after.kv.areas.borrow_mut() = shell(&w).kv.areas.borrow().clone();
+        *after.server.tokens.borrow_mut() = shell(&w).server.tokens.borrow().clone();
+        *after.server.sessions.borrow_mut() = shell(&w).server.sessions.borrow().clone();
+        let w2 = Worker::new(after, T);
+        let port = open_popup(&w2, 1).await;
+        assert_eq!(session_of(&w2, port), id);
+        let view = w2.diagnostics_view();
+        assert_eq!(view.instances, 2);
+        let kinds: Vec<EventKind> = view.events.iter().map(|e| e.kind).collect();
+        let restarts = kinds.iter().filter(|k| **k == EventKind::Restart).count();
+        assert_eq!(restarts, 2, "{kinds:?}");
+        let panic = view.events.iter().find(|e| e.kind == EventKind::Panic);
+        let panic = panic.expect("the panic is in the log").text.clone();
+        assert!(
+            panic.contains("worker.rs") && !panic.contains(id.as_str()),
+            "{panic}"
+        );
+        assert!(!panic.contains(token.as_str().unwrap()), "{panic}");
+        assert!(view.events.last().unwrap().text.contains("after a panic"));
+        // The hook's line moved into the log; the requests before the restart still count.
+        let session = shell(&w2).kv.area(Area::Session);
+        assert!(!session.keys().any(|k| k.starts_with(PANIC_PREFIX)));
+        let now = diagnosed(&w2);
+        let counted =
+            |r: &crate::core::diagnostics::ServerReport| requests_of(r, "status-session").0;
+        assert!(counted(&now) >= counted(&before), "{now:?}");
+        assert_eq!(
+            requests_of(&now, "generate-token"),
+            requests_of(&before, "generate-token")
+        );
+    });
+}
+
+// ---- the remembered secret: its duration and its lock ----
+
+const PASSPHRASE: &str = "correct horse battery staple";
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+fn passphrase(text: &str) -> crate::core::lock::Passphrase {
+    crate::core::lock::Passphrase::parse(text).unwrap()
+}
+
+/// The options page's save of server s1 at [`URL`], remembered for `remember`.
+fn save_remembered(remember: Remember, secret: Option<&str>) -> OptionsRequest {
+    OptionsRequest::SaveServer {
+        id: Some(ServerId::first()),
+        name: "Main".into(),
+        server_url: ServerUrl::parse(URL).unwrap(),
+        secret_key: secret.map(|s| SecretKey::parse(s).unwrap()),
+        remember,
+        allow_insecure_http: false,
+        make_default: false,
+    }
+}
+
+async fn options(w: &TestWorker, request: OptionsRequest) -> Value {
+    w.options_message(&encode(&request).to_string()).await
+}
+
+/// Server s1 as `storage.local` holds it.
+fn stored_server(w: &TestWorker) -> Value {
+    shell(w).kv.area(Area::Local)[keys::SETTINGS]["servers"][0].clone()
+}
+
+/// s1 remembered always and locked with [`PASSPHRASE`] (unlocked in this browser session).
+async fn locked(w: &TestWorker) {
+    let saved = options(w, save_remembered(Remember::Always, Some(SECRET))).await;
+    assert_eq!(saved["type"], "saved", "{saved}");
+    let set = OptionsRequest::SetPassphrase {
+        id: ServerId::first(),
+        passphrase: passphrase(PASSPHRASE),
+    };
+    let reply = options(w, set).await;
+    assert_eq!(reply["type"], "saved", "{reply}");
+}
+
+#[test]
+fn a_remembered_secret_is_forgotten_when_its_duration_ends() {
+    run(|w| async move {
+        let reply = options(&w, save_remembered(Remember::Days7, Some(SECRET))).await;
+        assert_eq!(reply["type"], "saved");
+        let saved_at = shell(&w).now_ms();
+        let server = stored_server(&w);
+        assert_eq!(server["secretKey"], SECRET);
+        assert_eq!(server["remember"], "days7");
+        assert_eq!(
+            server["rememberUntil"],
+            json!(saved_at + (7 * DAY_MS) as f64)
+        );
+        let (_, id) = connected(&w, 1).await;
+
+        // A second short of a week, nothing happens; then the next read of the settings (here
+        // the minute alarm's) forgets the key, by the worker's clock.
+        let now = shell(&w).now_ms();
+        pass((saved_at + (7 * DAY_MS) as f64 - now) as u64 - 61_000).await;
+        minute_alarm(&w).await;
+        assert_eq!(stored_server(&w)["secretKey"], SECRET);
+        minute_alarm(&w).await;
+        let server = stored_server(&w);
+        assert!(server.get("secretKey").is_none(), "{server}");
+        assert!(server.get("rememberUntil").is_none(), "{server}");
+        assert_eq!(server["remember"], "days7", "the user's choice stays");
+        assert!(stored(&w, &keys::secret(&ServerId::first())).is_none());
+        let local = Value::Object(shell(&w).kv.area(Area::Local)).to_string();
+        assert!(!local.contains(SECRET));
+
+        // It is asked for again: a new tab's popup needs the settings, the options page too.
+        let minted = shell(&w).server.count("generate-token");
+        let port = open_popup(&w, 2).await;
+        assert!(shown(&w, port).needs_settings);
+        assert_eq!(shown(&w, port).unlock, None);
+        assert_eq!(shell(&w).server.count("generate-token"), minted);
+        let summary = options(&w, OptionsRequest::GetSettings).await;
+        assert_eq!(summary["servers"][0]["hasSecret"], false);
+        // Tokens stay in memory as before: the connected session goes on.
+        assert!(stored(&w, &keys::token(&id)).is_some());
+
+        // Entered again, it is remembered again for the same duration, from now.
+        let reply = options(&w, save_remembered(Remember::Days7, Some(SECRET))).await;
+        assert_eq!(reply["type"], "saved");
+        let until = shell(&w).now_ms() + (7 * DAY_MS) as f64;
+        assert_eq!(stored_server(&w)["rememberUntil"], json!(until));
+        pass(1).await;
+        assert!(!shown(&w, port).needs_settings, "the open popup goes on");
+    });
+}
+
+#[test]
+fn a_key_remembered_always_or_for_the_session_never_expires_by_time() {
+    run(|w| async move {
+        options(&w, save_remembered(Remember::Always, Some(SECRET))).await;
+        pass(400 * DAY_MS).await;
+        minute_alarm(&w).await;
+        assert_eq!(stored_server(&w)["secretKey"], SECRET);
+        options(&w, save_remembered(Remember::Session, None)).await;
+        assert!(stored_server(&w).get("secretKey").is_none());
+        assert!(stored_server(&w).get("rememberUntil").is_none());
+        pass(400 * DAY_MS).await;
+        minute_alarm(&w).await;
+        assert_eq!(
+            stored(&w, &keys::secret(&ServerId::first())),
+            Some(json!(SECRET))
+        );
+    });
+}
+
+#[test]
+fn a_locked_secret_is_at_rest_only_sealed_and_a_restart_asks_for_its_passphrase() {
+    run(|w| async move {
+        locked(&w).await;
+        let server = stored_server(&w);
+        assert!(server.get("secretKey").is_none(), "{server}");
+        assert_eq!(server["lockedSecret"]["kdf"], "PBKDF2-SHA-256");
+        assert!(server["lockedSecret"]["iterations"].as_u64() >= Some(600_000));
+        let local = Value::Object(shell(&w).kv.area(Area::Local)).to_string();
+        assert!(!local.contains(SECRET) && !local.contains(PASSPHRASE));
+        // Unlocked for this browser session: the clear key in memory only.
+        assert_eq!(
+            stored(&w, &keys::secret(&ServerId::first())),
+            Some(json!(SECRET))
+        );
+        let (_, a) = connected(&w, 1).await;
+
+        // After a restart nothing can mint a token: the popup asks for the passphrase.
+        let w2 = restarted(&w);
+        let port = open_popup(&w2, 7).await;
+        let view = shown(&w2, port);
+        let prompt = view.unlock.clone().expect("the unlock form");
+        assert_eq!(prompt.server, ServerId::first());
+        assert_eq!((prompt.busy, prompt.error), (false, None));
+        assert!(view.attachable.iter().any(|r| r.id == a), "{view:?}");
+        assert!(shell(&w2).server.calls.borrow().is_empty());
+
+        // A wrong passphrase changes nothing stored, and delays the next try.
+        let local_before = shell(&w2).kv.area(Area::Local);
+        let unlock = |p: &str| PopupRequest::Unlock {
+            server: ServerId::first(),
+            passphrase: passphrase(p),
+        };
+        send(&w2, port, unlock("not the passphrase")).await;
+        let error = shown(&w2, port).unlock.and_then(|p| p.error);
+        assert_eq!(
+            error.as_deref(),
+            Some("Wrong passphrase. Try again in 1 s.")
+        );
+        assert_eq!(shell(&w2).kv.area(Area::Local), local_before);
+        assert!(stored(&w2, &keys::secret(&ServerId::first())).is_none());
+        // Even the right one is not tried before the delay is over.
+        let derived = shell(&w2).crypto.derived.get();
+        send(&w2, port, unlock(PASSPHRASE)).await;
+        assert_eq!(shell(&w2).crypto.derived.get(), derived, "not tried");
+        let error = shown(&w2, port).unlock.and_then(|p| p.error);
+        assert_eq!(
+            error.as_deref(),
+            Some("Wrong passphrase. Wait 1 s before the next try.")
+        );
+        pass(1_000).await;
+        send(&w2, port, unlock("still not the passphrase")).await;
+        let error = shown(&w2, port).unlock.and_then(|p| p.error);
+        assert_eq!(
+            error.as_deref(),
+            Some("Wrong passphrase. Try again in 2 s.")
+        );
+        pass(2_000).await;
+
+        // The right one: the clear key in memory, and the popup goes on where it stopped.
+        send(&w2, port, unlock(PASSPHRASE)).await;
+        pass(1).await;
+        let view = shown(&w2, port);
+        assert_eq!(view.unlock, None);
+        assert!(!view.needs_settings);
+        assert_eq!(
+            stored(&w2, &keys::secret(&ServerId::first())),
+            Some(json!(SECRET))
+        );
+        assert_eq!(shell(&w2).kv.area(Area::Local), local_before);
+        send(
+            &w2,
+            port,
+            PopupRequest::Attach {
+                session_id: a.clone(),
+            },
+        )
+        .await;
+        pass(1).await;
+        let view = shown(&w2, port);
+        assert_eq!(
+            (view.session_id.as_ref(), view.phase),
+            (Some(&a), Phase::Connected)
+        );
+        assert_eq!(
+            shell(&w2).server.routes(),
+            ["generate-token", "status-session"]
+        );
+        // And a new tab pairs.
+        let other = open_popup(&w2, 8).await;
+        assert_eq!(shown(&w2, other).phase, Phase::Starting);
+    });
+}
+
+#[test]
+fn lock_now_asks_again_and_a_forgotten_passphrase_is_no_lockout() {
+    run(|w| async move {
+        locked(&w).await;
+        let port = open_popup(&w, 1).await;
+        let id = session_of(&w, port);
+        let reply = options(
+            &w,
+            OptionsRequest::LockNow {
+                id: ServerId::first(),
+            },
+        )
+        .await;
+        assert_eq!(reply["type"], "saved", "{reply}");
+        assert!(stored(&w, &keys::secret(&ServerId::first())).is_none());
+        let summary = &options(&w, OptionsRequest::GetSettings).await["servers"][0];
+        assert_eq!(
+            (&summary["locked"], &summary["unlocked"]),
+            (&json!(true), &json!(false))
+        );
+        assert_eq!(summary["hasSecret"], true);
+        assert!(summary.get("secretKey").is_none());
+
+        // Locked, a new passphrase cannot be set (it would need the clear key); saving the
+        // server's other fields keeps the lock.
+        let set = OptionsRequest::SetPassphrase {
+            id: ServerId::first(),
+            passphrase: passphrase("another passphrase"),
+        };
+        assert_eq!(options(&w, set).await["type"], "error");
+        let keep = options(&w, save_remembered(Remember::Always, None)).await;
+        assert_eq!(keep["type"], "saved", "{keep}");
+        assert!(stored_server(&w).get("lockedSecret").is_some());
+        let to_memory = options(&w, save_remembered(Remember::Session, None)).await;
+        assert_eq!(
+            to_memory["type"], "error",
+            "memory only needs the clear key"
+        );
+
+        // Forgotten: the key entered again replaces the sealed one, and the tab goes on.
+        let again = options(&w, save_remembered(Remember::Always, Some(SECRET))).await;
+        assert_eq!(again["type"], "saved");
+        let server = stored_server(&w);
+        assert!(server.get("lockedSecret").is_none(), "{server}");
+        assert_eq!(server["secretKey"], SECRET);
+        pass(1).await;
+        assert_eq!(shown(&w, port).unlock, None);
+        assert_eq!(session_of(&w, port), id);
+        assert!(shell(&w).server.count("start-session") >= 1);
+    });
+}
+
+#[test]
+fn only_a_remembered_key_is_locked() {
+    run(|w| async move {
+        options(&w, save_remembered(Remember::Session, Some(SECRET))).await;
+        let set = OptionsRequest::SetPassphrase {
+            id: ServerId::first(),
+            passphrase: passphrase(PASSPHRASE),
+        };
+        let reply = options(&w, set).await;
+        assert_eq!(reply["type"], "error");
+        assert!(stored_server(&w).get("lockedSecret").is_none());
+        let lock = options(
+            &w,
+            OptionsRequest::LockNow {
+                id: ServerId::first(),
+            },
+        )
+        .await;
+        assert_eq!(lock["type"], "error");
+        assert_eq!(
+            stored(&w, &keys::secret(&ServerId::first())),
+            Some(json!(SECRET))
+        );
     });
 }

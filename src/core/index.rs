@@ -5,7 +5,7 @@
 
 use crate::core::api::Account;
 use crate::core::session_id::SessionId;
-use crate::core::settings::{ServerId, ServerUrl};
+use crate::core::settings::{ServerId, ServerUrl, StaleAfterDays};
 use crate::core::status::ServerStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -128,9 +128,126 @@ pub struct SessionEntry {
     pub last_seen_connected: Option<f64>,
     #[serde(default)]
     pub account: Option<Account>,
-    /// The drop was notified: one notification per drop, not one per check.
+    /// The drop was recorded (counted, and notified when the user wants notifications): once
+    /// per drop, not once per check.
     #[serde(default)]
     pub drop_notified: bool,
+    /// Monitoring: the time the session was seen connected, in total (ms).
+    #[serde(default)]
+    pub connected_ms: f64,
+    /// Monitoring: how many times it dropped while connected.
+    #[serde(default)]
+    pub drops: u32,
+    /// Monitoring: the last error a request about it met.
+    #[serde(default)]
+    pub last_error: Option<LastError>,
+}
+
+/// An error a request about a session met: its stable code (`ApiError::code`) and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub code: String,
+    pub at: f64,
+}
+
+pub const DAY_MS: f64 = 24.0 * 60.0 * 60.0 * 1000.0;
+
+impl SessionEntry {
+    /// "Stale after N days without being connected": not connected at its last check, and
+    /// not seen connected (never connected: not created) for more than `after` days. A
+    /// session the server last called CONNECTED is never stale, however old its date: its
+    /// date only lags because nothing could check it (no secret yet, the browser closed).
+    pub fn is_stale(&self, after: StaleAfterDays, now: f64) -> bool {
+        if self.last_status == Some(ServerStatus::Connected) {
+            return false;
+        }
+        let since = self.last_seen_connected.unwrap_or(self.created_at);
+        now - since > f64::from(after.days()) * DAY_MS
+    }
+
+    /// Records one check at `now`: the status, and, when it found the session connected
+    /// (`connected`: CONNECTED without an error), the time since the previous check that found
+    /// it connected, as connected time. That gap counts for at most `max_gap_ms`: across a
+    /// longer one (the browser closed, the computer asleep) nothing is known. `Some(code)`
+    /// is the error the check met. Returns whether the entry changed.
+    pub fn record_check(
+        &mut self,
+        status: Option<ServerStatus>,
+        connected: bool,
+        error: Option<&str>,
+        now: f64,
+        max_gap_ms: f64,
+    ) -> bool {
+        let mut changed = false;
+        if connected {
+            let was_connected = self.last_status == Some(ServerStatus::Connected);
+            if let Some(since) = self.last_seen_connected.filter(|_| was_connected) {
+                self.connected_ms += (now - since).clamp(0.0, max_gap_ms);
+            }
+            self.last_seen_connected = Some(now);
+            changed = true;
+        }
+        if self.last_status != status {
+            self.last_status = status;
+            self.updated_at = now;
+            changed = true;
+        }
+        if let Some(code) = error {
+            self.record_error(code, now);
+            changed = true;
+        }
+        changed
+    }
+
+    pub fn record_error(&mut self, code: &str, now: f64) {
+        self.last_error = Some(LastError {
+            code: code.to_owned(),
+            at: now,
+        });
+    }
+
+    /// A connected session dropped: counted once, until it is connected again (when
+    /// `drop_notified` is cleared). Returns whether this was a new drop.
+    pub fn record_drop(&mut self, now: f64) -> bool {
+        if self.drop_notified {
+            return false;
+        }
+        self.drop_notified = true;
+        self.drops = self.drops.saturating_add(1);
+        self.updated_at = now;
+        true
+    }
+}
+
+/// A duration as the Sessions page shows it: `less than a minute`, `12 min`, `3 h 12 min`,
+/// `4 d 2 h`.
+pub fn describe_duration(ms: f64) -> String {
+    let minutes = (ms.max(0.0) / 60_000.0).floor() as u64;
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => "less than a minute".to_owned(),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+/// A session's monitoring line, without its last error (the page adds it, with the time in
+/// the user's own locale): `Connected 3 h 12 min in total · 2 drops`, or `Never connected`.
+pub fn describe_monitoring(connected_ms: f64, drops: u32, ever_connected: bool) -> String {
+    if !ever_connected {
+        return "Never connected".to_owned();
+    }
+    let drops = match drops {
+        0 => "no drops".to_owned(),
+        1 => "1 drop".to_owned(),
+        n => format!("{n} drops"),
+    };
+    format!(
+        "Connected {} in total · {drops}",
+        describe_duration(connected_ms)
+    )
 }
 
 /// Every session the extension knows, by ID.
@@ -279,6 +396,9 @@ mod tests {
             last_seen_connected: Some(5.0),
             account: None,
             drop_notified: false,
+            connected_ms: 0.0,
+            drops: 0,
+            last_error: None,
         }
     }
 
@@ -340,6 +460,116 @@ mod tests {
         assert_eq!(ours.0[&id("session_a_2")].label.as_str(), "Theirs newer");
         assert_eq!(ours.0[&id("session_a_4")].label.as_str(), "New");
         assert!(report.describe().contains("1 kept"));
+    }
+
+    #[test]
+    fn a_session_is_stale_after_n_days_without_being_connected() {
+        let days = |n| StaleAfterDays::new(n).unwrap();
+        let mut e = entry(1.0, "Loja");
+        e.last_status = Some(ServerStatus::Closed);
+        e.last_seen_connected = Some(10.0 * DAY_MS);
+        assert!(
+            !e.is_stale(days(30), 40.0 * DAY_MS),
+            "exactly 30 days: not yet"
+        );
+        assert!(e.is_stale(days(30), 40.0 * DAY_MS + 1.0));
+        assert!(!e.is_stale(days(31), 40.0 * DAY_MS + 1.0));
+        assert!(e.is_stale(days(1), 11.5 * DAY_MS));
+        // Never connected: counted from its creation.
+        e.last_seen_connected = None;
+        e.created_at = 20.0 * DAY_MS;
+        assert!(!e.is_stale(days(30), 40.0 * DAY_MS));
+        assert!(e.is_stale(days(30), 51.0 * DAY_MS));
+        e.last_status = None;
+        assert!(e.is_stale(days(30), 51.0 * DAY_MS), "never started");
+        // Connected at its last check: never stale, however old the date.
+        e.last_status = Some(ServerStatus::Connected);
+        e.last_seen_connected = Some(0.0);
+        assert!(!e.is_stale(days(1), 1000.0 * DAY_MS));
+        // Entries stored before monitoring existed read with empty monitoring.
+        let mut old = serde_json::to_value(entry(1.0, "Old")).unwrap();
+        for key in ["connectedMs", "drops", "lastError"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let old: SessionEntry = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            (old.connected_ms, old.drops, old.last_error),
+            (0.0, 0, None)
+        );
+    }
+
+    #[test]
+    fn connected_time_counts_between_connected_checks_with_a_cap() {
+        let cap = 120_000.0;
+        let mut e = entry(1.0, "Loja");
+        e.last_status = Some(ServerStatus::QrCode);
+        e.last_seen_connected = None;
+        // The first connected check: connected from now on, no time yet.
+        assert!(e.record_check(Some(ServerStatus::Connected), true, None, 1_000.0, cap));
+        assert_eq!(e.connected_ms, 0.0);
+        assert_eq!(e.last_seen_connected, Some(1_000.0));
+        assert_eq!(e.updated_at, 1_000.0);
+        // A minute later, and a minute after that.
+        e.record_check(Some(ServerStatus::Connected), true, None, 61_000.0, cap);
+        e.record_check(Some(ServerStatus::Connected), true, None, 121_000.0, cap);
+        assert_eq!(e.connected_ms, 120_000.0);
+        // A check that failed (the server unreachable) neither counts nor moves the date...
+        assert!(e.record_check(
+            Some(ServerStatus::Connected),
+            false,
+            Some("unreachable"),
+            181_000.0,
+            cap
+        ));
+        assert_eq!(e.last_seen_connected, Some(121_000.0));
+        assert_eq!(
+            e.last_error,
+            Some(LastError {
+                code: "unreachable".into(),
+                at: 181_000.0
+            })
+        );
+        // ...and a gap of an hour counts for the cap only.
+        e.record_check(Some(ServerStatus::Connected), true, None, 3_721_000.0, cap);
+        assert_eq!(e.connected_ms, 120_000.0 + cap);
+        // Closed: nothing more counts, and the next connection starts afresh.
+        assert!(e.record_check(Some(ServerStatus::Closed), false, None, 3_781_000.0, cap));
+        e.record_check(Some(ServerStatus::Connected), true, None, 9_000_000.0, cap);
+        assert_eq!(e.connected_ms, 120_000.0 + cap);
+        // Nothing new: nothing to save.
+        e.last_status = Some(ServerStatus::Closed);
+        assert!(!e.record_check(Some(ServerStatus::Closed), false, None, 9_100_000.0, cap));
+    }
+
+    #[test]
+    fn a_drop_counts_once_until_connected_again() {
+        let mut e = entry(1.0, "Loja");
+        assert!(e.record_drop(10.0));
+        assert!(!e.record_drop(20.0), "the same drop, checked again");
+        assert_eq!((e.drops, e.updated_at), (1, 10.0));
+        e.drop_notified = false;
+        assert!(e.record_drop(30.0));
+        assert_eq!(e.drops, 2);
+    }
+
+    #[test]
+    fn durations_and_monitoring_read_plainly() {
+        let min = 60_000.0;
+        assert_eq!(describe_duration(0.0), "less than a minute");
+        assert_eq!(describe_duration(59_999.0), "less than a minute");
+        assert_eq!(describe_duration(12.0 * min), "12 min");
+        assert_eq!(describe_duration(192.0 * min + 5.0), "3 h 12 min");
+        assert_eq!(describe_duration(DAY_MS * 4.0 + 125.0 * min), "4 d 2 h");
+        assert_eq!(describe_duration(-5.0), "less than a minute");
+        assert_eq!(
+            describe_monitoring(192.0 * min, 2, true),
+            "Connected 3 h 12 min in total · 2 drops"
+        );
+        assert_eq!(
+            describe_monitoring(0.0, 1, true),
+            "Connected less than a minute in total · 1 drop"
+        );
+        assert_eq!(describe_monitoring(0.0, 0, false), "Never connected");
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl<S: Shell + 'static> Worker<S> {
         let request = match decode_text::<SessionsRequest>(message) {
             Ok(request) => request,
             Err(err) => {
-                self.warn(&format!("Sessions page message refused: {err}"));
+                self.rejected(&format!("Sessions page message refused: {err}"));
                 return self.notice(
                     port,
                     false,
@@ -82,7 +82,55 @@ impl<S: Shell + 'static> Worker<S> {
                 };
                 self.notice(port, ok, &message);
             }
+            SessionsRequest::ForgetStale { ids } => {
+                let asked = ids.len();
+                let done = self.forget_stale(ids, false).await;
+                let mut message = match done {
+                    1 => "Closed and forgot 1 stale session.".to_owned(),
+                    n => format!("Closed and forgot {n} stale sessions."),
+                };
+                if done < asked {
+                    message.push_str(&format!(
+                        " {} left alone: no longer stale, or already gone.",
+                        asked - done
+                    ));
+                }
+                self.notice(port, true, &message);
+            }
         }
+    }
+
+    /// Closes on its server (best effort: a server that is down or a secret not entered yet
+    /// keeps nothing here) and forgets each of `ids` that is stale now. `automatic`: the
+    /// user's standing opt-in rather than a confirmation, which never touches a session
+    /// attached to a tab. Returns how many were forgotten.
+    pub(crate) async fn forget_stale(
+        self: &Rc<Self>,
+        ids: Vec<SessionId>,
+        automatic: bool,
+    ) -> usize {
+        let after = self.settings().stale_after_days;
+        let mut forgotten = 0;
+        for id in ids {
+            let now = self.shell.now_ms();
+            let wanted = self.read(&id, |l| {
+                let stale = l.entry.is_stale(after, now) && !l.state.is_busy();
+                let started = l.entry.last_status.is_some();
+                (stale && !(automatic && l.tab.is_some()), started)
+            });
+            let Some((true, started)) = wanted else {
+                continue;
+            };
+            // A session the server never heard of has nothing to close there.
+            if started {
+                self.close(&id).await;
+            }
+            match self.forget(&id).await {
+                Ok(()) => forgotten += 1,
+                Err(err) => self.warn(&err.to_string()),
+            }
+        }
+        forgotten
     }
 
     fn notice(&self, port: PortKey, ok: bool, message: &str) {
@@ -300,6 +348,10 @@ impl<S: Shell + 'static> Worker<S> {
                         },
                     }
                 }
+                _ if SettingsVerdict::of(config) == SettingsVerdict::Locked => RemoteList {
+                    names: vec![],
+                    error: Some("This server's secret key is locked: unlock it in a popup.".into()),
+                },
                 _ => RemoteList {
                     names: vec![],
                     error: Some("Set this server's secret key in the options.".into()),
@@ -315,13 +367,28 @@ impl<S: Shell + 'static> Worker<S> {
 
     /// The slow refresh with no page open: every session that has been connected, or has a
     /// token in this browser session, is checked, so that a drop is noticed within two alarm
-    /// periods and badges stay current.
+    /// periods and badges stay current. Then, if the user opted in, stale sessions no tab
+    /// holds are closed and forgotten.
     pub async fn alarm(self: &Rc<Self>, name: &str) {
-        // An open Sessions page paces the checks itself.
-        if name != REFRESH_ALARM || self.list_watched() || !self.loaded().await {
+        // An open Sessions page paces the checks itself, and has read the settings.
+        let watched = self.list_watched();
+        let nothing_to_do = watched && !self.settings().auto_forget_stale;
+        if name != REFRESH_ALARM || nothing_to_do || !self.loaded().await {
             return;
         }
-        self.load_settings().await;
+        let settings = self.load_settings().await;
+        if !watched {
+            self.check_followed().await;
+        }
+        if settings.auto_forget_stale {
+            let ids = self.session_ids();
+            self.forget_stale(ids, true).await;
+        }
+    }
+
+    /// Checks every session that has been connected, is in a tab or has a token, unless it
+    /// was checked within half an alarm period.
+    async fn check_followed(self: &Rc<Self>) {
         let store = self.store();
         // A session checked within half a period (by a popup, say) can wait for the next.
         let recent = self.timings.slow_refresh_minutes * 30_000.0;
@@ -349,9 +416,12 @@ impl<S: Shell + 'static> Worker<S> {
     pub async fn options_message(self: &Rc<Self>, message: &str) -> Value {
         let reply = match decode_text::<OptionsRequest>(message) {
             Ok(request) => self.options(request).await,
-            Err(err) => OptionsReply::Error {
-                message: err.to_string(),
-            },
+            Err(err) => {
+                self.rejected(&format!("options page message refused: {err}"));
+                OptionsReply::Error {
+                    message: err.to_string(),
+                }
+            }
         };
         encode(&reply)
     }
@@ -378,8 +448,11 @@ impl<S: Shell + 'static> Worker<S> {
                             id: s.id.clone(),
                             name: s.name.clone(),
                             server_url: s.server_url.clone(),
-                            remember_secret: s.remember_secret,
-                            has_secret: s.secret_key.is_some(),
+                            remember: s.remember,
+                            remember_until: s.remember_until,
+                            has_secret: s.has_secret(),
+                            locked: s.locked_secret.is_some(),
+                            unlocked: s.locked_secret.is_some() && s.secret_key.is_some(),
                             allow_insecure_http: s.allow_insecure_http,
                             sessions: counts(&s.id),
                         })
@@ -387,6 +460,8 @@ impl<S: Shell + 'static> Worker<S> {
                     default_server: settings.default_server.clone(),
                     closed_tab: settings.closed_tab,
                     notify_drops: settings.notify_drops,
+                    stale_after_days: settings.stale_after_days,
+                    auto_forget_stale: settings.auto_forget_stale,
                 }
             }
             OptionsRequest::SaveServer {
@@ -394,7 +469,7 @@ impl<S: Shell + 'static> Worker<S> {
                 name,
                 server_url,
                 secret_key,
-                remember_secret,
+                remember,
                 allow_insecure_http,
                 make_default,
             } => {
@@ -406,18 +481,16 @@ impl<S: Shell + 'static> Worker<S> {
                 if id.is_some() && existing.is_none() {
                     return error("That server is no longer in the settings.".into());
                 }
-                // A secret goes only to the server it was entered for.
-                let kept = existing
-                    .as_ref()
-                    .filter(|s| s.server_url == server_url)
-                    .and_then(|s| s.secret_key.clone());
-                let Some(secret_key) = secret_key.or(kept) else {
-                    let moved = existing.is_some_and(|s| s.server_url != server_url);
-                    let why = match moved {
-                        true => "The URL changed: enter this server's secret key again.",
-                        false => "Enter the server's secret key.",
-                    };
-                    return error(why.into());
+                let now = self.shell.now_ms();
+                let secret = match crate::core::lock::secret_for_save(
+                    existing.as_ref(),
+                    &server_url,
+                    secret_key,
+                    remember,
+                    now,
+                ) {
+                    Ok(secret) => secret,
+                    Err(why) => return error(why.into()),
                 };
                 if settings
                     .servers
@@ -430,8 +503,10 @@ impl<S: Shell + 'static> Worker<S> {
                     id: id.clone().unwrap_or_else(|| settings.next_server_id()),
                     name,
                     server_url,
-                    remember_secret,
-                    secret_key: Some(secret_key),
+                    remember,
+                    remember_until: secret.remember_until,
+                    secret_key: secret.secret_key,
+                    locked_secret: secret.locked_secret,
                     allow_insecure_http,
                 };
                 if let Err(err) = config.check_transport() {
@@ -446,9 +521,9 @@ impl<S: Shell + 'static> Worker<S> {
                 }
                 // A fresh install's placeholder server, never given a secret, makes way.
                 if id.is_none() {
-                    settings.servers.retain(|s| {
-                        s.id == saved_id || s.secret_key.is_some() || self.has_sessions(&s.id)
-                    });
+                    settings
+                        .servers
+                        .retain(|s| s.id == saved_id || s.has_secret() || self.has_sessions(&s.id));
                     if settings.server(&settings.default_server).is_none() {
                         settings.default_server = saved_id.clone();
                     }
@@ -458,6 +533,10 @@ impl<S: Shell + 'static> Worker<S> {
                 }
                 self.save_and_reply(settings, Some(saved_id)).await
             }
+            OptionsRequest::SetPassphrase { id, passphrase } => {
+                self.set_passphrase(settings, id, passphrase).await
+            }
+            OptionsRequest::LockNow { id } => self.lock_now(settings, id).await,
             OptionsRequest::RemoveServer { id } => {
                 if settings.server(&id).is_none() {
                     return error("That server is no longer in the settings.".into());
@@ -480,9 +559,13 @@ impl<S: Shell + 'static> Worker<S> {
             OptionsRequest::SavePreferences {
                 closed_tab,
                 notify_drops,
+                stale_after_days,
+                auto_forget_stale,
             } => {
                 settings.closed_tab = closed_tab;
                 settings.notify_drops = notify_drops;
+                settings.stale_after_days = stale_after_days;
+                settings.auto_forget_stale = auto_forget_stale;
                 self.save_and_reply(settings, None).await
             }
             OptionsRequest::TestConnection {
@@ -515,7 +598,7 @@ impl<S: Shell + 'static> Worker<S> {
             .any(|l| &l.entry.server == server)
     }
 
-    async fn save_and_reply(
+    pub(crate) async fn save_and_reply(
         self: &Rc<Self>,
         settings: Settings,
         id: Option<ServerId>,
@@ -536,7 +619,7 @@ impl<S: Shell + 'static> Worker<S> {
 
     /// New settings reach the pages already open: each watched tab follows up as if its
     /// popup had just opened.
-    fn settings_saved(self: &Rc<Self>, settings: Settings) {
+    pub(crate) fn settings_saved(self: &Rc<Self>, settings: Settings) {
         self.cache_settings(settings);
         self.render_lists();
         for tab in self.watched_tabs() {

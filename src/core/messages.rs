@@ -2,10 +2,11 @@
 //! an object `{"v": PROTOCOL_VERSION, "type": ..., ...}`, decoded and validated on receipt.
 
 use crate::core::api::{Account, MAX_REPLY_BYTES};
-use crate::core::index::{Colour, Label};
+use crate::core::index::{Colour, Label, LastError};
+use crate::core::lock::Passphrase;
 use crate::core::session::{Phase, TabView};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{ClosedTab, SecretKey, ServerId, ServerUrl};
+use crate::core::settings::{ClosedTab, Remember, SecretKey, ServerId, ServerUrl, StaleAfterDays};
 use crate::core::status::ServerStatus;
 use crate::core::storage::TabId;
 use serde::de::DeserializeOwned;
@@ -19,6 +20,8 @@ pub const PROTOCOL_VERSION: u32 = 3;
 pub const POPUP_PORT: &str = "wpp-tabs-popup";
 /// Name of the long-lived port the Sessions page opens to the worker.
 pub const SESSIONS_PORT: &str = "wpp-tabs-sessions";
+/// Name of the long-lived port the Diagnostics page opens to the worker.
+pub const DIAGNOSTICS_PORT: &str = "wpp-tabs-diagnostics";
 /// An import carries a whole exported index.
 pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 /// Requests from the extension's pages are small: anything larger is refused unread.
@@ -55,6 +58,11 @@ pub enum PopupRequest {
         label: Option<Label>,
         #[serde(default)]
         colour: Option<Colour>,
+    },
+    /// The passphrase of `server`'s locked secret key (the one the tab needs).
+    Unlock {
+        server: ServerId,
+        passphrase: Passphrase,
     },
 }
 
@@ -107,6 +115,11 @@ pub enum SessionsRequest {
     Import {
         text: String,
     },
+    /// "Close and forget stale sessions", confirmed for the stale sessions the page showed:
+    /// each of them that is still stale is closed on its server (best effort) and forgotten.
+    ForgetStale {
+        ids: Vec<SessionId>,
+    },
 }
 
 /// Worker -> popup, over the popup port.
@@ -131,6 +144,20 @@ pub enum WorkerPush {
     Exported {
         text: String,
     },
+    /// The Diagnostics page's view (already redacted).
+    Diagnostics {
+        view: Box<crate::core::diagnostics::DiagnosticsView>,
+    },
+}
+
+/// Diagnostics page -> worker, over the Diagnostics port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum DiagnosticsRequest {
+    /// Send the view now, and again whenever the log changes.
+    Subscribe,
+    /// Send the view now.
+    Refresh,
 }
 
 /// One session as the Sessions page and the popup's attach list show it.
@@ -151,6 +178,16 @@ pub struct SessionRow {
     pub tab: Option<TabId>,
     pub last_seen_connected: Option<f64>,
     pub busy: bool,
+    /// Not connected for longer than the settings allow (`SessionEntry::is_stale`).
+    #[serde(default)]
+    pub stale: bool,
+    /// Monitoring, from the index entry: connected time (ms), drops, the last error.
+    #[serde(default)]
+    pub connected_ms: f64,
+    #[serde(default)]
+    pub drops: u32,
+    #[serde(default)]
+    pub last_error: Option<LastError>,
 }
 
 impl SessionRow {
@@ -170,6 +207,10 @@ impl SessionRow {
             tab: None,
             last_seen_connected: None,
             busy: false,
+            stale: false,
+            connected_ms: 0.0,
+            drops: 0,
+            last_error: None,
         }
     }
 }
@@ -191,6 +232,9 @@ pub struct ServerGroup {
 #[serde(rename_all = "camelCase")]
 pub struct SessionsView {
     pub groups: Vec<ServerGroup>,
+    /// The setting that makes a row stale, for the page to say so.
+    #[serde(default)]
+    pub stale_after_days: StaleAfterDays,
 }
 
 /// Options page -> worker, as one-off `runtime.sendMessage` calls.
@@ -210,7 +254,9 @@ pub enum OptionsRequest {
         name: String,
         server_url: ServerUrl,
         secret_key: Option<SecretKey>,
-        remember_secret: bool,
+        /// Earlier versions sent `rememberSecret: bool` (`true`: always).
+        #[serde(alias = "rememberSecret")]
+        remember: Remember,
         #[serde(default)]
         allow_insecure_http: bool,
         #[serde(default)]
@@ -222,6 +268,8 @@ pub enum OptionsRequest {
     SavePreferences {
         closed_tab: ClosedTab,
         notify_drops: bool,
+        stale_after_days: StaleAfterDays,
+        auto_forget_stale: bool,
     },
     /// `secret_key: None` tests with the secret saved for server `id`, if the URL is its own.
     TestConnection {
@@ -232,17 +280,32 @@ pub enum OptionsRequest {
         #[serde(default)]
         allow_insecure_http: bool,
     },
+    /// Locks server `id`'s remembered secret key with `passphrase` (or changes the
+    /// passphrase of a key that is unlocked): from then on it is stored only sealed.
+    SetPassphrase {
+        id: ServerId,
+        passphrase: Passphrase,
+    },
+    /// Removes server `id`'s unlocked key from memory: its passphrase is needed again.
+    LockNow {
+        id: ServerId,
+    },
 }
 
 /// A server as the options page shows it: never its secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSummary {
     pub id: ServerId,
     pub name: String,
     pub server_url: ServerUrl,
-    pub remember_secret: bool,
+    pub remember: Remember,
+    /// When the remembered key will be forgotten (ms since the epoch).
+    pub remember_until: Option<f64>,
     pub has_secret: bool,
+    /// The remembered key is sealed with a passphrase; `unlocked`: it is open in memory.
+    pub locked: bool,
+    pub unlocked: bool,
     pub allow_insecure_http: bool,
     /// Sessions in the index that belong to it.
     pub sessions: u32,
@@ -261,6 +324,8 @@ pub enum OptionsReply {
         default_server: ServerId,
         closed_tab: ClosedTab,
         notify_drops: bool,
+        stale_after_days: StaleAfterDays,
+        auto_forget_stale: bool,
     },
     Saved {
         id: Option<ServerId>,
@@ -401,14 +466,19 @@ pub trait Validate {
 }
 
 impl Validate for PopupRequest {}
+impl Validate for DiagnosticsRequest {}
 impl Validate for SessionsRequest {
     const MAX_BYTES: usize = MAX_IMPORT_BYTES;
 
     fn validate(&self) -> Result<(), MessageError> {
         match self {
-            SessionsRequest::Act { ids, .. } if ids.is_empty() || ids.len() > MAX_BULK => Err(
-                MessageError::Invalid(format!("an action names 1 to {MAX_BULK} sessions")),
-            ),
+            SessionsRequest::Act { ids, .. } | SessionsRequest::ForgetStale { ids }
+                if ids.is_empty() || ids.len() > MAX_BULK =>
+            {
+                Err(MessageError::Invalid(format!(
+                    "an action names 1 to {MAX_BULK} sessions"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -422,7 +492,7 @@ impl Validate for WorkerPush {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn popup_requests_round_trip_through_the_envelope() {
@@ -585,13 +655,13 @@ mod tests {
                 id,
                 server_url,
                 secret_key,
-                remember_secret,
+                remember,
                 ..
             } => {
                 assert_eq!(id, None);
                 assert_eq!(server_url.as_str(), "http://127.0.0.1:21465");
                 assert_eq!(secret_key.unwrap().expose(), "THISISMYSECURETOKEN");
-                assert!(!remember_secret);
+                assert_eq!(remember, Remember::Session, "rememberSecret: false");
             }
             other => panic!("{other:?}"),
         }
@@ -631,6 +701,41 @@ mod tests {
     }
 
     #[test]
+    fn forget_stale_and_the_stale_setting_are_validated_on_receipt() {
+        let ok = json!({"v": 3, "type": "forgetStale", "ids": ["session_a_b"]});
+        assert_eq!(
+            decode::<SessionsRequest>(ok),
+            Ok(SessionsRequest::ForgetStale {
+                ids: vec![SessionId::parse("session_a_b").unwrap()]
+            })
+        );
+        let none = json!({"v": 3, "type": "forgetStale", "ids": []});
+        assert!(decode::<SessionsRequest>(none).is_err());
+        let too_many = json!({"v": 3, "type": "forgetStale",
+                              "ids": vec!["session_a_b"; MAX_BULK + 1]});
+        assert!(decode::<SessionsRequest>(too_many).is_err());
+        let prefs = |days: Value| {
+            json!({"v": 3, "type": "savePreferences", "closedTab": "keepRunning",
+                   "notifyDrops": true, "staleAfterDays": days, "autoForgetStale": true})
+        };
+        assert!(decode::<OptionsRequest>(prefs(json!(1))).is_ok());
+        assert!(decode::<OptionsRequest>(prefs(json!(3650))).is_ok());
+        for bad in [
+            json!(0),
+            json!(3651),
+            json!(-1),
+            json!(1.5),
+            json!("30"),
+            json!(null),
+        ] {
+            assert!(
+                decode::<OptionsRequest>(prefs(bad.clone())).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn only_the_extensions_own_pages_are_trusted() {
         let base = "chrome-extension://abc/";
         let page = |id: Option<&'static str>, url: Option<&'static str>| Sender {
@@ -659,21 +764,76 @@ mod tests {
                 id: ServerId::parse("s1").unwrap(),
                 name: "Main".into(),
                 server_url: ServerUrl::parse("http://h").unwrap(),
-                remember_secret: false,
+                remember: Remember::Days7,
+                remember_until: Some(1.8e12),
                 has_secret: true,
+                locked: true,
+                unlocked: false,
                 allow_insecure_http: true,
                 sessions: 2,
             }],
             default_server: ServerId::parse("s1").unwrap(),
             closed_tab: ClosedTab::KeepRunning,
             notify_drops: true,
+            stale_after_days: StaleAfterDays::default(),
+            auto_forget_stale: false,
         };
         assert_eq!(
             encode(&reply),
             json!({"v": 3, "type": "settings", "servers": [{"id": "s1", "name": "Main",
-                   "serverUrl": "http://h", "rememberSecret": false, "hasSecret": true,
+                   "serverUrl": "http://h", "remember": "days7", "rememberUntil": 1.8e12,
+                   "hasSecret": true, "locked": true, "unlocked": false,
                    "allowInsecureHttp": true, "sessions": 2}], "defaultServer": "s1",
-                   "closedTab": "keepRunning", "notifyDrops": true})
+                   "closedTab": "keepRunning", "notifyDrops": true, "staleAfterDays": 30,
+                   "autoForgetStale": false})
         );
+    }
+
+    #[test]
+    fn lock_requests_validate_the_passphrase_and_never_print_it() {
+        let unlock = |p: &str| json!({"v": 3, "type": "unlock", "server": "s1", "passphrase": p});
+        match decode::<PopupRequest>(unlock("correct horse battery")) {
+            Ok(PopupRequest::Unlock { server, passphrase }) => {
+                assert_eq!(server, ServerId::first());
+                assert_eq!(passphrase.expose(), "correct horse battery");
+                assert!(!format!("{passphrase:?}").contains("horse"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = decode::<PopupRequest>(unlock("short1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("8 to 1024") && !err.contains("short1"),
+            "{err}"
+        );
+        assert!(decode::<PopupRequest>(unlock(&"x".repeat(1025))).is_err());
+        let set = json!({"v": 3, "type": "setPassphrase", "id": "s2", "passphrase": "p".repeat(8)});
+        assert!(matches!(
+            decode::<OptionsRequest>(set),
+            Ok(OptionsRequest::SetPassphrase { .. })
+        ));
+        let lock = json!({"v": 3, "type": "lockNow", "id": "s1"});
+        assert_eq!(
+            decode::<OptionsRequest>(lock),
+            Ok(OptionsRequest::LockNow {
+                id: ServerId::first()
+            })
+        );
+        let save = |remember: Value| {
+            json!({"v": 3, "type": "saveServer", "name": "a", "serverUrl": "http://127.0.0.1:1",
+                   "secretKey": null, "remember": remember})
+        };
+        for (wire, remember) in [
+            (json!("days30"), Remember::Days30),
+            (json!(true), Remember::Always),
+            (json!(false), Remember::Session),
+        ] {
+            match decode::<OptionsRequest>(save(wire)) {
+                Ok(OptionsRequest::SaveServer { remember: r, .. }) => assert_eq!(r, remember),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(decode::<OptionsRequest>(save(json!("forever"))).is_err());
     }
 }

@@ -2,8 +2,10 @@
 //! The browser shell (`crate::shell`) only moves data between these types and `chrome.*`.
 
 pub mod api;
+pub mod diagnostics;
 pub mod flows;
 pub mod index;
+pub mod lock;
 pub mod manager;
 pub mod messages;
 pub mod punycode;

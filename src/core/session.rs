@@ -355,6 +355,7 @@ impl SessionState {
             attachable: Vec::new(),
             servers: Vec::new(),
             default_server: None,
+            unlock: None,
         }
     }
 }
@@ -389,6 +390,9 @@ pub struct TabView {
     /// A tab without a session, with several servers: where a new one can go.
     pub servers: Vec<(ServerId, String)>,
     pub default_server: Option<ServerId>,
+    /// The secret key the tab needs is locked: the popup asks for its passphrase.
+    #[serde(default)]
+    pub unlock: Option<crate::core::lock::UnlockPrompt>,
 }
 
 impl TabView {

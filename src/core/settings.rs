@@ -1,6 +1,7 @@
 //! The user's settings: the wppconnect-servers to talk to, each with its secret key, and
 //! what the extension does on its own (closed tabs, notifications).
 
+use crate::core::lock::Sealed;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -9,22 +10,26 @@ pub const DEFAULT_SERVER_URL: &str = "http://localhost:21465";
 const MAX_SECRET_LEN: usize = 512;
 
 /// One wppconnect-server the user added: stored in `storage.local` inside [`Settings`]. Its
-/// secret is kept there only when the user asked to remember it; otherwise it lives in
-/// `storage.session` under the server's own key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// secret is kept there only when the user asked to remember it, and then in clear only
+/// while it has no passphrase; otherwise (memory only, or unlocked) it lives in
+/// `storage.session` under the server's own key (`core::store` places it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredServer", into = "StoredServer")]
 pub struct ServerConfig {
     pub id: ServerId,
     pub name: String,
-    #[serde(rename = "url")]
     pub server_url: ServerUrl,
-    #[serde(default)]
-    pub remember_secret: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How long the secret key is remembered on this computer.
+    pub remember: Remember,
+    /// When a remembered key is forgotten (ms since the epoch); `None`: never.
+    pub remember_until: Option<f64>,
+    /// The clear key, wherever it is kept; `None` while it is locked or not entered.
     pub secret_key: Option<SecretKey>,
+    /// The remembered key sealed with the user's passphrase: then `storage.local` holds only
+    /// this, and never the clear key.
+    pub locked_secret: Option<Sealed>,
     /// The user accepted plain `http://` to a server that is not on this computer: the
     /// secret key and tokens then travel readable by anyone on the way.
-    #[serde(default)]
     pub allow_insecure_http: bool,
 }
 
@@ -34,14 +39,159 @@ impl Default for ServerConfig {
             id: ServerId::first(),
             name: DEFAULT_SERVER_NAME.to_owned(),
             server_url: ServerUrl::parse(DEFAULT_SERVER_URL).expect("default URL is valid"),
-            remember_secret: false,
+            remember: Remember::Session,
+            remember_until: None,
             secret_key: None,
+            locked_secret: None,
             allow_insecure_http: false,
         }
     }
 }
 
+/// A server as `storage.local` holds it. `rememberSecret` is the earlier versions' flag: read
+/// when `remember` is absent (`true` was "always"), and still written for them to read.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredServer {
+    id: ServerId,
+    name: String,
+    url: ServerUrl,
+    #[serde(default)]
+    remember_secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remember: Option<Remember>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remember_until: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_key: Option<SecretKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locked_secret: Option<Sealed>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+impl From<StoredServer> for ServerConfig {
+    fn from(s: StoredServer) -> Self {
+        let remember = s.remember.unwrap_or(match s.remember_secret {
+            true => Remember::Always,
+            false => Remember::Session,
+        });
+        // A sealed key counts only while remembered, and then no clear copy is trusted.
+        let locked_secret = s.locked_secret.filter(|_| remember.is_remembered());
+        ServerConfig {
+            id: s.id,
+            name: s.name,
+            server_url: s.url,
+            remember,
+            remember_until: s.remember_until.filter(|_| remember.is_remembered()),
+            secret_key: s.secret_key.filter(|_| locked_secret.is_none()),
+            locked_secret,
+            allow_insecure_http: s.allow_insecure_http,
+        }
+    }
+}
+
+impl From<ServerConfig> for StoredServer {
+    fn from(s: ServerConfig) -> Self {
+        StoredServer {
+            id: s.id,
+            name: s.name,
+            url: s.server_url,
+            remember_secret: s.remember.is_remembered(),
+            remember: Some(s.remember),
+            remember_until: s.remember_until,
+            secret_key: s.secret_key,
+            locked_secret: s.locked_secret,
+            allow_insecure_http: s.allow_insecure_http,
+        }
+    }
+}
+
+/// How long a secret key is remembered on this computer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Remember {
+    /// Not remembered: memory only, asked for again after the browser restarts.
+    #[default]
+    Session,
+    Days7,
+    Days30,
+    Always,
+}
+
+impl Remember {
+    pub const ALL: [Remember; 4] = [
+        Remember::Session,
+        Remember::Days7,
+        Remember::Days30,
+        Remember::Always,
+    ];
+
+    pub fn is_remembered(self) -> bool {
+        self != Remember::Session
+    }
+
+    /// When a key remembered `now` is forgotten; `None`: never (or not remembered at all).
+    pub fn until(self, now: f64) -> Option<f64> {
+        const DAY_MS: f64 = 24.0 * 3600.0 * 1000.0;
+        match self {
+            Remember::Days7 => Some(now + 7.0 * DAY_MS),
+            Remember::Days30 => Some(now + 30.0 * DAY_MS),
+            Remember::Session | Remember::Always => None,
+        }
+    }
+
+    /// The wire name (`days7`), as the options page's `<select>` carries it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Remember::Session => "session",
+            Remember::Days7 => "days7",
+            Remember::Days30 => "days30",
+            Remember::Always => "always",
+        }
+    }
+}
+
+/// A name, or the earlier versions' `rememberSecret` flag: `true` is "always".
+impl<'de> Deserialize<'de> for Remember {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Flag(bool),
+            Name(String),
+        }
+        match Wire::deserialize(d)? {
+            Wire::Flag(true) => Ok(Remember::Always),
+            Wire::Flag(false) => Ok(Remember::Session),
+            Wire::Name(name) => Remember::ALL
+                .into_iter()
+                .find(|r| r.name() == name)
+                .ok_or_else(|| {
+                    serde::de::Error::custom("remember: session, days7, days30 or always")
+                }),
+        }
+    }
+}
+
 impl ServerConfig {
+    /// A secret key is kept for this server: clear, or sealed with a passphrase.
+    pub fn has_secret(&self) -> bool {
+        self.secret_key.is_some() || self.locked_secret.is_some()
+    }
+
+    /// The clear key belongs in `storage.local`: remembered, without a passphrase.
+    pub fn clear_secret_at_rest(&self) -> bool {
+        self.remember.is_remembered() && self.locked_secret.is_none()
+    }
+
+    /// The remembered key's time is up at `now` (by the worker's clock).
+    pub fn remember_expired(&self, now: f64) -> bool {
+        self.remember.is_remembered()
+            && self.has_secret()
+            && self.remember_until.is_some_and(|until| now >= until)
+    }
+
     /// Whether requests to this server travel unencrypted beyond this computer.
     pub fn is_insecure(&self) -> bool {
         is_insecure(&self.server_url)
@@ -129,7 +279,7 @@ pub enum ClosedTab {
 }
 
 /// Stored in `storage.local` under [`crate::core::storage::keys::SETTINGS`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub servers: Vec<ServerConfig>,
@@ -139,6 +289,13 @@ pub struct Settings {
     /// A browser notification when a connected account drops.
     #[serde(default = "yes")]
     pub notify_drops: bool,
+    /// A session is stale after this many days without being connected.
+    #[serde(default)]
+    pub stale_after_days: StaleAfterDays,
+    /// The user's word, given once, to close and forget stale sessions by themselves (never
+    /// one attached to an open tab).
+    #[serde(default)]
+    pub auto_forget_stale: bool,
 }
 
 fn yes() -> bool {
@@ -152,7 +309,56 @@ impl Default for Settings {
             default_server: ServerId::first(),
             closed_tab: ClosedTab::default(),
             notify_drops: true,
+            stale_after_days: StaleAfterDays::default(),
+            auto_forget_stale: false,
         }
+    }
+}
+
+/// "Stale after N days without being connected": 1 to 3650 days (ten years), 30 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct StaleAfterDays(u16);
+
+impl StaleAfterDays {
+    pub const MAX: u16 = 3650;
+
+    const INVALID: &'static str = "Stale after: a whole number of days, from 1 to 3650.";
+
+    pub fn new(days: u32) -> Result<StaleAfterDays, &'static str> {
+        match u16::try_from(days) {
+            Ok(days @ 1..=StaleAfterDays::MAX) => Ok(StaleAfterDays(days)),
+            _ => Err(StaleAfterDays::INVALID),
+        }
+    }
+
+    /// As typed into the options page: a whole number of days.
+    pub fn parse(input: &str) -> Result<StaleAfterDays, &'static str> {
+        let days = input.trim().parse().map_err(|_| StaleAfterDays::INVALID)?;
+        StaleAfterDays::new(days)
+    }
+
+    pub fn days(self) -> u16 {
+        self.0
+    }
+}
+
+impl Default for StaleAfterDays {
+    fn default() -> Self {
+        StaleAfterDays(30)
+    }
+}
+
+impl TryFrom<u32> for StaleAfterDays {
+    type Error = &'static str;
+    fn try_from(days: u32) -> Result<Self, Self::Error> {
+        StaleAfterDays::new(days)
+    }
+}
+
+impl From<StaleAfterDays> for u32 {
+    fn from(days: StaleAfterDays) -> u32 {
+        u32::from(days.0)
     }
 }
 
@@ -181,7 +387,10 @@ impl Settings {
         let old: SettingsV1 = serde_json::from_value(value).map_err(|e| e.to_string())?;
         let server = ServerConfig {
             server_url: old.server_url,
-            remember_secret: old.remember_secret,
+            remember: match old.remember_secret {
+                true => Remember::Always,
+                false => Remember::Session,
+            },
             secret_key: old.secret_key,
             allow_insecure_http: old.allow_insecure_http,
             ..ServerConfig::default()
@@ -583,10 +792,77 @@ mod tests {
         let json = serde_json::to_value(ServerConfig::default()).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"id": "s1", "name": "My server", "url": "http://localhost:21465", "rememberSecret": false, "allowInsecureHttp": false})
+            serde_json::json!({"id": "s1", "name": "My server", "url": "http://localhost:21465",
+                               "rememberSecret": false, "remember": "session", "allowInsecureHttp": false})
         );
         let back: ServerConfig = serde_json::from_value(json).unwrap();
         assert_eq!(back, ServerConfig::default());
+    }
+
+    #[test]
+    fn the_remember_flag_of_earlier_versions_becomes_a_duration_and_is_still_written() {
+        let server = |extra: serde_json::Value| {
+            let mut json = serde_json::json!({"id": "s1", "name": "a", "url": DEFAULT_SERVER_URL,
+                                              "secretKey": "THISISMYSECURETOKEN"});
+            json.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<ServerConfig>(json).unwrap()
+        };
+        let old = server(serde_json::json!({"rememberSecret": true}));
+        assert_eq!(old.remember, Remember::Always);
+        assert!(old.secret_key.is_some(), "nothing is lost");
+        assert_eq!(
+            server(serde_json::json!({"rememberSecret": false})).remember,
+            Remember::Session
+        );
+        assert_eq!(server(serde_json::json!({})).remember, Remember::Session);
+        let week = server(
+            serde_json::json!({"rememberSecret": true, "remember": "days7",
+                                             "rememberUntil": 1.8e12}),
+        );
+        assert_eq!(
+            (week.remember, week.remember_until),
+            (Remember::Days7, Some(1.8e12))
+        );
+        let json = serde_json::to_value(&week).unwrap();
+        assert_eq!(
+            (
+                &json["rememberSecret"],
+                &json["remember"],
+                &json["rememberUntil"]
+            ),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!("days7"),
+                &serde_json::json!(1.8e12)
+            )
+        );
+        let bad = serde_json::json!({"id": "s1", "name": "a", "url": DEFAULT_SERVER_URL,
+                                     "remember": "forever"});
+        assert!(serde_json::from_value::<ServerConfig>(bad).is_err());
+    }
+
+    #[test]
+    fn a_sealed_secret_is_trusted_only_remembered_and_never_beside_a_clear_one() {
+        use crate::core::lock::{Sealed, IV_LEN, SALT_LEN};
+        let sealed =
+            serde_json::to_value(Sealed::new(&[1; SALT_LEN], &[2; IV_LEN], &[3; 30])).unwrap();
+        let stored = |remember: &str| {
+            serde_json::json!({"id": "s1", "name": "a", "url": DEFAULT_SERVER_URL,
+                               "remember": remember, "lockedSecret": sealed,
+                               "secretKey": "THISISMYSECURETOKEN"})
+        };
+        let locked: ServerConfig = serde_json::from_value(stored("always")).unwrap();
+        assert!(locked.locked_secret.is_some());
+        assert_eq!(
+            locked.secret_key, None,
+            "a clear copy beside the sealed one is dropped"
+        );
+        let json = serde_json::to_value(&locked).unwrap();
+        assert!(json.get("secretKey").is_none() && json["lockedSecret"] == sealed);
+        let session: ServerConfig = serde_json::from_value(stored("session")).unwrap();
+        assert_eq!(session.locked_secret, None);
     }
 
     #[test]
@@ -612,7 +888,7 @@ mod tests {
         let server = settings.default_server();
         assert_eq!(server.id, ServerId::first());
         assert_eq!(server.server_url.as_str(), "https://wpp.example.com");
-        assert!(server.remember_secret);
+        assert_eq!(server.remember, Remember::Always);
         assert_eq!(
             server.secret_key.as_ref().map(SecretKey::expose),
             Some("THISISMYSECURETOKEN")
@@ -653,5 +929,19 @@ mod tests {
         assert!(parse_server_name(" ").is_err());
         assert!(parse_server_name("a\u{7}b").is_err());
         assert!(parse_server_name(&"x".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn stale_after_days_is_bounded_and_defaults_for_older_settings() {
+        assert_eq!(StaleAfterDays::parse(" 45 ").unwrap().days(), 45);
+        assert_eq!(StaleAfterDays::parse("3650").unwrap().days(), 3650);
+        for bad in ["0", "3651", "-1", "1.5", "", "thirty", "99999999999"] {
+            assert!(StaleAfterDays::parse(bad).is_err(), "{bad}");
+        }
+        let older = serde_json::json!({"servers": [{"id": "s1", "name": "a", "url": DEFAULT_SERVER_URL}],
+                                       "defaultServer": "s1"});
+        let (settings, _) = Settings::from_stored(older).unwrap();
+        assert_eq!(settings.stale_after_days.days(), 30);
+        assert!(!settings.auto_forget_stale);
     }
 }

@@ -155,7 +155,7 @@ impl<'k, K: KeyValue> Store<'k, K> {
                 .get::<SecretKey>(Area::Session, keys::LEGACY_SECRET)
                 .await?;
             let server = &mut settings.servers[0];
-            if !server.remember_secret {
+            if !server.remember.is_remembered() {
                 server.secret_key = legacy;
             }
             self.save_settings(&settings).await?;
@@ -164,18 +164,27 @@ impl<'k, K: KeyValue> Store<'k, K> {
                 .await?;
             return Ok(Some(settings));
         }
-        for server in settings.servers.iter_mut().filter(|s| !s.remember_secret) {
+        for server in settings
+            .servers
+            .iter_mut()
+            .filter(|s| !s.clear_secret_at_rest())
+        {
             server.secret_key = self.get(Area::Session, &keys::secret(&server.id)).await?;
         }
         Ok(Some(settings))
     }
 
-    /// Saves the settings. A secret goes to `local` only when the user asked to remember it,
-    /// and is removed from the other area so it lives in one place; the secrets of servers
-    /// no longer listed go too.
+    /// Saves the settings. A clear secret goes to `local` only when the user asked to
+    /// remember it and gave no passphrase (then `local` holds only the sealed form, and the
+    /// unlocked key stays in `session`), and is removed from the other area so it lives in
+    /// one place; the secrets of servers no longer listed go too.
     pub async fn save_settings(&self, settings: &Settings) -> Result<(), StoreError> {
         let mut stored = settings.clone();
-        for server in stored.servers.iter_mut().filter(|s| !s.remember_secret) {
+        for server in stored
+            .servers
+            .iter_mut()
+            .filter(|s| !s.clear_secret_at_rest())
+        {
             server.secret_key = None;
         }
         self.set(Area::Local, keys::SETTINGS, &stored).await?;
@@ -192,7 +201,7 @@ impl<'k, K: KeyValue> Store<'k, K> {
             .collect();
         for server in &settings.servers {
             let key = keys::secret(&server.id);
-            match (&server.secret_key, server.remember_secret) {
+            match (&server.secret_key, server.clear_secret_at_rest()) {
                 (Some(secret), false) => self.set(Area::Session, &key, secret).await?,
                 _ => stale.push(key),
             }
@@ -301,7 +310,10 @@ mod tests {
         let mut settings = Settings::default();
         let server = &mut settings.servers[0];
         server.server_url = ServerUrl::parse("http://127.0.0.1:21465").unwrap();
-        server.remember_secret = remember;
+        server.remember = match remember {
+            true => crate::core::settings::Remember::Always,
+            false => crate::core::settings::Remember::Session,
+        };
         server.secret_key = Some(SecretKey::parse("THISISMYSECURETOKEN").unwrap());
         settings
     }
@@ -412,5 +424,27 @@ mod tests {
         let store = Store::new(&kv);
         let err = block_on(store.settings()).unwrap_err();
         assert_eq!(err.to_string(), "browser storage failed: quota");
+    }
+
+    #[test]
+    fn a_locked_secret_is_at_rest_only_sealed_and_unlocked_only_in_memory() {
+        use crate::core::lock::{Sealed, IV_LEN, SALT_LEN};
+        let kv = MemoryKv::default();
+        let store = Store::new(&kv);
+        let mut locked = settings(true);
+        locked.servers[0].locked_secret = Some(Sealed::new(&[1; SALT_LEN], &[2; IV_LEN], &[3; 40]));
+        block_on(store.save_settings(&locked)).unwrap();
+        let server = &kv.area(Area::Local)[keys::SETTINGS]["servers"][0];
+        assert!(server.get("secretKey").is_none() && server["lockedSecret"]["v"] == 1);
+        assert_eq!(
+            kv.area(Area::Session)["wpp_secret_s1"],
+            "THISISMYSECURETOKEN"
+        );
+        assert_eq!(block_on(store.settings()).unwrap(), Some(locked.clone()));
+        // Locked again: the clear key leaves memory, the sealed one stays.
+        locked.servers[0].secret_key = None;
+        block_on(store.save_settings(&locked)).unwrap();
+        assert!(kv.area(Area::Session).get("wpp_secret_s1").is_none());
+        assert_eq!(block_on(store.settings()).unwrap(), Some(locked));
     }
 }

@@ -9,12 +9,13 @@
 
 #![allow(async_fn_in_trait)]
 
+use crate::core::api::ApiError;
 use crate::core::index::{SessionEntry, SessionIndex};
 use crate::core::messages::{SessionRow, SessionsView, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::{Badge, Phase, SessionState, TabView};
 use crate::core::session_id::SessionId;
-use crate::core::settings::{ServerConfig, ServerId, ServerUrl, Settings};
+use crate::core::settings::{ServerConfig, ServerId, ServerUrl, Settings, StaleAfterDays};
 use crate::core::storage::TabId;
 use crate::core::store::{KeyValue, Store, StoreError};
 use crate::core::timings::Timings;
@@ -40,6 +41,8 @@ pub enum SettingsVerdict {
     /// No server URL or no secret key yet.
     #[default]
     Missing,
+    /// The remembered secret key is locked: its passphrase is needed first.
+    Locked,
     /// Plain HTTP to another computer, without the user's opt-in: nothing is sent.
     InsecureRefused,
     /// Plain HTTP to another computer, with the user's opt-in: a lasting warning.
@@ -54,6 +57,7 @@ impl SettingsVerdict {
             server.is_insecure(),
             server.check_transport(),
         ) {
+            (false, _, _) if server.locked_secret.is_some() => SettingsVerdict::Locked,
             (false, _, _) => SettingsVerdict::Missing,
             (true, _, Err(_)) => SettingsVerdict::InsecureRefused,
             (true, true, Ok(())) => SettingsVerdict::InsecureAllowed,
@@ -78,6 +82,7 @@ pub struct PortKey(pub u32);
 pub enum PageKind {
     Popup,
     Sessions,
+    Diagnostics,
 }
 
 /// A browser notification.
@@ -91,9 +96,12 @@ pub struct Notice {
 /// What the worker needs from the browser. Nothing here decides anything.
 pub trait Shell {
     type Storage: KeyValue;
+    /// WebCrypto in the browser: seals and opens a remembered secret key.
+    type Crypto: crate::core::lock::Crypto;
     /// The server at `url`: `core::server::HttpServer` over `fetch` in the browser.
     fn server(&self, url: ServerUrl) -> impl Server + '_;
     fn storage(&self) -> &Self::Storage;
+    fn crypto(&self) -> &Self::Crypto;
     fn now_ms(&self) -> f64;
     fn random_u64(&self) -> u64;
     async fn sleep(&self, ms: u32);
@@ -164,20 +172,29 @@ pub(crate) struct State {
     /// Sessions logged out or forgotten: none of their keys may be written again.
     forgotten: HashSet<SessionId>,
     pub pacing: bool,
+    /// Each locked server's unlock tries (wrong passphrases, the delay before the next).
+    pub unlocks: HashMap<ServerId, crate::core::lock::Throttle>,
 }
 
 pub struct Worker<S: Shell> {
     pub(crate) shell: S,
     pub(crate) timings: Timings,
     pub(crate) state: RefCell<State>,
+    /// The request statistics and the event log (`core::diagnostics`), apart from `state`:
+    /// a request or an event is recorded whatever else holds the state.
+    pub(crate) diagnostics: RefCell<crate::core::diagnostics::Diagnostics>,
+    /// Itself, for the tasks it starts from `&self` (the log's delayed write).
+    pub(crate) me: std::rc::Weak<Self>,
 }
 
 impl<S: Shell + 'static> Worker<S> {
     pub fn new(shell: S, timings: Timings) -> Rc<Self> {
-        Rc::new(Worker {
+        Rc::new_cyclic(|me| Worker {
             shell,
             timings,
             state: RefCell::default(),
+            diagnostics: RefCell::default(),
+            me: me.clone(),
         })
     }
 
@@ -193,8 +210,10 @@ impl<S: Shell + 'static> Worker<S> {
         Store::new(self.shell.storage())
     }
 
+    /// The server at `url`; every request to it is counted in the diagnostics.
     pub(crate) fn server(&self, url: &ServerUrl) -> impl Server + '_ {
-        self.shell.server(url.clone())
+        let inner = self.shell.server(url.clone());
+        crate::core::diagnostics::Recording::new(self, url.clone(), inner)
     }
 
     /// Changes the session's live state with `f`, then renders it. `None` when the session
@@ -427,6 +446,28 @@ impl<S: Shell + 'static> Worker<S> {
         }
     }
 
+    /// Subscribes a Diagnostics page's port to the view.
+    pub(crate) fn subscribe_diagnostics(&self, port: PortKey) -> bool {
+        let mut state = self.state.borrow_mut();
+        match state.ports.get_mut(&port) {
+            Some(watch) if watch.kind == PageKind::Diagnostics => {
+                watch.subscribed = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The subscribed Diagnostics pages.
+    pub(crate) fn diagnostics_ports(&self) -> Vec<PortKey> {
+        let state = self.state.borrow();
+        let pages = state.ports.iter();
+        pages
+            .filter(|(_, w)| w.kind == PageKind::Diagnostics && w.subscribed)
+            .map(|(key, _)| *key)
+            .collect()
+    }
+
     pub(crate) fn port_tab(&self, port: PortKey) -> Option<TabId> {
         self.state.borrow().ports.get(&port).and_then(|w| w.tab)
     }
@@ -494,9 +535,13 @@ impl<S: Shell + 'static> Worker<S> {
     /// Loads the cache, reporting a storage failure: `false` when nothing can be known.
     pub(crate) async fn loaded(&self) -> bool {
         match self.ensure_loaded().await {
-            Ok(()) => true,
+            Ok(()) => {
+                // A fresh instance of the worker: its diagnostics read back the stored log.
+                self.load_diagnostics().await;
+                true
+            }
             Err(err) => {
-                self.shell.warn(&format!("wpp-tabs: {err}"));
+                self.storage_failed(&err);
                 false
             }
         }
@@ -512,7 +557,7 @@ impl<S: Shell + 'static> Worker<S> {
     pub(crate) async fn save_index(&self) {
         let index = self.index();
         if let Err(err) = self.store().save_index(&index).await {
-            self.shell.warn(&format!("wpp-tabs: {err}"));
+            self.storage_failed(&err);
         }
     }
 
@@ -532,6 +577,9 @@ impl<S: Shell + 'static> Worker<S> {
             last_seen_connected: None,
             account: None,
             drop_notified: false,
+            connected_ms: 0.0,
+            drops: 0,
+            last_error: None,
         };
         state.sessions.insert(
             id.clone(),
@@ -612,27 +660,34 @@ impl<S: Shell + 'static> Worker<S> {
         ids
     }
 
-    /// Records the last status in the index entry when it changed, and saves the index.
+    /// Records a check's outcome in the index entry (the last status; when connected, the
+    /// last seen date and connected time; the error it met) and saves the index when that
+    /// changed. A connected check is saved every time: the worker may be stopped at any
+    /// moment, and a date or time kept only in memory would be lost with it.
     pub(crate) async fn save_status(&self, id: &SessionId) {
         let now = self.shell.now_ms();
+        // Two alarm periods: one alarm may be skipped (a session checked just before it).
+        let max_gap_ms = 2.0 * self.timings.slow_refresh_minutes * 60_000.0;
+        let before = self.read(id, |l| (l.entry.last_status, l.entry.server.clone()));
         let changed = self
             .state
             .borrow_mut()
             .sessions
             .get_mut(id)
             .is_some_and(|l| {
-                let connected = l.state.phase(now) == Phase::Connected;
-                let changed = l.entry.last_status != l.state.status
-                    || (connected && l.entry.last_seen_connected.is_none());
-                if connected {
-                    l.entry.last_seen_connected = Some(now);
-                }
-                if changed {
-                    l.entry.last_status = l.state.status;
-                    l.entry.updated_at = now;
-                }
-                changed
+                // An error (the server unreachable) says nothing of the connection.
+                let connected = l.state.phase(now) == Phase::Connected && l.state.error.is_none();
+                let error = l.state.error.as_ref().map(ApiError::code);
+                l.entry
+                    .record_check(l.state.status, connected, error, now, max_gap_ms)
             });
+        // The diagnostics log each change of status.
+        let after = self.read(id, |l| l.entry.last_status);
+        if let (Some((from, server)), Some(to)) = (before, after) {
+            if from != to {
+                self.status_changed(id, &server, from, to);
+            }
+        }
         if changed && !self.is_forgotten(id) {
             self.save_index().await;
         }
@@ -671,12 +726,20 @@ impl State {
         let mut view = match (verdict, not_started) {
             (SettingsVerdict::Missing, true) => TabView::needs_settings(id, false),
             (SettingsVerdict::InsecureRefused, true) => TabView::needs_settings(id, true),
+            (SettingsVerdict::Locked, true) => {
+                let mut view = TabView::needs_settings(id, false);
+                view.status_text = "The secret key is locked: enter its passphrase".into();
+                view
+            }
             _ => match live {
                 Some(l) => l.state.view(id, now),
                 None => SessionState::new(Timings::current()).view(None, now),
             },
         };
         view.insecure_server = verdict == SettingsVerdict::InsecureAllowed;
+        if verdict == SettingsVerdict::Locked {
+            view.unlock = self.unlock_prompt(live.map(|l| &l.entry.server));
+        }
         match live {
             Some(l) => {
                 view.label = Some(l.entry.label.as_str().to_owned());
@@ -700,6 +763,17 @@ impl State {
             }
         }
         view
+    }
+
+    /// The unlock form for the tab's server (the default one for a tab without a session).
+    fn unlock_prompt(&self, server: Option<&ServerId>) -> Option<crate::core::lock::UnlockPrompt> {
+        let settings = self.settings.as_ref()?;
+        let config = match server {
+            Some(id) => settings.server(id)?,
+            None => settings.default_server(),
+        };
+        let throttle = self.unlocks.get(&config.id);
+        Some(crate::core::lock::UnlockPrompt::of(config, throttle))
     }
 
     fn server_name(&self, id: &ServerId) -> Option<String> {
@@ -729,7 +803,18 @@ impl State {
             tab: live.tab,
             last_seen_connected: live.entry.last_seen_connected,
             busy: live.state.is_busy(),
+            stale: live.entry.is_stale(self.stale_after_days(), now),
+            connected_ms: live.entry.connected_ms,
+            drops: live.entry.drops,
+            last_error: live.entry.last_error.clone(),
         }
+    }
+
+    fn stale_after_days(&self) -> StaleAfterDays {
+        self.settings
+            .as_ref()
+            .map(|s| s.stale_after_days)
+            .unwrap_or_default()
     }
 
     /// The known sessions that `keep` selects, as rows, by label.
@@ -773,6 +858,9 @@ impl State {
                 sessions: orphans,
             });
         }
-        SessionsView { groups }
+        SessionsView {
+            groups,
+            stale_after_days: settings.stale_after_days,
+        }
     }
 }

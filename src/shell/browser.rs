@@ -1,11 +1,12 @@
 //! Typed bindings to what `web-extensions-sys` does not cover, and helpers shared by the
 //! pages. Every `chrome.*` call the extension makes goes through a typed function.
 
-use crate::core::messages;
+use crate::core::messages::{self, decode_text, MessageError, WorkerPush};
 use js_sys::{Object, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use web_extensions_sys::chrome;
+use web_extensions_sys::{chrome, Port};
+use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement};
 
 #[wasm_bindgen]
 extern "C" {
@@ -73,6 +74,31 @@ extern "C" {
     pub type FalliblePort;
     #[wasm_bindgen(method, catch, js_name = postMessage)]
     fn post_message(this: &FalliblePort, message: &JsValue) -> Result<(), JsValue>;
+}
+
+/// Opens a port named `name` to the worker. Each message it sends is decoded by the core and
+/// handed to `on_push`, or why it was refused; `on_disconnect` runs when the worker has gone
+/// (the browser stopped it, or the extension reloaded).
+pub fn connect_worker(
+    name: &str,
+    on_push: impl Fn(Result<WorkerPush, MessageError>) + 'static,
+    on_disconnect: impl Fn() + 'static,
+) -> Port {
+    let port = chrome()
+        .runtime()
+        .connect(None, &object(&[("name", name.into())]));
+    let on_message = Closure::<dyn Fn(JsValue)>::new(move |message: JsValue| {
+        on_push(decode_text::<WorkerPush>(&json_text(&message)));
+    });
+    let on_disconnect = Closure::<dyn Fn()>::new(on_disconnect);
+    port.on_message()
+        .add_listener(on_message.as_ref().unchecked_ref());
+    port.on_disconnect()
+        .add_listener(on_disconnect.as_ref().unchecked_ref());
+    // The port's listeners live as long as the page.
+    on_message.forget();
+    on_disconnect.forget();
+    port
 }
 
 /// `port.postMessage`, returning the throw of a port whose other end already closed.
@@ -157,6 +183,69 @@ pub fn js_error_text(err: &JsValue) -> String {
         .map(|e| String::from(e.message()))
         .or_else(|| err.as_string())
         .unwrap_or_else(|| "unknown error".to_owned())
+}
+
+/// The wire name of a plain enum value (`focus-tab`), as the pages' attributes and option
+/// values carry it; empty for a value that is not a plain name.
+pub fn wire_name<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The enum value a wire name stands for, if any.
+pub fn from_wire_name<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+}
+
+// ---- the page's DOM ----------------------------------------------------------------------
+
+/// The page's document.
+pub fn document() -> Document {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .expect("the page has a document")
+}
+
+/// The page element with this ID.
+pub fn element(id: &str) -> Option<Element> {
+    document().get_element_by_id(id)
+}
+
+/// The page's `<input>` with this ID.
+pub fn input(id: &str) -> Option<HtmlInputElement> {
+    element(id)?.dyn_into().ok()
+}
+
+/// The page's `<select>` with this ID.
+pub fn select_element(id: &str) -> Option<HtmlSelectElement> {
+    element(id)?.dyn_into().ok()
+}
+
+/// Sets or removes `el`'s `hidden` attribute.
+pub fn hide(el: &Element, hidden: bool) {
+    let _ = el.toggle_attribute_with_force("hidden", hidden);
+}
+
+/// Sets or removes the `hidden` attribute of the page element with this ID, if it has one.
+pub fn set_hidden(id: &str, hidden: bool) {
+    if let Some(el) = element(id) {
+        hide(&el, hidden);
+    }
+}
+
+/// Sets or removes `el`'s `disabled` attribute.
+pub fn set_disabled(el: &Element, disabled: bool) {
+    let _ = el.toggle_attribute_with_force("disabled", disabled);
+}
+
+/// An outcome in the page element with this ID: its text, and `data-result` `ok` or `error`.
+pub fn show_result(id: &str, ok: bool, message: &str) {
+    if let Some(el) = element(id) {
+        el.set_text_content(Some(message));
+        let _ = el.set_attribute("data-result", if ok { "ok" } else { "error" });
+    }
 }
 
 /// Calls `handler` on clicks of the page element with this ID, if the page has one; the

@@ -2,11 +2,14 @@
 //! `wasm32`; every decision it acts on is made in `crate::core`.
 
 mod browser;
+mod crypto;
+mod diagnostics;
 mod http;
 mod options;
 mod popup;
 mod sessions;
 mod store;
+mod unlock;
 mod worker;
 
 #[cfg(test)]

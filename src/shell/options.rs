@@ -1,20 +1,23 @@
 //! The options page: the list of servers (add, edit, remove, choose the default; each with its
 //! URL, secret key and where to keep it, and "Test connection"), and what the extension does on
-//! its own (closed tabs, notifications). The form edits one server at a time, the one chosen
+//! its own (closed tabs, notifications, stale sessions). The form edits one server at a time, the one chosen
 //! in `#server-select`. The page validates with the core's types; the worker validates again
 //! on receipt and stays the judge (a changed URL without its secret, removing a server that
 //! still has sessions).
 
-use super::browser::{js_error_text, json_text, on_click, on_event, to_js};
+use super::browser::{
+    document, element, from_wire_name, input, js_error_text, json_text, on_click, on_event,
+    select_element, set_hidden, show_result, to_js, wire_name,
+};
 use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, ServerSummary};
 use crate::core::settings::{
-    check_transport, is_insecure, parse_server_name, ClosedTab, SecretKey, ServerId, ServerUrl,
-    SettingsError,
+    check_transport, is_insecure, parse_server_name, ClosedTab, Remember, SecretKey, ServerId,
+    ServerUrl, SettingsError, StaleAfterDays,
 };
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
-use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement};
+use web_sys::{Document, HtmlSelectElement};
 
 /// The `#server-select` value of "Add a server…".
 const NEW: &str = "new";
@@ -50,11 +53,12 @@ pub async fn options_main() {
     on_click("save-preferences", || {
         wasm_bindgen_futures::spawn_local(save_preferences())
     });
+    super::unlock::wire_options();
     // The fields stay disabled until they show what is saved: typing earlier would be lost.
     match load(None, true).await {
         Ok(()) => {
             for id in ["settings-fields", "preferences-fields"] {
-                if let Some(fields) = document().get_element_by_id(id) {
+                if let Some(fields) = element(id) {
                     let _ = fields.remove_attribute("disabled");
                 }
             }
@@ -66,13 +70,15 @@ pub async fn options_main() {
 /// Reads the settings from the worker and shows them, with `select` (or else the default
 /// server) chosen; the preferences only on the first load, so that a save of the servers does
 /// not undo a change to them not yet saved.
-async fn load(select: Option<ServerId>, preferences: bool) -> Result<(), String> {
+pub(super) async fn load(select: Option<ServerId>, preferences: bool) -> Result<(), String> {
     match ask(&OptionsRequest::GetSettings).await? {
         OptionsReply::Settings {
             servers,
             default_server,
             closed_tab,
             notify_drops,
+            stale_after_days,
+            auto_forget_stale,
         } => {
             KNOWN.with(|known| {
                 *known.borrow_mut() = Known {
@@ -82,9 +88,16 @@ async fn load(select: Option<ServerId>, preferences: bool) -> Result<(), String>
             });
             render_servers(select);
             if preferences {
-                set_select_value("closed-tab", closed_tab_value(closed_tab));
+                // Its option values are the wire names of `ClosedTab`.
+                set_select_value("closed-tab", wire_name(closed_tab));
                 if let Some(input) = input("notify-drops") {
                     input.set_checked(notify_drops);
+                }
+                if let Some(input) = input("stale-after-days") {
+                    input.set_value(&stale_after_days.days().to_string());
+                }
+                if let Some(input) = input("auto-forget-stale") {
+                    input.set_checked(auto_forget_stale);
                 }
             }
             Ok(())
@@ -169,10 +182,7 @@ fn fill_form() {
         let saved = server.as_ref().is_some_and(|s| s.has_secret);
         secret.set_placeholder(if saved { SECRET_KEPT } else { "" });
     }
-    set_checked(
-        "remember-secret",
-        server.as_ref().is_some_and(|s| s.remember_secret),
-    );
+    super::unlock::fill_options(server.as_ref());
     set_checked(
         "allow-insecure-http",
         server.as_ref().is_some_and(|s| s.allow_insecure_http),
@@ -189,7 +199,7 @@ fn fill_form() {
         Some(1) => "1 session uses this server.".into(),
         Some(n) => format!("{n} sessions use this server."),
     };
-    if let Some(hint) = document().get_element_by_id("server-sessions") {
+    if let Some(hint) = element("server-sessions") {
         hint.set_text_content(Some(&sessions));
     }
     show_insecure_warning();
@@ -200,7 +210,7 @@ struct Form {
     name: String,
     server_url: ServerUrl,
     secret_key: Option<SecretKey>,
-    remember_secret: bool,
+    remember: Remember,
     allow_insecure_http: bool,
     make_default: bool,
 }
@@ -228,7 +238,7 @@ fn read_form() -> Result<Form, SettingsError> {
             name,
             server_url,
             secret_key,
-            remember_secret: checked("remember-secret"),
+            remember: super::unlock::remember_from_form(),
             allow_insecure_http,
             make_default: checked("make-default"),
         })
@@ -282,7 +292,7 @@ async fn save() {
         name: form.name,
         server_url: form.server_url,
         secret_key: form.secret_key,
-        remember_secret: form.remember_secret,
+        remember: form.remember,
         allow_insecure_http: form.allow_insecure_http,
         make_default: form.make_default,
     };
@@ -350,16 +360,34 @@ async fn test_connection() {
 
 async fn save_preferences() {
     let value = select_element("closed-tab").map(|s| s.value());
-    let Some(closed_tab) = value.as_deref().and_then(closed_tab_from_value) else {
-        return report_in(
+    let Some(closed_tab) = value.as_deref().and_then(from_wire_name::<ClosedTab>) else {
+        return show_result(
             "preferences-status",
             false,
             "Choose what closing a tab does.",
         );
     };
+    let days = input("stale-after-days")
+        .map(|i| i.value())
+        .unwrap_or_default();
+    let stale_after_days = match StaleAfterDays::parse(&days) {
+        Ok(days) => days,
+        Err(why) => {
+            if let Some(input) = input("stale-after-days") {
+                let _ = input.set_attribute("aria-invalid", "true");
+                let _ = input.focus();
+            }
+            return show_result("preferences-status", false, why);
+        }
+    };
+    if let Some(input) = input("stale-after-days") {
+        let _ = input.remove_attribute("aria-invalid");
+    }
     let request = OptionsRequest::SavePreferences {
         closed_tab,
         notify_drops: input("notify-drops").is_some_and(|i| i.checked()),
+        stale_after_days,
+        auto_forget_stale: input("auto-forget-stale").is_some_and(|i| i.checked()),
     };
     report_pending_in("preferences-status", "Saving…");
     let (ok, message) = match ask(&request).await {
@@ -368,22 +396,10 @@ async fn save_preferences() {
         Ok(other) => (false, format!("Unexpected reply: {other:?}")),
         Err(why) => (false, why),
     };
-    report_in("preferences-status", ok, &message);
+    show_result("preferences-status", ok, &message);
 }
 
-/// `#closed-tab`'s option values are the wire names of [`ClosedTab`].
-fn closed_tab_value(closed_tab: ClosedTab) -> String {
-    serde_json::to_value(closed_tab)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn closed_tab_from_value(value: &str) -> Option<ClosedTab> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
-}
-
-async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
+pub(super) async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
     let reply = chrome()
         .runtime()
         .send_message(None, &to_js(&encode(request)), None)
@@ -402,34 +418,18 @@ async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String> {
 
 /// The outcome of a server action in `#options-status`, `data-result` `ok` or `error`.
 fn report(ok: bool, message: &str) {
-    report_in("options-status", ok, message);
+    show_result("options-status", ok, message);
 }
 
 fn report_pending(message: &str) {
     report_pending_in("options-status", message);
 }
 
-fn report_in(id: &str, ok: bool, message: &str) {
-    if let Some(status) = document().get_element_by_id(id) {
-        status.set_text_content(Some(message));
-        let _ = status.set_attribute("data-result", if ok { "ok" } else { "error" });
-    }
-}
-
 /// A message without an outcome yet: `data-result` is removed.
 fn report_pending_in(id: &str, message: &str) {
-    if let Some(status) = document().get_element_by_id(id) {
+    if let Some(status) = element(id) {
         status.set_text_content(Some(message));
         let _ = status.remove_attribute("data-result");
-    }
-}
-
-fn set_hidden(id: &str, hidden: bool) {
-    if let Some(element) = document().get_element_by_id(id) {
-        let _ = match hidden {
-            true => element.set_attribute("hidden", ""),
-            false => element.remove_attribute("hidden"),
-        };
     }
 }
 
@@ -437,22 +437,4 @@ fn set_select_value(id: &str, value: String) {
     if let Some(select) = select_element(id) {
         select.set_value(&value);
     }
-}
-
-fn document() -> Document {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .expect("the options page has a document")
-}
-
-fn element(id: &str) -> Option<Element> {
-    document().get_element_by_id(id)
-}
-
-fn input(id: &str) -> Option<HtmlInputElement> {
-    element(id)?.dyn_into().ok()
-}
-
-fn select_element(id: &str) -> Option<HtmlSelectElement> {
-    element(id)?.dyn_into().ok()
 }

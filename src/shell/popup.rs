@@ -2,11 +2,12 @@
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
 use super::browser::{
-    console_warn, js_error_text, json_text, object, on_click, on_event, runtime, to_js,
+    connect_worker, console_warn, document, element, input, js_error_text, object, on_click,
+    on_event, runtime, select_element, set_disabled, set_hidden, to_js,
 };
 use super::store::BrowserStorage;
 use crate::core::index::{Colour, Label};
-use crate::core::messages::{decode_text, encode, PopupRequest, WorkerPush, POPUP_PORT};
+use crate::core::messages::{encode, PopupRequest, WorkerPush, POPUP_PORT};
 use crate::core::session::{display_id, TabView};
 use crate::core::settings::ServerId;
 use crate::core::storage::TabId;
@@ -17,7 +18,7 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_extensions_sys::{chrome, Port};
-use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
+use web_sys::{Element, HtmlElement};
 
 /// How long "Copied" stays on the copy button.
 const COPIED_MS: u32 = 1_500;
@@ -95,11 +96,9 @@ async fn paint_cached(tab: TabId) {
 }
 
 fn connect(tab: TabId) {
-    let port = chrome()
-        .runtime()
-        .connect(None, &object(&[("name", POPUP_PORT.into())]));
-    let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
-        match decode_text::<WorkerPush>(&json_text(&message)) {
+    let port = connect_worker(
+        POPUP_PORT,
+        |push| match push {
             Ok(WorkerPush::State { view }) => {
                 render(&view, ViewSource::Worker);
                 follow_confirmation(*view);
@@ -114,20 +113,13 @@ fn connect(tab: TabId) {
                      What it shows may be out of date: close and reopen it."
                 ));
             }
-        }
-    });
-    // The worker went away (the browser stopped it, or the extension reloaded): reconnect,
-    // which wakes it again, and re-subscribe.
-    let on_disconnect = Closure::<dyn Fn()>::new(move || {
-        with_popup(|p| p.port = None);
-        Timeout::new(RECONNECT_MS, move || connect(tab)).forget();
-    });
-    port.on_message()
-        .add_listener(on_message.as_ref().unchecked_ref());
-    port.on_disconnect()
-        .add_listener(on_disconnect.as_ref().unchecked_ref());
-    on_message.forget();
-    on_disconnect.forget();
+        },
+        // The worker went away: reconnect, which wakes it again, and re-subscribe.
+        move || {
+            with_popup(|p| p.port = None);
+            Timeout::new(RECONNECT_MS, move || connect(tab)).forget();
+        },
+    );
     with_popup(|p| p.port = Some(port));
     send(PopupRequest::Subscribe { tab_id: tab });
 }
@@ -144,6 +136,7 @@ fn send(request: PopupRequest) {
 }
 
 fn wire_buttons() {
+    super::unlock::wire_popup(send);
     on_click("pair", || {
         let server = select_value("server-choice").and_then(|v| ServerId::parse(&v));
         send(PopupRequest::Pair { server });
@@ -191,7 +184,7 @@ fn wire_buttons() {
 
 /// The label as typed: sent when valid, otherwise the error shows and the old name returns.
 fn rename() {
-    let Some(input) = element("label").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) else {
+    let Some(input) = input("label") else {
         return;
     };
     match Label::parse(&input.value()) {
@@ -212,7 +205,7 @@ fn colour_named(name: &str) -> Option<Colour> {
 }
 
 fn select_value(id: &str) -> Option<String> {
-    let select = element(id)?.dyn_into::<HtmlSelectElement>().ok()?;
+    let select = select_element(id)?;
     let value = select.value();
     (!value.is_empty()).then_some(value)
 }
@@ -418,7 +411,7 @@ fn render(view: &TabView, source: ViewSource) {
     }
     set_hidden("copy-session-id", view.session_id.is_none());
     set_hidden("look", view.label.is_none());
-    if let Some(input) = element("label").and_then(|e| e.dyn_into::<HtmlInputElement>().ok()) {
+    if let Some(input) = input("label") {
         let focused = document()
             .active_element()
             .is_some_and(|a| a.id() == "label");
@@ -426,7 +419,7 @@ fn render(view: &TabView, source: ViewSource) {
             input.set_value(view.label.as_deref().unwrap_or_default());
         }
     }
-    if let Some(select) = element("colour").and_then(|e| e.dyn_into::<HtmlSelectElement>().ok()) {
+    if let Some(select) = select_element("colour") {
         select.set_value(view.colour.map_or("", Colour::name));
     }
     if let Some(look) = element("look") {
@@ -487,7 +480,12 @@ fn render(view: &TabView, source: ViewSource) {
         }
     }
     set_hidden("error", view.error.is_none());
-    set_hidden("open-options", !view.needs_settings);
+    // A locked key needs its passphrase, not the options.
+    set_hidden(
+        "open-options",
+        !view.needs_settings || view.unlock.is_some(),
+    );
+    super::unlock::render_popup(view);
     set_hidden("insecure-warning", !view.insecure_server);
     if let Some(body) = document().body() {
         let _ = body.set_attribute("aria-busy", if view.busy { "true" } else { "false" });
@@ -505,28 +503,4 @@ fn show_error(message: &str) {
         let _ = el.set_attribute("data-error", "popup");
     }
     set_hidden("error", false);
-}
-
-fn document() -> Document {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .expect("the popup has a document")
-}
-
-fn element(id: &str) -> Option<Element> {
-    document().get_element_by_id(id)
-}
-
-fn set_hidden(id: &str, hidden: bool) {
-    if let Some(el) = element(id).and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
-        el.set_hidden(hidden);
-    }
-}
-
-fn set_disabled(el: &Element, disabled: bool) {
-    let _ = if disabled {
-        el.set_attribute("disabled", "")
-    } else {
-        el.remove_attribute("disabled")
-    };
 }

@@ -5,13 +5,14 @@
 //! a bulk action names only the rows that are selected and shown.
 
 use super::browser::{
-    console_warn, js_error_text, json_text, object, on_click, on_event, runtime, to_js,
-    try_post_message,
+    connect_worker, console_warn, document, element, from_wire_name, hide, input, js_error_text,
+    object, on_click, on_event, runtime, set_disabled, set_hidden, show_result, to_js,
+    try_post_message, wire_name,
 };
-use crate::core::index::Label;
+use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
-    decode_text, encode, ServerGroup, SessionAction, SessionRow, SessionsRequest, SessionsView,
-    WorkerPush, SESSIONS_PORT,
+    encode, ServerGroup, SessionAction, SessionRow, SessionsRequest, SessionsView, WorkerPush,
+    SESSIONS_PORT,
 };
 use crate::core::status::ServerStatus;
 use gloo_timers::callback::Timeout;
@@ -20,8 +21,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_extensions_sys::{chrome, Port};
-use web_sys::{Document, Element, HtmlElement, HtmlInputElement};
+use web_extensions_sys::Port;
+use web_sys::{Element, HtmlElement, HtmlInputElement};
 
 /// Delay before reconnecting to a worker that went away (stopped or updated).
 const RECONNECT_MS: u32 = 250;
@@ -124,18 +125,18 @@ pub fn sessions_main() {
 }
 
 fn connect() {
-    let port = chrome()
-        .runtime()
-        .connect(None, &object(&[("name", SESSIONS_PORT.into())]));
-    let on_message = Closure::<dyn Fn(JsValue)>::new(|message: JsValue| {
-        match decode_text::<WorkerPush>(&json_text(&message)) {
+    let port = connect_worker(
+        SESSIONS_PORT,
+        |push| match push {
             Ok(WorkerPush::Sessions { view }) => {
                 with_page(|p| p.view = Some(view.clone()));
                 render(&view);
             }
             Ok(WorkerPush::Notice { ok, message }) => show_notice(ok, &message),
             Ok(WorkerPush::Exported { text }) => save_export(&text),
-            Ok(WorkerPush::State { .. }) => console_warn("wpp-tabs: a popup's state sent here"),
+            Ok(WorkerPush::State { .. } | WorkerPush::Diagnostics { .. }) => {
+                console_warn("wpp-tabs: another page's view sent here")
+            }
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
                 console_warn(&format!("wpp-tabs: worker message refused: {err}"));
@@ -144,20 +145,13 @@ fn connect() {
                      What it shows may be out of date: reload the page."
                 ));
             }
-        }
-    });
-    // The worker went away (the browser stopped it, or the extension reloaded): reconnect,
-    // which wakes it again, and subscribe again.
-    let on_disconnect = Closure::<dyn Fn()>::new(|| {
-        with_page(|p| p.port = None);
-        Timeout::new(RECONNECT_MS, connect).forget();
-    });
-    port.on_message()
-        .add_listener(on_message.as_ref().unchecked_ref());
-    port.on_disconnect()
-        .add_listener(on_disconnect.as_ref().unchecked_ref());
-    on_message.forget();
-    on_disconnect.forget();
+        },
+        // The worker went away: reconnect, which wakes it again, and subscribe again.
+        || {
+            with_page(|p| p.port = None);
+            Timeout::new(RECONNECT_MS, connect).forget();
+        },
+    );
     let connections = with_page(|p| {
         p.port = Some(port);
         p.connections += 1;
@@ -183,6 +177,7 @@ fn send(request: &SessionsRequest) {
 
 fn wire() {
     on_click("open-all", || send(&SessionsRequest::OpenAll));
+    on_click("forget-stale", forget_stale);
     on_click("export", || send(&SessionsRequest::Export));
     on_click("open-options", || {
         spawn_local(async {
@@ -251,6 +246,9 @@ fn render(view: &SessionsView) {
     set_hidden("error", true);
     if let Some(button) = element("open-all") {
         set_disabled(&button, !rows().any(|r| r.known && r.tab.is_none()));
+    }
+    if let Some(button) = element("forget-stale") {
+        set_disabled(&button, !rows().any(|r| r.known && r.stale));
     }
     if let Some(body) = document().body() {
         let _ = body.set_attribute("aria-busy", "false");
@@ -367,18 +365,22 @@ fn new_row(row: &SessionRow) -> Element {
         "col-name",
         &[&label, &text_el("code", "session-id", row.id.as_str())],
     );
+    // Stale is said in words, not by colour alone.
+    let stale = text_el("span", "stale-marker", "Stale");
     let status = cell(
         "col-status",
         &[
+            &stale,
             &make("span", "status-text"),
             &make("span", "error row-error"),
+            &make("span", "row-stats"),
         ],
     );
     let actions = make("div", "actions");
     for (action, text) in ACTIONS {
         let button = text_el("button", "", text);
         let _ = button.set_attribute("type", "button");
-        let _ = button.set_attribute("data-action", &action_name(action));
+        let _ = button.set_attribute("data-action", &wire_name(action));
         if matches!(action, SessionAction::Logout) {
             button.set_class_name("danger");
         }
@@ -443,18 +445,52 @@ fn fill_row(tr: &Element, row: &SessionRow) {
         error.set_text_content(row.error.as_deref());
         hide(&error, row.error.is_none());
     }
+    fill_monitoring(tr, row);
     let tab = row.tab.map(|t| format!("Tab {t}"));
     set_text(tr, ".col-tab", tab.as_deref().unwrap_or("Not in a tab"));
     let seen = row.last_seen_connected.map(local_time);
     set_text(tr, ".col-seen", seen.as_deref().unwrap_or("never"));
     for (action, text) in ACTIONS {
-        let Some(button) = part(tr, &format!("[data-action={}]", action_name(action))) else {
+        let Some(button) = part(tr, &format!("[data-action={}]", wire_name(action))) else {
             continue;
         };
         hide(&button, !applies(action, row));
         set_disabled(&button, row.busy);
         let _ = button.set_attribute("aria-label", &format!("{text}: {}", row.label));
     }
+}
+
+/// The row's staleness (`data-stale`, the "Stale" marker) and its monitoring line.
+fn fill_monitoring(tr: &Element, row: &SessionRow) {
+    let _ = tr.set_attribute("data-stale", if row.stale { "true" } else { "false" });
+    if let Some(marker) = part(tr, ".stale-marker") {
+        hide(&marker, !row.stale);
+        let days = with_page(|p| p.view.as_ref().map(|v| v.stale_after_days.days()));
+        let why = days.map_or_else(
+            || "Not connected for a long time".to_owned(),
+            |days| format!("Not connected for more than {days} days"),
+        );
+        let _ = marker.set_attribute("title", &why);
+    }
+    let Some(stats) = part(tr, ".row-stats") else {
+        return;
+    };
+    hide(&stats, !row.known);
+    let mut line = describe_monitoring(
+        row.connected_ms,
+        row.drops,
+        row.last_seen_connected.is_some(),
+    );
+    if let Some(error) = &row.last_error {
+        line.push_str(&format!(
+            " · last error: {}, {}",
+            error.code,
+            local_time(error.at)
+        ));
+    }
+    stats.set_text_content(Some(&line));
+    let _ = stats.set_attribute("data-drops", &row.drops.to_string());
+    let _ = stats.set_attribute("data-connected-ms", &row.connected_ms.round().to_string());
 }
 
 /// Which actions a row offers.
@@ -467,18 +503,6 @@ fn applies(action: SessionAction, row: &SessionRow) -> bool {
         // Forgetting is about this browser's list: nothing to forget of an unknown one.
         SessionAction::Forget => row.known,
     }
-}
-
-/// The action's wire name (`focus-tab`), as `data-action` and `data-bulk` carry it.
-fn action_name(action: SessionAction) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn parse_action(name: &str) -> Option<SessionAction> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
 }
 
 fn local_time(ms: f64) -> String {
@@ -499,6 +523,7 @@ enum StatusFilter {
     Connected,
     Pairing,
     Closed,
+    Stale,
     Unknown,
 }
 
@@ -508,6 +533,7 @@ impl StatusFilter {
             "connected" => StatusFilter::Connected,
             "pairing" => StatusFilter::Pairing,
             "closed" => StatusFilter::Closed,
+            "stale" => StatusFilter::Stale,
             "unknown" => StatusFilter::Unknown,
             _ => StatusFilter::All,
         }
@@ -522,6 +548,7 @@ impl StatusFilter {
                 matches!(row.status, Some(QrCode | PhoneCode | Initializing))
             }
             StatusFilter::Closed => row.status == Some(Closed),
+            StatusFilter::Stale => row.stale,
             StatusFilter::Unknown => !row.known,
         }
     }
@@ -558,7 +585,10 @@ fn apply_filter() {
             .map_or_else(String::new, |e| e.unchecked_into::<Select>().value()),
     );
     let query = input("search").map(|i| i.value()).unwrap_or_default();
-    let view = with_page(|p| p.view.clone()).unwrap_or(SessionsView { groups: vec![] });
+    let view = with_page(|p| p.view.clone()).unwrap_or(SessionsView {
+        groups: vec![],
+        stale_after_days: Default::default(),
+    });
     let by_id: HashMap<&str, &SessionRow> = view
         .groups
         .iter()
@@ -656,7 +686,7 @@ fn on_row_click(event: web_sys::Event) {
     };
     let action = button
         .get_attribute("data-action")
-        .and_then(|a| parse_action(&a));
+        .and_then(|a| from_wire_name(&a));
     let row = button
         .closest("tr[data-session-id]")
         .ok()
@@ -719,7 +749,7 @@ fn on_row_change(event: web_sys::Event) {
 
 /// A bulk button: the action on every selected row (shown, as selection implies) it applies to.
 fn bulk(name: &str) {
-    let Some(action) = parse_action(name) else {
+    let Some(action) = from_wire_name::<SessionAction>(name) else {
         return;
     };
     let ids: Vec<_> = shown_rows()
@@ -747,6 +777,46 @@ fn bulk(name: &str) {
         Some((question, yes)) => ask(&question, yes, requests),
         None => requests.iter().for_each(send),
     }
+}
+
+/// "Close and forget stale sessions": every stale row the page shows (whatever the filter),
+/// asked once, naming how many; the worker takes those still stale when it gets the word.
+fn forget_stale() {
+    let (ids, days) = with_page(|p| {
+        let Some(view) = &p.view else {
+            return (vec![], 0);
+        };
+        let ids: Vec<_> = view
+            .groups
+            .iter()
+            .flat_map(|g| &g.sessions)
+            .filter(|r| r.known && r.stale)
+            .map(|r| r.id.clone())
+            .collect();
+        (ids, view.stale_after_days.days())
+    });
+    if ids.is_empty() {
+        return show_notice(true, "No session is stale.");
+    }
+    let count = match ids.len() {
+        1 => "1 stale session".to_owned(),
+        n => format!("{n} stale sessions"),
+    };
+    let requests = ids
+        .chunks(MAX_PER_ACT)
+        .map(|chunk| SessionsRequest::ForgetStale {
+            ids: chunk.to_vec(),
+        })
+        .collect();
+    ask(
+        &format!(
+            "Close and forget {count}? None has been connected for more than {days} days. \
+             Each is closed on its server (its login is kept there) and forgotten in this \
+             browser, with its name and colour."
+        ),
+        "Close and forget",
+        requests,
+    );
 }
 
 /// The question asked before an action that cannot be undone, and its "yes".
@@ -894,10 +964,7 @@ async fn import_file() {
 
 /// The outcome of what the user asked, in the polite live region.
 fn show_notice(ok: bool, message: &str) {
-    if let Some(notice) = element("notice") {
-        notice.set_text_content(Some(message));
-        let _ = notice.set_attribute("data-result", if ok { "ok" } else { "error" });
-    }
+    show_result("notice", ok, message);
 }
 
 /// The page itself failed: shown until the next list arrives.
@@ -909,20 +976,6 @@ fn show_error(message: &str) {
 }
 
 // ---- element helpers --------------------------------------------------------------------
-
-fn document() -> Document {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .expect("the Sessions page has a document")
-}
-
-fn element(id: &str) -> Option<Element> {
-    document().get_element_by_id(id)
-}
-
-fn input(id: &str) -> Option<HtmlInputElement> {
-    element(id).and_then(|e| e.dyn_into().ok())
-}
 
 /// A new element with `class` (none when empty).
 fn make(tag: &str, class: &str) -> Element {
@@ -1009,18 +1062,4 @@ fn target_closest(event: &web_sys::Event, selector: &str) -> Option<Element> {
         .closest(selector)
         .ok()
         .flatten()
-}
-
-fn hide(el: &Element, hidden: bool) {
-    let _ = el.toggle_attribute_with_force("hidden", hidden);
-}
-
-fn set_hidden(id: &str, hidden: bool) {
-    if let Some(el) = element(id) {
-        hide(&el, hidden);
-    }
-}
-
-fn set_disabled(el: &Element, disabled: bool) {
-    let _ = el.toggle_attribute_with_force("disabled", disabled);
 }

@@ -147,3 +147,109 @@ async fn a_reply_without_a_length_is_cut_off_at_the_cap_while_it_streams() {
         Err(ApiError::Malformed("the reply is too large".into()))
     );
 }
+
+// ---- WebCrypto: the remembered secret's lock (`shell::crypto`) ----
+
+fn passphrase(text: &str) -> crate::core::lock::Passphrase {
+    crate::core::lock::Passphrase::parse(text).unwrap()
+}
+
+/// Every encoding of `secret` the sealed form could hide it in: none may appear.
+fn encodings(secret: &str) -> Vec<String> {
+    use crate::core::lock::base64;
+    let bytes = secret.as_bytes();
+    let utf16: Vec<u8> = secret.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut found = vec![
+        secret.to_owned(),
+        hex(bytes),
+        hex(&utf16),
+        base64::encode(&utf16),
+    ];
+    // Base64 at each alignment, without the chunks the neighbouring bytes could change.
+    for skip in 0..3 {
+        let text = base64::encode(&bytes[skip..]);
+        found.push(text[..text.len() - 4].to_owned());
+    }
+    found
+}
+
+#[wasm_bindgen_test]
+async fn a_secret_sealed_with_webcrypto_opens_with_its_passphrase_only() {
+    use super::crypto::WebCrypto;
+    use crate::core::lock::{Crypto, OpenError, ITERATIONS};
+    let right = passphrase("correct horse battery staple");
+    let sealed = WebCrypto.seal(&secret(), &right).await.expect("sealed");
+    let json = serde_json::to_value(&sealed).unwrap();
+    assert_eq!(
+        (json["v"].as_u64(), json["kdf"].as_str()),
+        (Some(1), Some("PBKDF2-SHA-256"))
+    );
+    assert_eq!(sealed.iterations(), ITERATIONS);
+    let parts = sealed.parts().expect("a well-formed sealed form");
+    assert_eq!(
+        parts.ciphertext.len(),
+        secret().expose().len() + 16,
+        "AES-GCM's tag"
+    );
+    let text = json.to_string();
+    for hidden in encodings(secret().expose()) {
+        assert!(
+            !text.contains(&hidden),
+            "the sealed form shows {hidden:?}: {text}"
+        );
+    }
+
+    let opened = WebCrypto.open(&sealed, &right).await;
+    assert_eq!(
+        opened.map(|s| s.expose().to_owned()),
+        Ok(secret().expose().to_owned())
+    );
+    let wrong = WebCrypto
+        .open(&sealed, &passphrase("correct horse battery stapler"))
+        .await;
+    assert_eq!(wrong.map(drop), Err(OpenError::WrongPassphrase));
+
+    // A fresh salt and IV each time: the same key sealed twice shares nothing.
+    let again = WebCrypto
+        .seal(&secret(), &right)
+        .await
+        .expect("sealed again");
+    let (a, b) = (sealed.parts().unwrap(), again.parts().unwrap());
+    assert_ne!(a.salt, b.salt);
+    assert_ne!(a.iv, b.iv);
+    assert_ne!(a.ciphertext, b.ciphertext);
+}
+
+#[wasm_bindgen_test]
+async fn a_tampered_sealed_secret_does_not_open() {
+    use super::crypto::WebCrypto;
+    use crate::core::lock::{base64, Crypto, OpenError, Sealed};
+    let right = passphrase("correct horse battery staple");
+    let sealed = WebCrypto.seal(&secret(), &right).await.expect("sealed");
+    let mut json = serde_json::to_value(&sealed).unwrap();
+    let mut bytes = sealed.parts().unwrap().ciphertext;
+    bytes[0] ^= 1;
+    json["ciphertext"] = base64::encode(&bytes).into();
+    let tampered: Sealed = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        WebCrypto.open(&tampered, &right).await.map(drop),
+        Err(OpenError::WrongPassphrase),
+        "AES-GCM's tag catches any change"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_passphrase_opens_in_either_unicode_form() {
+    use super::crypto::WebCrypto;
+    use crate::core::lock::Crypto;
+    // "é" precomposed (NFC) and decomposed (NFD): the same passphrase as typed elsewhere.
+    let sealed = WebCrypto
+        .seal(&secret(), &passphrase("caf\u{e9} au lait"))
+        .await
+        .expect("sealed");
+    let opened = WebCrypto
+        .open(&sealed, &passphrase("cafe\u{301} au lait"))
+        .await;
+    assert!(opened.is_ok());
+}

@@ -243,19 +243,7 @@ pub async fn sessions_page_load() -> Result<String> {
     ctx.sim.clear_log().await?;
     let started = Instant::now();
     let page_window = if with_page {
-        let handle = ctx
-            .b
-            .wd
-            .new_window(true)
-            .await
-            .map_err(wd("new tab"))?
-            .handle;
-        ctx.b
-            .wd
-            .switch_to_window(handle.clone())
-            .await
-            .map_err(wd("switch to the Sessions page"))?;
-        ctx.b.open("sessions.html").await?;
+        let handle = ctx.b.open_in_new_window("sessions.html").await?;
         let b = &ctx.b;
         wait_for("the Sessions page listing every session", WAIT, || async {
             let n = b
@@ -288,10 +276,8 @@ pub async fn sessions_page_load() -> Result<String> {
     match page_window {
         Some(handle) => {
             ctx.b
-                .wd
-                .switch_to_window(handle)
-                .await
-                .map_err(wd("switch to the Sessions page"))?;
+                .switch_to(&handle, "switch to the Sessions page")
+                .await?;
             ctx.b
                 .wd
                 .close_window()

@@ -196,22 +196,13 @@ impl Ctx {
         let b = Browser::launch(kind, build)
             .await
             .map_err(|e| format!("cannot launch {kind} with the extension: {e}"))?;
-        b.open("options.html").await?;
-        let main = b.wd.window().await.map_err(wd("current window"))?;
-        Ok(Ctx {
-            b,
-            sim,
-            main,
-            tabs: HashMap::new(),
-        })
+        Ctx::with_browser(b, sim).await
     }
 
     pub async fn to_main(&self) -> Result<()> {
         self.b
-            .wd
-            .switch_to_window(self.main.clone())
+            .switch_to(&self.main, "switch to the control window")
             .await
-            .map_err(wd("switch to the control window"))
     }
 
     /// Runs an async script in the control window.
@@ -305,22 +296,12 @@ impl Ctx {
         let handle = match self.tab(name)?.popup.clone() {
             Some(h) => h,
             None => {
-                let h = self
-                    .b
-                    .wd
-                    .new_window(true)
-                    .await
-                    .map_err(wd("new window"))?
-                    .handle;
+                let h = self.b.new_window().await?;
                 self.tabs.get_mut(name).unwrap().popup = Some(h.clone());
                 h
             }
         };
-        self.b
-            .wd
-            .switch_to_window(handle)
-            .await
-            .map_err(wd("switch to the popup"))?;
+        self.b.switch_to(&handle, "switch to the popup").await?;
         self.b.open(&format!("popup.html?tab={tab_id}")).await
     }
 
@@ -331,11 +312,7 @@ impl Ctx {
             .popup
             .clone()
             .ok_or_else(|| format!("no popup open for {name}"))?;
-        self.b
-            .wd
-            .switch_to_window(h)
-            .await
-            .map_err(wd("switch to the popup"))
+        self.b.switch_to(&h, "switch to the popup").await
     }
 
     /// Tab `name`'s popup state.
@@ -410,6 +387,47 @@ impl Ctx {
             })
         })
         .await
+    }
+
+    /// Types `text` into the field `css` of the current page, replacing what it held.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let e = self.b.find(css).await?;
+        e.clear().await.map_err(|e| format!("clear {css}: {e}"))?;
+        e.send_keys(text)
+            .await
+            .map_err(|e| format!("type into {css}: {e}"))
+    }
+
+    /// Chooses the option `value` of the `<select>` `css` in the current page.
+    pub async fn choose(&self, css: &str, value: &str) -> Result<()> {
+        self.b
+            .find(css)
+            .await?
+            .select_by_value(value)
+            .await
+            .map_err(|e| format!("choose {value} in {css}: {e}"))
+    }
+
+    /// Clicks the options page's `button` and waits for its outcome in `#options-status`:
+    /// `(data-result, text)`. An earlier outcome is cleared first.
+    pub async fn press(&self, button: &str) -> Result<(String, String)> {
+        self.b
+            .execute(
+                "document.querySelector('#options-status').removeAttribute('data-result')",
+                vec![],
+            )
+            .await?;
+        self.b.click(button).await?;
+        self.options_result(button, |_| true).await
+    }
+
+    /// Types `url` and `secret` into the options page's form and saves it; fails unless the
+    /// page reports success. `what` names the server in an error.
+    pub async fn save_server_on_page(&self, url: &str, secret: &str, what: &str) -> Result<()> {
+        self.type_into("#server-url", url).await?;
+        self.type_into("#secret-key", secret).await?;
+        let saved = self.press("#save").await?;
+        ensure(saved.0 == "ok", format!("save {what}: {saved:?}"))
     }
 
     /// The options page's result after `button`, `(data-result, text)`, once `data-result`

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand};
+use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand, WindowHandle};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -469,6 +469,33 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(format!("cannot open {url}: {last}"))
+    }
+
+    /// A new window (in the background; the current one stays current).
+    pub async fn new_window(&self) -> Result<WindowHandle> {
+        Ok(self
+            .wd
+            .new_window(true)
+            .await
+            .map_err(wd("new window"))?
+            .handle)
+    }
+
+    /// Makes window `handle` current; `what` names the switch in an error.
+    pub async fn switch_to(&self, handle: &WindowHandle, what: &str) -> Result<()> {
+        self.wd
+            .switch_to_window(handle.clone())
+            .await
+            .map_err(wd(what))
+    }
+
+    /// Extension page `path` in a new window, left current.
+    pub async fn open_in_new_window(&self, path: &str) -> Result<WindowHandle> {
+        let handle = self.new_window().await?;
+        self.switch_to(&handle, &format!("switch to {path}"))
+            .await?;
+        self.open(path).await?;
+        Ok(handle)
     }
 
     /// Runs `body` as the body of an `async` function in the current (extension) page, with

@@ -26,11 +26,15 @@ mod confirm;
 #[cfg(not(target_arch = "wasm32"))]
 mod ctx;
 #[cfg(not(target_arch = "wasm32"))]
+mod diagnostics;
+#[cfg(not(target_arch = "wasm32"))]
 mod faults;
 #[cfg(not(target_arch = "wasm32"))]
 mod flows;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
+#[cfg(not(target_arch = "wasm32"))]
+mod lock;
 #[cfg(not(target_arch = "wasm32"))]
 mod manager;
 #[cfg(not(target_arch = "wasm32"))]
@@ -43,6 +47,8 @@ mod servers;
 mod sessions_page;
 #[cfg(not(target_arch = "wasm32"))]
 mod sim;
+#[cfg(not(target_arch = "wasm32"))]
+mod stale;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -62,7 +68,10 @@ mod suite {
     use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
     use crate::harness::{Kind, Result};
-    use crate::{bench, confirm, faults, flows, manager, resilience, servers, sessions_page};
+    use crate::{
+        bench, confirm, diagnostics, faults, flows, lock, manager, resilience, servers,
+        sessions_page, stale,
+    };
 
     type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
 
@@ -260,6 +269,27 @@ mod suite {
                 "two_servers_each_with_its_own_secret",
                 12,
                 manager::two_servers_each_with_its_own_secret
+            ),
+            scenario!("diagnostics_page", 10, diagnostics::diagnostics_page),
+            scenario!(
+                "diagnostics_after_a_panic",
+                8,
+                diagnostics::diagnostics_after_a_panic
+            ),
+            scenario!(
+                "lock_and_unlock_across_a_restart",
+                25,
+                lock::lock_and_unlock_across_a_restart
+            ),
+            scenario!(
+                "remember_duration_expires",
+                12,
+                lock::remember_duration_expires
+            ),
+            scenario!(
+                "stale_sessions_marked_and_forgotten",
+                20,
+                stale::stale_sessions_marked_and_forgotten
             ),
         ]
     }

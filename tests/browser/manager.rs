@@ -157,6 +157,28 @@ async fn label_in_popup(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
     .map(drop)
 }
 
+/// New tabs paired, scanned as their accounts, CONNECTED and named in their popups, each step
+/// for all of them before the next: `(tab, account, label)` each. Returns their session IDs.
+async fn named_sessions<const N: usize>(
+    ctx: &mut Ctx,
+    tabs: [(&'static str, (&str, &str), &str); N],
+) -> Result<[String; N]> {
+    let mut ids: [String; N] = std::array::from_fn(|_| String::new());
+    for (id, (name, ..)) in ids.iter_mut().zip(tabs) {
+        *id = ctx.paired_tab(name).await?;
+    }
+    for (id, (_, account, _)) in ids.iter().zip(tabs) {
+        ctx.sim.scan_as(id, account.0, account.1).await?;
+    }
+    for (name, account, _) in tabs {
+        wait_connected_as(ctx, name, account).await?;
+    }
+    for (name, _, label) in tabs {
+        label_in_popup(ctx, name, label).await?;
+    }
+    Ok(ids)
+}
+
 /// The s1 server with its secret remembered (`storage.local`), as a user who wants the
 /// sessions back after a browser restart without typing the secret again sets it.
 async fn settings_remembered(ctx: &Ctx) -> Result<()> {
@@ -322,7 +344,7 @@ async fn attach_in_popup(ctx: &Ctx, name: &str, id: &str) -> Result<()> {
 /// add-on across a restart, so its `storage.session` is cleared and the add-on reloaded
 /// (`runtime.reload()`): what a restart leaves (storage.local) and loses (storage.session,
 /// the worker's memory) is the same. Returns the new world and what was done.
-async fn restart(ctx: Ctx) -> Result<(Ctx, &'static str)> {
+pub async fn restart(ctx: Ctx) -> Result<(Ctx, &'static str)> {
     match ctx.b.kind {
         Kind::Chromium => {
             let Ctx { b, sim, .. } = ctx;
@@ -346,18 +368,8 @@ async fn restart(ctx: Ctx) -> Result<(Ctx, &'static str)> {
 /// Firefox: clears `storage.session` and reloads the add-on; a plain window survives, which
 /// becomes the control window (on the options page) once the add-on serves pages again.
 async fn reload_firefox_extension(ctx: &mut Ctx) -> Result<()> {
-    let keep: WindowHandle = ctx
-        .b
-        .wd
-        .new_window(true)
-        .await
-        .map_err(wd("new window"))?
-        .handle;
-    ctx.b
-        .wd
-        .switch_to_window(keep.clone())
-        .await
-        .map_err(wd("switch to the kept window"))?;
+    let keep = ctx.b.new_window().await?;
+    ctx.b.switch_to(&keep, "switch to the kept window").await?;
     ctx.b
         .wd
         .goto(&ctx.sim.page("kept"))
@@ -382,11 +394,7 @@ async fn reload_firefox_extension(ctx: &mut Ctx) -> Result<()> {
         })
     })
     .await?;
-    ctx.b
-        .wd
-        .switch_to_window(keep.clone())
-        .await
-        .map_err(wd("switch to the kept window"))?;
+    ctx.b.switch_to(&keep, "switch to the kept window").await?;
     ctx.b.open("options.html").await?;
     ctx.main = keep;
     for tab in ctx.tabs.values_mut() {
@@ -404,14 +412,11 @@ async fn reload_firefox_extension(ctx: &mut Ctx) -> Result<()> {
 pub async fn sessions_survive_a_browser_restart(kind: Kind) -> Result<String> {
     let mut ctx = Ctx::new(kind).await?;
     settings_remembered(&ctx).await?;
-    let a = ctx.paired_tab("A").await?;
-    let b = ctx.paired_tab("B").await?;
-    ctx.sim.scan_as(&a, ACCOUNT_1.0, ACCOUNT_1.1).await?;
-    ctx.sim.scan_as(&b, ACCOUNT_2.0, ACCOUNT_2.1).await?;
-    wait_connected_as(&ctx, "A", ACCOUNT_1).await?;
-    wait_connected_as(&ctx, "B", ACCOUNT_2).await?;
-    label_in_popup(&ctx, "A", "Reception").await?;
-    label_in_popup(&ctx, "B", "Warehouse").await?;
+    let [a, b] = named_sessions(
+        &mut ctx,
+        [("A", ACCOUNT_1, "Reception"), ("B", ACCOUNT_2, "Warehouse")],
+    )
+    .await?;
     let before = index(&ctx).await?;
     let old_tokens = session_tokens(&ctx.storage().await?["session"]);
     ensure(
@@ -553,10 +558,7 @@ pub async fn a_closed_tabs_session_stays_listed_and_can_be_reattached(
     .await?;
 
     ctx.settings_fast().await?;
-    let a = ctx.paired_tab("A").await?;
-    ctx.sim.scan_as(&a, ACCOUNT_1.0, ACCOUNT_1.1).await?;
-    wait_connected_as(&ctx, "A", ACCOUNT_1).await?;
-    label_in_popup(&ctx, "A", "Front desk").await?;
+    let [a] = named_sessions(&mut ctx, [("A", ACCOUNT_1, "Front desk")]).await?;
     let token = ctx.state_kept("A").await?;
     let tab_a = ctx.tab_id("A")?;
     let mark = requests(&ctx.sim).await?.len();
@@ -753,6 +755,16 @@ async fn alarm_on_a_fresh_worker(ctx: &mut Ctx) -> Result<(Vec<Value>, Value)> {
     Ok((created, outcomes))
 }
 
+/// The message of the one notification in `created` (`notifications.create` calls), which must
+/// be session `id`'s drop notification; `when` names the alarm in an error.
+fn one_drop_notification<'a>(created: &'a [Value], id: &str, when: &str) -> Result<&'a str> {
+    ensure(
+        created.len() == 1 && created[0][0] == json!(format!("wpp-drop:{id}")),
+        format!("notifications.create calls at the alarm {when}: {created:?}"),
+    )?;
+    Ok(created[0][1]["message"].as_str().unwrap_or_default())
+}
+
 /// A connected, named account is unlinked on the phone while no popup is open: the refresh
 /// alarm notices it and raises one notification naming the session and the account; the next
 /// alarm raises none. Then the server stops answering: one notification for the other
@@ -762,14 +774,11 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
     // Remembered: Firefox's add-on reload (its stand-in for a worker restart) clears
     // storage.session.
     settings_remembered(&ctx).await?;
-    let a = ctx.paired_tab("A").await?;
-    let b = ctx.paired_tab("B").await?;
-    ctx.sim.scan_as(&a, ACCOUNT_2.0, ACCOUNT_2.1).await?;
-    ctx.sim.scan_as(&b, ACCOUNT_1.0, ACCOUNT_1.1).await?;
-    wait_connected_as(&ctx, "A", ACCOUNT_2).await?;
-    wait_connected_as(&ctx, "B", ACCOUNT_1).await?;
-    label_in_popup(&ctx, "A", "Sales").await?;
-    label_in_popup(&ctx, "B", "Support").await?;
+    let [a, b] = named_sessions(
+        &mut ctx,
+        [("A", ACCOUNT_2, "Sales"), ("B", ACCOUNT_1, "Support")],
+    )
+    .await?;
     wait_index(
         &ctx,
         "A and B recorded CONNECTED with their accounts",
@@ -787,12 +796,7 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
     // Unlinked on the phone: one notification, naming the session and the account.
     ctx.sim.unlink(&a).await?;
     let (created, outcomes) = alarm_on_a_fresh_worker(&mut ctx).await?;
-    let id_a = format!("wpp-drop:{a}");
-    ensure(
-        created.len() == 1 && created[0][0] == json!(id_a),
-        format!("notifications.create calls at the alarm after the unlink: {created:?}"),
-    )?;
-    let message = created[0][1]["message"].as_str().unwrap_or_default();
+    let message = one_drop_notification(&created, &a, "after the unlink")?;
     ensure(
         message.contains("Sales") && message.contains(&shown(ACCOUNT_2)),
         format!("the notification does not name the session and account: {message:?}"),
@@ -801,6 +805,7 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
         i[&a]["dropNotified"] == json!(true) && i[&a]["lastStatus"] != "CONNECTED"
     })
     .await?;
+    let id_a = format!("wpp-drop:{a}");
     let listed = ctx
         .eval("return await api.notifications.getAll();", vec![])
         .await;
@@ -823,12 +828,7 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
     // The server stops answering: B (still connected when last seen) is notified once.
     ctx.sim.proxy.down();
     let (created, _) = alarm_on_a_fresh_worker(&mut ctx).await?;
-    let id_b = format!("wpp-drop:{b}");
-    ensure(
-        created.len() == 1 && created[0][0] == json!(id_b),
-        format!("notifications.create calls at the alarm with the server down: {created:?}"),
-    )?;
-    let down_message = created[0][1]["message"].as_str().unwrap_or_default();
+    let down_message = one_drop_notification(&created, &b, "with the server down")?;
     ensure(
         down_message.contains("Support")
             && down_message.contains(&shown(ACCOUNT_1))
@@ -995,19 +995,7 @@ struct SessionsPage {
 
 impl SessionsPage {
     async fn open(ctx: &Ctx) -> Result<SessionsPage> {
-        let window = ctx
-            .b
-            .wd
-            .new_window(true)
-            .await
-            .map_err(wd("new window"))?
-            .handle;
-        ctx.b
-            .wd
-            .switch_to_window(window.clone())
-            .await
-            .map_err(wd("switch to the Sessions page"))?;
-        ctx.b.open("sessions.html").await?;
+        let window = ctx.b.open_in_new_window("sessions.html").await?;
         // Its controls work once the worker's first list has come.
         wait_for("the Sessions page live", WAIT, || async {
             let v = ctx
@@ -1026,10 +1014,8 @@ impl SessionsPage {
 
     async fn focus(&self, ctx: &Ctx) -> Result<()> {
         ctx.b
-            .wd
-            .switch_to_window(self.window.clone())
+            .switch_to(&self.window, "switch to the Sessions page")
             .await
-            .map_err(wd("switch to the Sessions page"))
     }
 
     async fn wait(
@@ -1120,14 +1106,11 @@ fn row_css(id: &str, inner: &str) -> String {
 pub async fn sessions_page_open_all_logout_and_export_import(kind: Kind) -> Result<String> {
     let mut ctx = Ctx::new(kind).await?;
     ctx.settings_fast().await?;
-    let a = ctx.paired_tab("A").await?;
-    let b = ctx.paired_tab("B").await?;
-    ctx.sim.scan_as(&a, ACCOUNT_1.0, ACCOUNT_1.1).await?;
-    ctx.sim.scan_as(&b, ACCOUNT_2.0, ACCOUNT_2.1).await?;
-    wait_connected_as(&ctx, "A", ACCOUNT_1).await?;
-    wait_connected_as(&ctx, "B", ACCOUNT_2).await?;
-    label_in_popup(&ctx, "A", "Shop one").await?;
-    label_in_popup(&ctx, "B", "Shop two").await?;
+    let [a, b] = named_sessions(
+        &mut ctx,
+        [("A", ACCOUNT_1, "Shop one"), ("B", ACCOUNT_2, "Shop two")],
+    )
+    .await?;
     for name in ["A", "B"] {
         ctx.click_in_popup(name, "#detach").await?;
     }
@@ -1173,15 +1156,17 @@ pub async fn sessions_page_open_all_logout_and_export_import(kind: Kind) -> Resu
         })
     })
     .await?;
-    let st = ctx.storage().await?;
-    let b_keys = (
-        keys_with(&st["session"], "wpp_tab_")
-            .into_iter()
-            .find(|(_, v)| *v == json!(b))
-            .ok_or("B's binding")?,
-        st["session"][format!("wpp_token_{b}")].clone(),
-        settled(&st["local"]["wpp_sessions"][&b]),
-    );
+    // B's binding, token and index entry (settled), if it has a binding.
+    let b_stored = |st: &Value| {
+        Some((
+            keys_with(&st["session"], "wpp_tab_")
+                .into_iter()
+                .find(|(_, v)| *v == json!(b))?,
+            st["session"][format!("wpp_token_{b}")].clone(),
+            settled(&st["local"]["wpp_sessions"][&b]),
+        ))
+    };
+    let b_keys = b_stored(&ctx.storage().await?).ok_or("B's binding")?;
 
     // Logout of A from the page, confirmed.
     page.click(&ctx, &row_css(&a, "[data-action=logout]"))
@@ -1199,14 +1184,7 @@ pub async fn sessions_page_open_all_logout_and_export_import(kind: Kind) -> Resu
         Ok(if gone { Ok(st) } else { Err(st.to_string()) })
     })
     .await?;
-    let b_after = (
-        keys_with(&st["session"], "wpp_tab_")
-            .into_iter()
-            .find(|(_, v)| *v == json!(b))
-            .ok_or("B's binding went with A's logout")?,
-        st["session"][format!("wpp_token_{b}")].clone(),
-        settled(&st["local"]["wpp_sessions"][&b]),
-    );
+    let b_after = b_stored(&st).ok_or("B's binding went with A's logout")?;
     ensure(
         b_after == b_keys,
         format!("B changed with A's logout: {b_keys:?} -> {b_after:?}"),
@@ -1330,25 +1308,6 @@ pub async fn sessions_page_open_all_logout_and_export_import(kind: Kind) -> Resu
 // ---------------------------------------------------------------------------------------------
 // 6. Two servers
 
-async fn type_into(ctx: &Ctx, css: &str, text: &str) -> Result<()> {
-    let e = ctx.b.find(css).await?;
-    e.clear().await.map_err(|e| format!("clear {css}: {e}"))?;
-    e.send_keys(text)
-        .await
-        .map_err(|e| format!("type into {css}: {e}"))
-}
-
-async fn save_options(ctx: &Ctx) -> Result<(String, String)> {
-    ctx.b
-        .execute(
-            "document.querySelector('#options-status').removeAttribute('data-result')",
-            vec![],
-        )
-        .await?;
-    ctx.b.click("#save").await?;
-    ctx.options_result("#save", |_| true).await
-}
-
 /// Two servers, each a wpp-sim with its own secret, set on the options page; one session on
 /// each (the second chosen in the popup's `#server-choice`). Each server hears only of its
 /// own session, each session's token was minted with its own server's secret (accepted
@@ -1359,24 +1318,12 @@ pub async fn two_servers_each_with_its_own_secret(kind: Kind) -> Result<String> 
     let mut ctx = Ctx::with_sim(kind, first).await?;
     ctx.to_main().await?;
     ctx.open_options_page().await?;
-    type_into(&ctx, "#server-url", &ctx.sim.server_url()).await?;
-    type_into(&ctx, "#secret-key", &ctx.sim.secret).await?;
-    let saved = save_options(&ctx).await?;
-    ensure(saved.0 == "ok", format!("save the first server: {saved:?}"))?;
-    ctx.b
-        .find("#server-select")
-        .await?
-        .select_by_value("new")
-        .await
-        .map_err(|e| format!("choose a new server: {e}"))?;
-    type_into(&ctx, "#server-name", "Second").await?;
-    type_into(&ctx, "#server-url", &second.server_url()).await?;
-    type_into(&ctx, "#secret-key", &second.secret).await?;
-    let saved = save_options(&ctx).await?;
-    ensure(
-        saved.0 == "ok",
-        format!("save the second server: {saved:?}"),
-    )?;
+    ctx.save_server_on_page(&ctx.sim.server_url(), &ctx.sim.secret, "the first server")
+        .await?;
+    ctx.choose("#server-select", "new").await?;
+    ctx.type_into("#server-name", "Second").await?;
+    ctx.save_server_on_page(&second.server_url(), &second.secret, "the second server")
+        .await?;
 
     // A new tab: with two servers nothing starts by itself; #pair pairs on the default (first).
     let a = ctx.paired_tab("A").await?;
@@ -1395,12 +1342,7 @@ pub async fn two_servers_each_with_its_own_secret(kind: Kind) -> Result<String> 
         format!("#server-choice offers {:?}", look.server_choice),
     )?;
     ctx.to_popup("B").await?;
-    ctx.b
-        .find("#server-choice")
-        .await?
-        .select_by_value("s2")
-        .await
-        .map_err(|e| format!("choose s2 in #server-choice: {e}"))?;
+    ctx.choose("#server-choice", "s2").await?;
     ctx.click_in_popup("B", "#pair").await?;
     let s = ctx
         .wait_popup("B", "a QR for a new session", |s| {

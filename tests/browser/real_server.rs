@@ -265,25 +265,6 @@ async fn tab_initializing(ctx: &mut Ctx, name: &'static str) -> Result<String> {
     Ok(id)
 }
 
-async fn press(ctx: &Ctx, button: &str) -> Result<(String, String)> {
-    ctx.b
-        .execute(
-            "document.querySelector('#options-status').removeAttribute('data-result')",
-            vec![],
-        )
-        .await?;
-    ctx.b.click(button).await?;
-    ctx.options_result(button, |_| true).await
-}
-
-async fn type_into(ctx: &Ctx, css: &str, text: &str) -> Result<()> {
-    let e = ctx.b.find(css).await?;
-    e.clear().await.map_err(|e| format!("clear {css}: {e}"))?;
-    e.send_keys(text)
-        .await
-        .map_err(|e| format!("type into {css}: {e}"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
@@ -293,8 +274,8 @@ async fn settings_and_connection_test(ctx: &mut Ctx, server: &RealServer) -> Res
     ctx.to_main().await?;
     ctx.open_options_page().await?;
     let b = &ctx.b;
-    type_into(ctx, "#server-url", &server.url).await?;
-    type_into(ctx, "#secret-key", &server.secret).await?;
+    ctx.type_into("#server-url", &server.url).await?;
+    ctx.type_into("#secret-key", &server.secret).await?;
     let remember = b.find("#remember-secret").await?;
     if remember
         .prop("checked")
@@ -307,9 +288,9 @@ async fn settings_and_connection_test(ctx: &mut Ctx, server: &RealServer) -> Res
             .await
             .map_err(|e| format!("untick remember: {e}"))?;
     }
-    let saved = press(ctx, "#save").await?;
+    let saved = ctx.press("#save").await?;
     ensure(saved.0 == "ok", format!("#save: {saved:?}"))?;
-    let tested = press(ctx, "#test-connection").await?;
+    let tested = ctx.press("#test-connection").await?;
     ensure(
         tested.0 == "ok",
         format!("#test-connection with the right secret: {tested:?}"),
@@ -320,8 +301,8 @@ async fn settings_and_connection_test(ctx: &mut Ctx, server: &RealServer) -> Res
         format!("getSettings after saving: {reply}"),
     )?;
     ctx.to_main().await?;
-    type_into(ctx, "#secret-key", "NOT-THE-SECRET").await?;
-    let wrong = press(ctx, "#test-connection").await?;
+    ctx.type_into("#secret-key", "NOT-THE-SECRET").await?;
+    let wrong = ctx.press("#test-connection").await?;
     ensure(
         wrong.0 == "error" && wrong.1.contains("refused the secret"),
         format!("#test-connection with a wrong secret: {wrong:?}"),

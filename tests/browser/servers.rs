@@ -34,35 +34,6 @@ async fn page(ctx: &Ctx) -> Result<Value> {
         .await
 }
 
-/// Clicks `button` and waits for its outcome in `#options-status`: `(data-result, text)`.
-async fn press(ctx: &Ctx, button: &str) -> Result<(String, String)> {
-    ctx.b
-        .execute(
-            "document.querySelector('#options-status').removeAttribute('data-result')",
-            vec![],
-        )
-        .await?;
-    ctx.b.click(button).await?;
-    ctx.options_result(button, |_| true).await
-}
-
-async fn type_into(ctx: &Ctx, css: &str, text: &str) -> Result<()> {
-    let e = ctx.b.find(css).await?;
-    e.clear().await.map_err(|e| format!("clear {css}: {e}"))?;
-    e.send_keys(text)
-        .await
-        .map_err(|e| format!("type into {css}: {e}"))
-}
-
-async fn choose(ctx: &Ctx, css: &str, value: &str) -> Result<()> {
-    ctx.b
-        .find(css)
-        .await?
-        .select_by_value(value)
-        .await
-        .map_err(|e| format!("choose {value} in {css}: {e}"))
-}
-
 /// Option values of `#server-select`, in order.
 fn values(page: &Value) -> Vec<String> {
     page["options"]
@@ -111,13 +82,11 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     )?;
 
     // The first server: URL and secret only.
-    type_into(&ctx, "#server-url", &ctx.sim.server_url()).await?;
-    type_into(&ctx, "#secret-key", &ctx.sim.secret).await?;
-    let saved = press(&ctx, "#save").await?;
-    ensure(saved.0 == "ok", format!("save the first server: {saved:?}"))?;
+    ctx.save_server_on_page(&ctx.sim.server_url(), &ctx.sim.secret, "the first server")
+        .await?;
 
     // "Add a server…": an empty form; saving without a secret is refused on the page.
-    choose(&ctx, "#server-select", "new").await?;
+    ctx.choose("#server-select", "new").await?;
     let p = page(&ctx).await?;
     ensure(
         p["name"] == ""
@@ -126,15 +95,15 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
             && p["makeDefault"] == json!([false, false]),
         format!("the new-server form is not empty: {p}"),
     )?;
-    type_into(&ctx, "#server-name", "Second").await?;
-    type_into(&ctx, "#server-url", &second.server_url()).await?;
-    let refused = press(&ctx, "#save").await?;
+    ctx.type_into("#server-name", "Second").await?;
+    ctx.type_into("#server-url", &second.server_url()).await?;
+    let refused = ctx.press("#save").await?;
     ensure(
         refused.0 == "error" && refused.1.contains("secret key"),
         format!("a new server without a secret: {refused:?}"),
     )?;
-    type_into(&ctx, "#secret-key", &second.secret).await?;
-    let saved = press(&ctx, "#save").await?;
+    ctx.type_into("#secret-key", &second.secret).await?;
+    let saved = ctx.press("#save").await?;
     ensure(
         saved.0 == "ok",
         format!("save the second server: {saved:?}"),
@@ -163,7 +132,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     )?;
 
     // The second, chosen: its own fields; made the default.
-    choose(&ctx, "#server-select", "s2").await?;
+    ctx.choose("#server-select", "s2").await?;
     let p = page(&ctx).await?;
     ensure(
         p["name"] == "Second"
@@ -175,7 +144,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
         format!("the second server's form: {p}"),
     )?;
     ctx.b.click("#make-default").await?;
-    let saved = press(&ctx, "#save").await?;
+    let saved = ctx.press("#save").await?;
     ensure(
         saved.0 == "ok",
         format!("make the second the default: {saved:?}"),
@@ -190,15 +159,15 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     )?;
 
     // Its connection test, secret field empty: the worker uses the secret saved for it.
-    let tested = press(&ctx, "#test-connection").await?;
+    let tested = ctx.press("#test-connection").await?;
     ensure(
         tested.0 == "ok",
         format!("test the second with its saved secret: {tested:?}"),
     )?;
 
     // Its URL changed without a secret: refused on the page, and by the worker.
-    type_into(&ctx, "#server-url", "http://127.0.0.1:9").await?;
-    let refused = press(&ctx, "#save").await?;
+    ctx.type_into("#server-url", "http://127.0.0.1:9").await?;
+    let refused = ctx.press("#save").await?;
     ensure(
         refused == ("error".to_owned(), URL_CHANGED.to_owned()),
         format!("a changed URL without a secret: {refused:?}"),
@@ -214,7 +183,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
         format!("the worker on a changed URL without a secret: {reply}"),
     )?;
     ctx.open_options_page().await?;
-    choose(&ctx, "#server-select", "s2").await?;
+    ctx.choose("#server-select", "s2").await?;
     let p = page(&ctx).await?;
     ensure(
         p["url"] == json!(second.server_url()),
@@ -249,7 +218,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     )?;
     ctx.to_main().await?;
     ctx.open_options_page().await?;
-    choose(&ctx, "#server-select", "s2").await?;
+    ctx.choose("#server-select", "s2").await?;
     let hint = ctx
         .b
         .execute(
@@ -261,7 +230,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
         hint == "1 session uses this server.",
         format!("#server-sessions: {hint}"),
     )?;
-    let refused = press(&ctx, "#remove-server").await?;
+    let refused = ctx.press("#remove-server").await?;
     ensure(
         refused.0 == "error" && refused.1.contains("Sessions belong to this server"),
         format!("removing a server that has a session: {refused:?}"),
@@ -271,10 +240,10 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
     ctx.wait_keys_gone("A").await?;
     ctx.to_main().await?;
     ctx.open_options_page().await?;
-    choose(&ctx, "#server-select", "s2").await?;
+    ctx.choose("#server-select", "s2").await?;
 
     // Removed: gone from the list with its secret; the first is the default again.
-    let removed = press(&ctx, "#remove-server").await?;
+    let removed = ctx.press("#remove-server").await?;
     ensure(removed.0 == "ok", format!("remove the second: {removed:?}"))?;
     let p = page(&ctx).await?;
     ensure(
@@ -299,7 +268,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
         p["closedTab"] == "keepRunning" && p["notify"] == true,
         format!("preferences before saving: {p}"),
     )?;
-    choose(&ctx, "#closed-tab", "closeOnServer").await?;
+    ctx.choose("#closed-tab", "closeOnServer").await?;
     ctx.b.click("#notify-drops").await?;
     ctx.b.click("#save-preferences").await?;
     crate::harness::wait_for(

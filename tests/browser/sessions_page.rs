@@ -144,26 +144,15 @@ struct Sessions<'a> {
 
 impl<'a> Sessions<'a> {
     async fn open(ctx: &'a Ctx) -> Result<Sessions<'a>> {
-        let window = ctx
-            .b
-            .wd
-            .new_window(true)
-            .await
-            .map_err(wd("new window"))?
-            .handle;
-        let page = Sessions { ctx, window };
-        page.focus().await?;
-        ctx.b.open("sessions.html").await?;
-        Ok(page)
+        let window = ctx.b.open_in_new_window("sessions.html").await?;
+        Ok(Sessions { ctx, window })
     }
 
     async fn focus(&self) -> Result<()> {
         self.ctx
             .b
-            .wd
-            .switch_to_window(self.window.clone())
+            .switch_to(&self.window, "switch to the Sessions page")
             .await
-            .map_err(wd("switch to the Sessions page"))
     }
 
     async fn snapshot(&self) -> Result<Page> {
@@ -220,13 +209,7 @@ impl<'a> Sessions<'a> {
 
     async fn filter(&self, value: &str) -> Result<()> {
         self.focus().await?;
-        self.ctx
-            .b
-            .find("#filter-status")
-            .await?
-            .select_by_value(value)
-            .await
-            .map_err(|e| format!("choose {value} in #filter-status: {e}"))
+        self.ctx.choose("#filter-status", value).await
     }
 
     async fn search(&self, text: &str) -> Result<()> {

@@ -6,8 +6,9 @@ mod ports;
 mod setup;
 mod shell;
 
-use super::browser::{console_error, console_warn, is_own_page, json_text, to_js};
-use crate::core::messages::{POPUP_PORT, SESSIONS_PORT};
+use super::browser::{console_error, is_own_page, json_text, now_ms, object, to_js};
+use crate::core::diagnostics::{PanicLine, LOG_KEY};
+use crate::core::messages::{DIAGNOSTICS_PORT, POPUP_PORT, SESSIONS_PORT};
 use crate::core::storage::TabId;
 use crate::core::timings::Timings;
 use crate::core::worker::{PageKind, PortKey, Worker};
@@ -40,6 +41,12 @@ extern "C" {
     /// reconnect to the fresh one.
     #[wasm_bindgen(catch, js_namespace = globalThis, js_name = wppTabsOnPanic)]
     fn tell_loader_of_panic() -> Result<(), JsValue>;
+
+    /// `storage.session`, whose `set` is called at once (the bindings crate's `set` is an
+    /// `async fn`, which calls nothing until polled, and nothing polls in a dying instance).
+    type SessionArea;
+    #[wasm_bindgen(method, catch, js_name = set)]
+    fn set_now(this: &SessionArea, items: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// A panic is logged, and the next event runs on a fresh instance of the module (state
@@ -47,9 +54,24 @@ extern "C" {
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         console_error(&format!("wpp-tabs: the worker panicked: {info}"));
+        record_panic(&info.to_string());
         wasm_bindgen::handler::schedule_reinit();
         let _ = tell_loader_of_panic();
     }));
+}
+
+/// Leaves a redacted line in `storage.session` for the next instance to put in the
+/// diagnostics log, and the log itself as it stands: this instance is about to die, and its
+/// latest events with it. Best effort, without waiting.
+fn record_panic(message: &str) {
+    let line = PanicLine::new(now_ms(), message);
+    let mut items = vec![(line.key(), to_js(&line))];
+    if let Some(log) = WORKER.try_with(|w| w.log_snapshot()).ok().flatten() {
+        items.push((LOG_KEY.to_owned(), to_js(&log)));
+    }
+    let items: Vec<(&str, JsValue)> = items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let area = web_extensions_sys::chrome().storage().session();
+    let _ = area.unchecked_ref::<SessionArea>().set_now(&object(&items));
 }
 
 /// Does nothing, and so lets the loader start the fresh instance right after a panic: any
@@ -76,11 +98,12 @@ pub fn worker_on_connect(port: Port) -> Option<u32> {
     let kind = match port.name().as_str() {
         POPUP_PORT => Some(PageKind::Popup),
         SESSIONS_PORT => Some(PageKind::Sessions),
+        DIAGNOSTICS_PORT => Some(PageKind::Diagnostics),
         _ => None,
     };
     let kind = kind.filter(|_| port.sender().is_some_and(|s| is_own_page(&s)));
     let Some(kind) = kind else {
-        console_warn("wpp-tabs: refused a connection that is not from the extension's pages");
+        worker().rejected("refused a connection that is not from the extension's pages");
         port.disconnect();
         return None;
     };
@@ -106,7 +129,7 @@ pub fn worker_on_port_disconnect(key: u32) {
 #[wasm_bindgen]
 pub async fn worker_on_message(message: JsValue, sender: MessageSender) -> JsValue {
     if !is_own_page(&sender) {
-        console_warn("wpp-tabs: ignored a message that is not from the extension's pages");
+        worker().rejected("ignored a message that is not from the extension's pages");
         return JsValue::UNDEFINED;
     }
     to_js(&worker().options_message(&json_text(&message)).await)

@@ -11,6 +11,7 @@ use crate::shell::browser::{
     action, console_warn, js_error_text, notifications, now_ms, object, random_u64, runtime, to_js,
     try_post_message,
 };
+use crate::shell::crypto::WebCrypto;
 use crate::shell::http::Fetch;
 use crate::shell::store::BrowserStorage;
 use gloo_timers::future::TimeoutFuture;
@@ -24,6 +25,7 @@ pub struct BrowserShell;
 
 impl Shell for BrowserShell {
     type Storage = BrowserStorage;
+    type Crypto = WebCrypto;
 
     fn server(&self, url: ServerUrl) -> impl Server + '_ {
         HttpServer {
@@ -34,6 +36,10 @@ impl Shell for BrowserShell {
 
     fn storage(&self) -> &BrowserStorage {
         &BrowserStorage
+    }
+
+    fn crypto(&self) -> &WebCrypto {
+        &WebCrypto
     }
 
     fn now_ms(&self) -> f64 {

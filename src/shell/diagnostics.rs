@@ -1,0 +1,293 @@
+//! The Diagnostics page: for each server, the requests by route, the failures by kind and the
+//! latency; the last events; the whole as text to copy into a bug report. It renders only the
+//! (already redacted) [`DiagnosticsView`] the worker pushes, live, and asks for a fresh one on
+//! `#refresh`.
+
+use super::browser::{
+    connect_worker, console_warn, document, element, js_error_text, on_click, set_hidden,
+    show_result, to_js, try_post_message,
+};
+use crate::core::diagnostics::{iso_utc, report_text, DiagnosticsView, ServerReport};
+use crate::core::messages::{encode, DiagnosticsRequest, WorkerPush, DIAGNOSTICS_PORT};
+use gloo_timers::callback::Timeout;
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_extensions_sys::Port;
+use web_sys::{Element, HtmlElement};
+
+/// Delay before reconnecting to a worker that went away (stopped or updated).
+const RECONNECT_MS: u32 = 250;
+
+/// The `<textarea>` calls this page needs beyond the `web-sys` features the crate enables.
+#[wasm_bindgen]
+extern "C" {
+    type TextArea;
+    #[wasm_bindgen(method, setter)]
+    fn set_value(this: &TextArea, value: &str);
+    #[wasm_bindgen(method)]
+    fn select(this: &TextArea);
+}
+
+thread_local! {
+    static PAGE: RefCell<Page> = RefCell::new(Page::default());
+}
+
+#[derive(Default)]
+struct Page {
+    port: Option<Port>,
+    /// Ports opened so far, shown as `body[data-connections]`: one more after each reconnect.
+    connections: u32,
+    /// The last view as text: what "Copy diagnostics" copies.
+    text: String,
+}
+
+fn with_page<R>(f: impl FnOnce(&mut Page) -> R) -> R {
+    PAGE.with(|p| f(&mut p.borrow_mut()))
+}
+
+#[wasm_bindgen]
+pub fn diagnostics_main() {
+    on_click("refresh", || send(DiagnosticsRequest::Refresh));
+    on_click("copy-diagnostics", || spawn_local(copy()));
+    connect();
+}
+
+fn connect() {
+    let port = connect_worker(
+        DIAGNOSTICS_PORT,
+        |push| match push {
+            Ok(WorkerPush::Diagnostics { view }) => render(&view),
+            Ok(WorkerPush::Notice { ok, message }) => show_result("copy-status", ok, &message),
+            Ok(_) => console_warn("wpp-tabs: another page's view sent here"),
+            // Never silent: what is on screen may be out of date, and the user must know.
+            Err(err) => {
+                console_warn(&format!("wpp-tabs: worker message refused: {err}"));
+                show_error(&format!(
+                    "This page could not read an update from the extension ({err}). \
+                     What it shows may be out of date: reload the page."
+                ));
+            }
+        },
+        // The worker went away: reconnect, which wakes it again, and subscribe again.
+        || {
+            with_page(|p| p.port = None);
+            Timeout::new(RECONNECT_MS, connect).forget();
+        },
+    );
+    let connections = with_page(|p| {
+        p.port = Some(port);
+        p.connections += 1;
+        p.connections
+    });
+    send(DiagnosticsRequest::Subscribe);
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-connections", &connections.to_string());
+    }
+}
+
+/// Posts `request` to the worker; says so on the page when there is no worker to take it.
+fn send(request: DiagnosticsRequest) {
+    let port = with_page(|p| p.port.clone());
+    let sent = port.is_some_and(|port| try_post_message(&port, &to_js(&encode(&request))).is_ok());
+    if !sent {
+        show_error("The extension is restarting and did not get that: try again in a moment.");
+    }
+}
+
+// ---- rendering --------------------------------------------------------------------------
+
+fn render(view: &DiagnosticsView) {
+    let text = report_text(view);
+    with_page(|p| p.text = text.clone());
+    if let Some(summary) = element("summary") {
+        let since = view.since.map_or("nothing yet".into(), iso_utc);
+        summary.set_text_content(Some(&format!(
+            "wpp-tabs {}. Recorded since {since} (UTC); worker instances in this browser \
+             session: {}. Latency: {}.",
+            view.version, view.instances, view.window
+        )));
+    }
+    if let Some(container) = element("servers") {
+        container.set_text_content(None);
+        for server in &view.servers {
+            append(&container, &server_section(server));
+        }
+    }
+    render_events(view);
+    // The text is not replaced while the user is in it (selecting, say).
+    if let Some(area) = element("diagnostics-text") {
+        if document().active_element().as_ref() != Some(&area) {
+            area.unchecked_ref::<TextArea>().set_value(&text);
+        }
+    }
+    set_hidden("loading", true);
+    set_hidden("error", true);
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("aria-busy", "false");
+        let _ = body.set_attribute("data-source", "worker");
+    }
+}
+
+fn server_section(server: &ServerReport) -> Element {
+    let section = make("section", "server-diag");
+    let key = server
+        .id
+        .as_ref()
+        .map_or("none".into(), ToString::to_string);
+    let _ = section.set_attribute("data-server-id", &key);
+    let _ = section.set_attribute("data-url", &server.url);
+    let heading = text_el("h2", "", &server.name);
+    append(&heading, &text_el("span", "server-url", &server.url));
+    append(&section, &heading);
+    let push = text_el("p", "push-state", &format!("Socket: {}", server.push));
+    let _ = push.set_attribute("data-field", "push");
+    append(&section, &push);
+    if server.routes.is_empty() {
+        append(&section, &text_el("p", "hint", "No request yet."));
+    } else {
+        let table = make("table", "diag-table routes");
+        let head = make("tr", "");
+        for title in ["Route", "Requests", "Failed"] {
+            let th = text_el("th", "", title);
+            let _ = th.set_attribute("scope", "col");
+            append(&head, &th);
+        }
+        let thead = make("thead", "");
+        append(&thead, &head);
+        append(&table, &thead);
+        let body = make("tbody", "");
+        for route in &server.routes {
+            let tr = make("tr", "");
+            let _ = tr.set_attribute("data-route", route.route.as_str());
+            append(&tr, &text_el("td", "", route.route.as_str()));
+            for (field, n) in [("requests", route.requests), ("failures", route.failures)] {
+                let td = text_el("td", "number", &n.to_string());
+                let _ = td.set_attribute("data-field", field);
+                append(&tr, &td);
+            }
+            append(&body, &tr);
+        }
+        append(&table, &body);
+        append(&section, &table);
+    }
+    let failures = make("p", "failures");
+    failures.set_text_content(Some("Failures by kind: "));
+    if server.failures.is_empty() {
+        append(&failures, &text_el("span", "", "none"));
+    }
+    for (i, kind) in server.failures.iter().enumerate() {
+        if i > 0 {
+            append(&failures, &text_el("span", "", ", "));
+        }
+        let item = text_el("span", "", &format!("{} {}", kind.kind, kind.count));
+        let _ = item.set_attribute("data-kind", &kind.kind);
+        let _ = item.set_attribute("data-count", &kind.count.to_string());
+        append(&failures, &item);
+    }
+    append(&section, &failures);
+    let latency = match &server.latency {
+        Some(l) => format!(
+            "Latency: median {:.0} ms, p95 {:.0} ms ({} requests in the window)",
+            l.median_ms, l.p95_ms, l.requests
+        ),
+        None => "Latency: no request in the window".into(),
+    };
+    let latency = text_el("p", "latency", &latency);
+    let _ = latency.set_attribute("data-field", "latency");
+    append(&section, &latency);
+    section
+}
+
+/// The ring, newest first.
+fn render_events(view: &DiagnosticsView) {
+    let Some(body) = document().query_selector("#events tbody").ok().flatten() else {
+        return;
+    };
+    body.set_text_content(None);
+    for event in view.events.iter().rev() {
+        let tr = make("tr", "");
+        let _ = tr.set_attribute("data-kind", event.kind.as_str());
+        let mut text = event.text.clone();
+        if event.count > 1 {
+            text += &format!(" (×{})", event.count);
+        }
+        for cell in [
+            iso_utc(event.at),
+            event.kind.as_str().to_owned(),
+            event.server.clone().unwrap_or_default(),
+            event.session.clone().unwrap_or_default(),
+            text,
+        ] {
+            append(&tr, &text_el("td", "", &cell));
+        }
+        append(&body, &tr);
+    }
+    set_hidden("no-events", !view.events.is_empty());
+}
+
+// ---- copy -------------------------------------------------------------------------------
+
+/// Copies the whole view as text; where the clipboard refuses, selects the text for the user
+/// to copy.
+async fn copy() {
+    let text = with_page(|p| p.text.clone());
+    let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
+    let copied = match clipboard {
+        Some(clipboard) => JsFuture::from(clipboard.write_text(&text))
+            .await
+            .map_err(|e| js_error_text(&e)),
+        None => Err("no clipboard".to_owned()),
+    };
+    match copied {
+        Ok(_) => show_result(
+            "copy-status",
+            true,
+            "Copied: paste it into your bug report.",
+        ),
+        Err(why) => {
+            console_warn(&format!("wpp-tabs: copy failed: {why}"));
+            if let Some(area) = element("diagnostics-text") {
+                let area_el: &HtmlElement = area.unchecked_ref();
+                let area = area.unchecked_ref::<TextArea>();
+                area.set_value(&text);
+                let _ = area_el.focus();
+                area.select();
+            }
+            show_result(
+                "copy-status",
+                false,
+                "The clipboard is not available here: the text below is selected, press \
+                 Ctrl+C (⌘C on a Mac) to copy it.",
+            );
+        }
+    }
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+fn show_error(message: &str) {
+    if let Some(error) = element("error") {
+        error.set_text_content(Some(message));
+    }
+    set_hidden("error", false);
+}
+
+/// A new element with `class` (none when empty).
+fn make(tag: &str, class: &str) -> Element {
+    let el = document().create_element(tag).expect("a valid tag name");
+    if !class.is_empty() {
+        el.set_class_name(class);
+    }
+    el
+}
+
+fn text_el(tag: &str, class: &str, text: &str) -> Element {
+    let el = make(tag, class);
+    el.set_text_content(Some(text));
+    el
+}
+
+fn append(parent: &Element, child: &Element) {
+    let _ = parent.append_child(child);
+}
