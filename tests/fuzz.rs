@@ -11,7 +11,8 @@
 
 use wpp_tabs::core::api::{self, HttpReply};
 use wpp_tabs::core::messages::{
-    decode_text, encode, OptionsReply, OptionsRequest, PopupRequest, SessionsRequest, WorkerPush,
+    decode_text, encode, DiagnosticsRequest, OptionsReply, OptionsRequest, PopupRequest,
+    SessionsRequest, WorkerPush,
 };
 use wpp_tabs::core::session_id::SessionId;
 use wpp_tabs::core::settings::{SecretKey, ServerUrl, Settings};
@@ -166,6 +167,7 @@ fn message_decoding_never_panics_and_round_trips() {
             allow_insecure_http: false,
             make_default: true,
         }),
+        encode(&DiagnosticsRequest::Refresh),
         encode(&SessionsRequest::Act {
             action: wpp_tabs::core::messages::SessionAction::Logout,
             ids: vec![wpp_tabs::core::session_id::SessionId::parse("session_a_b").unwrap()],
@@ -192,6 +194,11 @@ fn message_decoding_never_panics_and_round_trips() {
             accepted += 1;
             let again = encode(&request).to_string();
             assert_eq!(decode_text::<OptionsRequest>(&again), Ok(request));
+        }
+        if let Ok(request) = decode_text::<DiagnosticsRequest>(&text) {
+            accepted += 1;
+            let again = encode(&request).to_string();
+            assert_eq!(decode_text::<DiagnosticsRequest>(&again), Ok(request));
         }
         if let Ok(request) = decode_text::<SessionsRequest>(&text) {
             accepted += 1;
