@@ -158,6 +158,13 @@ fn message_decoding_never_panics_and_round_trips() {
             colour: Some(wpp_tabs::core::index::Colour::Teal),
         }),
         encode(&OptionsRequest::GetSettings),
+        encode(&PopupRequest::Unlock {
+            server: wpp_tabs::core::settings::ServerId::first(),
+            passphrase: wpp_tabs::core::lock::Passphrase::parse("correct horse battery").unwrap(),
+        }),
+        encode(&OptionsRequest::LockNow {
+            id: wpp_tabs::core::settings::ServerId::first(),
+        }),
         encode(&OptionsRequest::SaveServer {
             id: wpp_tabs::core::settings::ServerId::parse("s2"),
             name: "Loja".into(),

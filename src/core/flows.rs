@@ -689,7 +689,11 @@ impl<S: Shell + 'static> Worker<S> {
                 let now = self.shell.now_ms();
                 let expired = crate::core::lock::expire_remembered(&mut settings, now);
                 if !expired.is_empty() {
-                    self.warn(&format!("the remembered secret key of {expired:?} expired"));
+                    let ids: Vec<&str> = expired.iter().map(ServerId::as_str).collect();
+                    self.warn(&format!(
+                        "the remembered secret key of server {} expired: asked for again",
+                        ids.join(", ")
+                    ));
                     if let Err(err) = self.store().save_settings(&settings).await {
                         self.storage_failed(&err);
                     }

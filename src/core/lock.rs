@@ -228,6 +228,7 @@ impl Throttle {
             return false;
         }
         self.busy = true;
+        self.error = None;
         true
     }
 

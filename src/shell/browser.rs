@@ -272,3 +272,10 @@ pub fn on_event(id: &str, event: &str, handler: impl Fn(web_sys::Event) + 'stati
     // Page elements live as long as the page.
     closure.forget();
 }
+
+/// Removes every child of `el` (not `innerHTML`, which the stores' linters flag).
+pub fn clear_children(el: &web_sys::Element) {
+    while let Some(child) = el.first_child() {
+        let _ = el.remove_child(&child);
+    }
+}

@@ -6,8 +6,8 @@
 //! still has sessions).
 
 use super::browser::{
-    document, element, from_wire_name, input, js_error_text, json_text, on_click, on_event,
-    select_element, set_hidden, show_result, to_js, wire_name,
+    clear_children, document, element, from_wire_name, input, js_error_text, json_text, on_click,
+    on_event, select_element, set_hidden, show_result, to_js, wire_name,
 };
 use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, ServerSummary};
 use crate::core::settings::{
@@ -114,7 +114,7 @@ fn render_servers(select: Option<ServerId>) {
         return;
     };
     let doc = document();
-    list.set_inner_html("");
+    clear_children(&list);
     let chosen = KNOWN.with(|known| {
         let known = known.borrow();
         for server in &known.servers {

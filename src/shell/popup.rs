@@ -2,8 +2,8 @@
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
 use super::browser::{
-    connect_worker, console_warn, document, element, input, js_error_text, object, on_click,
-    on_event, runtime, select_element, set_disabled, set_hidden, to_js,
+    clear_children, connect_worker, console_warn, document, element, input, js_error_text, object,
+    on_click, on_event, runtime, select_element, set_disabled, set_hidden, to_js,
 };
 use super::store::BrowserStorage;
 use crate::core::index::{Colour, Label};
@@ -216,7 +216,7 @@ fn render_attach_list(view: &TabView) {
     let Some(list) = element("attach-list") else {
         return;
     };
-    list.set_inner_html("");
+    clear_children(&list);
     let doc = document();
     for row in &view.attachable {
         let (Ok(item), Ok(button)) = (doc.create_element("li"), doc.create_element("button"))
@@ -261,7 +261,7 @@ fn render_server_choice(view: &TabView) {
     if select.child_element_count() as usize == view.servers.len() {
         return;
     }
-    select.set_inner_html("");
+    clear_children(&select);
     for (id, name) in &view.servers {
         let Ok(option) = document().create_element("option") else {
             return;

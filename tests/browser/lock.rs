@@ -250,24 +250,28 @@ async fn lock_on_page(ctx: &Ctx) -> Result<()> {
     press_lock(ctx, "#passphrase-set").await.map(drop)
 }
 
-/// What unlocking costs in this browser: PBKDF2-SHA-256 at the stored iteration count, then
-/// AES-GCM, on the stored form, with WebCrypto in an extension page (the worker does the
-/// same). Checks the form opens to the secret with the documented parameters; returns ms.
+/// Checks that the stored form opens to the secret with the documented parameters, with
+/// WebCrypto in an extension page; then measures what an unlock costs there (ms): PBKDF2-SHA-256
+/// at the stored iteration count, then AES-GCM over the stored ciphertext, on a salt never
+/// derived before (Firefox's NSS caches a derivation it has just done).
 async fn measure_unlock(ctx: &Ctx, sealed: &Value) -> Result<f64> {
     let v = ctx
         .eval(
             "const [s, pass] = args; const b = t => Uint8Array.from(atob(t), c => c.charCodeAt(0));\
+             const derive = async salt => crypto.subtle.deriveKey(\
+               { name: 'PBKDF2', hash: 'SHA-256', salt, iterations: s.iterations },\
+               await crypto.subtle.importKey('raw', new TextEncoder().encode(pass.normalize('NFC')), 'PBKDF2', false, ['deriveKey']),\
+               { name: 'AES-GCM', length: 256 }, false, ['decrypt']);\
+             const open = async key => crypto.subtle.decrypt({ name: 'AES-GCM', iv: b(s.iv) }, key, b(s.ciphertext));\
+             const text = new TextDecoder().decode(await open(await derive(b(s.salt))));\
              const t0 = performance.now();\
-             const base = await crypto.subtle.importKey('raw', new TextEncoder().encode(pass.normalize('NFC')), 'PBKDF2', false, ['deriveKey']);\
-             const key = await crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt: b(s.salt), iterations: s.iterations },\
-               base, { name: 'AES-GCM', length: 256 }, false, ['decrypt']);\
-             const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: b(s.iv) }, key, b(s.ciphertext));\
-             return { ms: performance.now() - t0, text: new TextDecoder().decode(plain) };",
+             const opened = await open(await derive(crypto.getRandomValues(new Uint8Array(16)))).then(() => true, () => false);\
+             return { ms: performance.now() - t0, text, opened };",
             vec![sealed.clone(), json!(PASSPHRASE)],
         )
         .await?;
     ensure(
-        v["text"] == SECRET,
+        v["text"] == SECRET && v["opened"] == false,
         "the stored form does not open to the secret with the documented parameters",
     )?;
     v["ms"].as_f64().ok_or_else(|| format!("no time: {v}"))
@@ -345,8 +349,10 @@ pub async fn lock_and_unlock_across_a_restart(kind: Kind) -> Result<String> {
     let mut refused = 0;
     loop {
         submit_passphrase(&ctx, "N", PASSPHRASE).await?;
+        // A refusal shows at once, without a try running; a try shows busy, then its end.
         let v = wait_lock_view(&ctx, "N", "unlocked, or the delay", |v| {
-            !v.unlock || v.error.as_deref().is_some_and(|e| e.contains("Wait"))
+            !v.unlock
+                || (v.submit_enabled && v.error.as_deref().is_some_and(|e| e.contains("Wait")))
         })
         .await?;
         if !v.unlock {
@@ -489,6 +495,7 @@ pub async fn remember_duration_expires(kind: Kind) -> Result<String> {
     // Entered again, remembered 30 days and locked: it expires the same way, sealed form too.
     remember_on_page(&ctx, Some(SECRET), "days30").await?;
     ctx.pair_to_qr("A").await?;
+    ctx.to_main().await?;
     lock_on_page(&ctx).await?;
     check_sealed(&at_rest(&ctx).await?.0)?;
     let secrets = no_secrets_at_rest(&ctx, &[&ctx.sim]).await?;
