@@ -550,13 +550,14 @@ pub fn clip(s: &str) -> String {
         .collect()
 }
 
-fn is_bidi_control(c: char) -> bool {
+/// Unicode's bidirectional controls: marks, embeddings, overrides and isolates.
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Percent-encodes everything outside RFC 3986's unreserved set, so a secret with `/`, `?`
-/// or `%` stays one path segment.
-fn percent_encode(s: &str) -> String {
+/// or `%` stays one path segment (and so `core::diagnostics` finds it to redact).
+pub(crate) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

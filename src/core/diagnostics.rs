@@ -11,7 +11,9 @@
 //! Requests are counted in one place, [`Recording`]: the [`Server`] every flow gets from
 //! `Worker::server` is wrapped in it.
 
-use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, StatusReply};
+use crate::core::api::{
+    is_bidi_control, percent_encode, Account, ApiError, CloseOutcome, LogoutOutcome, StatusReply,
+};
 use crate::core::messages::{decode_text, DiagnosticsRequest, WorkerPush};
 use crate::core::server::Server;
 use crate::core::session::display_id;
@@ -719,22 +721,6 @@ fn replace_opaque_runs(text: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
-}
-
-/// As `core::api` encodes a secret into a path segment.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The line the panic hook writes: redacted there (it knows no secret; the next instance

@@ -450,6 +450,15 @@ fn keys_of(w: &TestWorker, id: &SessionId) -> Vec<String> {
     found
 }
 
+/// What a session attached to tab `n` keeps in storage: the index, the tab and its token.
+fn attached_keys(n: i64, id: &SessionId) -> Vec<String> {
+    vec![
+        keys::SESSIONS.to_owned(),
+        keys::tab(tab(n)),
+        keys::token(id),
+    ]
+}
+
 /// Opens a popup on tab `n` (the tab exists) and subscribes it.
 async fn open_popup(w: &TestWorker, n: i64) -> PortKey {
     shell(w).open_tabs.borrow_mut().insert(tab(n));
@@ -460,6 +469,23 @@ async fn open_popup(w: &TestWorker, n: i64) -> PortKey {
 
 async fn send(w: &TestWorker, port: PortKey, request: PopupRequest) {
     w.page_message(port, &encode(&request).to_string()).await;
+}
+
+/// The popup's "attach this session to my tab".
+async fn attach(w: &TestWorker, port: PortKey, id: &SessionId) {
+    let session_id = id.clone();
+    send(w, port, PopupRequest::Attach { session_id }).await;
+}
+
+/// The popup's label (and colour) for its session.
+async fn describe(
+    w: &TestWorker,
+    port: PortKey,
+    label: &str,
+    colour: Option<crate::core::index::Colour>,
+) {
+    let label = Some(crate::core::index::Label::parse(label).unwrap());
+    send(w, port, PopupRequest::Describe { label, colour }).await;
 }
 
 /// The last view pushed to `port`.
@@ -821,14 +847,7 @@ fn logout_of_a_connected_session_forgets_exactly_its_keys_and_index_entry() {
         assert_eq!(shell(&w).server.count("logout-session"), 1);
         assert_eq!(shell(&w).server.count("close-session"), 0);
         assert_eq!(keys_of(&w, &id), Vec::<String>::new());
-        assert_eq!(
-            keys_of(&w, &other),
-            [
-                keys::SESSIONS.to_owned(),
-                keys::tab(tab(2)),
-                keys::token(&other)
-            ]
-        );
+        assert_eq!(keys_of(&w, &other), attached_keys(2, &other));
         assert_eq!(shown(&w, port).session_id, None);
         assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "");
     });
@@ -917,14 +936,7 @@ fn closing_a_tab_keeps_the_server_session_and_its_token() {
         let view = shown(&w, other);
         assert_eq!(view.session_id, None);
         assert_eq!(view.attachable.len(), 1);
-        send(
-            &w,
-            other,
-            PopupRequest::Attach {
-                session_id: id.clone(),
-            },
-        )
-        .await;
+        attach(&w, other, &id).await;
         assert_eq!(shown(&w, other).session_id, Some(id.clone()));
         assert_eq!(stored(&w, &keys::tab(tab(5))), Some(json!(id.as_str())));
     });
@@ -960,11 +972,7 @@ fn a_restarted_worker_rebuilds_tabs_from_storage() {
         let (_, id) = paired_to_qr(&w, 1).await;
         // A new worker over the same storage and server: what a browser restart of the
         // service worker leaves.
-        let shell_after = FakeShell::default();
-        *shell_after.kv.areas.borrow_mut() = shell(&w).kv.areas.borrow().clone();
-        *shell_after.server.tokens.borrow_mut() = shell(&w).server.tokens.borrow().clone();
-        *shell_after.server.sessions.borrow_mut() = shell(&w).server.sessions.borrow().clone();
-        let w2 = Worker::new(shell_after, T);
+        let w2 = reopened(&w);
         let port = open_popup(&w2, 1).await;
         assert_eq!(session_of(&w2, port), id);
         assert_eq!(shell(&w2).server.count("generate-token"), 0);
@@ -1205,6 +1213,20 @@ async fn sessions_request(
     w.page_message(port, &encode(&request).to_string()).await;
 }
 
+/// The Sessions page's action on one session.
+async fn act(
+    w: &TestWorker,
+    page: PortKey,
+    action: crate::core::messages::SessionAction,
+    id: &SessionId,
+) {
+    let request = crate::core::messages::SessionsRequest::Act {
+        action,
+        ids: vec![id.clone()],
+    };
+    sessions_request(w, page, request).await;
+}
+
 fn last_list(w: &TestWorker, port: PortKey) -> SessionsView {
     let lists = shell(w).lists.borrow();
     let last = lists.iter().rev().find(|(p, _)| *p == port);
@@ -1229,6 +1251,16 @@ fn restarted(w: &TestWorker) -> TestWorker {
     *after.server.tokens.borrow_mut() = shell(w).server.tokens.borrow().clone();
     *after.server.sessions.borrow_mut() = shell(w).server.sessions.borrow().clone();
     *after.server.accounts.borrow_mut() = shell(w).server.accounts.borrow().clone();
+    Worker::new(after, T)
+}
+
+/// A new worker over the same storage (both areas) and server: what a restart of the
+/// service worker leaves.
+fn reopened(w: &TestWorker) -> TestWorker {
+    let after = FakeShell::default();
+    *after.kv.areas.borrow_mut() = shell(w).kv.areas.borrow().clone();
+    *after.server.tokens.borrow_mut() = shell(w).server.tokens.borrow().clone();
+    *after.server.sessions.borrow_mut() = shell(w).server.sessions.borrow().clone();
     Worker::new(after, T)
 }
 
@@ -1276,15 +1308,7 @@ fn after_a_browser_restart_sessions_are_offered_and_reattach_without_a_qr() {
         save_settings(&w).await;
         let (a_port, a) = connected(&w, 1).await;
         let (_, b) = paired_to_qr(&w, 2).await;
-        send(
-            &w,
-            a_port,
-            PopupRequest::Describe {
-                label: Some(crate::core::index::Label::parse("Loja Centro").unwrap()),
-                colour: None,
-            },
-        )
-        .await;
+        describe(&w, a_port, "Loja Centro", None).await;
         pass(1).await;
         let w2 = restarted(&w);
         save_settings(&w2).await;
@@ -1295,14 +1319,7 @@ fn after_a_browser_restart_sessions_are_offered_and_reattach_without_a_qr() {
         let offered: Vec<&str> = view.attachable.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(offered, ["Account 2", "Loja Centro"]);
         assert_eq!(shell(&w2).server.calls.borrow().len(), 0, "nothing started");
-        send(
-            &w2,
-            port,
-            PopupRequest::Attach {
-                session_id: a.clone(),
-            },
-        )
-        .await;
+        attach(&w2, port, &a).await;
         pass(1).await;
         let view = shown(&w2, port);
         assert_eq!(
@@ -1376,28 +1393,12 @@ fn a_session_the_user_closed_is_no_drop_and_restarts_without_a_qr() {
         save_settings(&w).await;
         let (_, id) = connected(&w, 1).await;
         let list = open_sessions_page(&w).await;
-        use crate::core::messages::{SessionAction, SessionsRequest};
-        sessions_request(
-            &w,
-            list,
-            SessionsRequest::Act {
-                action: SessionAction::Close,
-                ids: vec![id.clone()],
-            },
-        )
-        .await;
+        use crate::core::messages::SessionAction;
+        act(&w, list, SessionAction::Close, &id).await;
         assert_eq!(shell(&w).server.count("close-session"), 1);
         minute_alarm(&w).await;
         assert!(shell(&w).notices.borrow().is_empty());
-        sessions_request(
-            &w,
-            list,
-            SessionsRequest::Act {
-                action: SessionAction::Restart,
-                ids: vec![id.clone()],
-            },
-        )
-        .await;
+        act(&w, list, SessionAction::Restart, &id).await;
         assert_eq!(shell(&w).server.count("start-session"), 2);
     });
 }
@@ -1505,13 +1506,11 @@ fn export_then_import_restores_the_list_without_a_token_or_secret() {
     run(|w| async move {
         save_settings(&w).await;
         let (port, id) = connected(&w, 1).await;
-        send(
+        describe(
             &w,
             port,
-            PopupRequest::Describe {
-                label: Some(crate::core::index::Label::parse("Loja Norte").unwrap()),
-                colour: Some(crate::core::index::Colour::Teal),
-            },
+            "Loja Norte",
+            Some(crate::core::index::Colour::Teal),
         )
         .await;
         pass(1).await;
@@ -1614,24 +1613,9 @@ fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
         let (_, b) = connected(&w, 2).await;
         let list = open_sessions_page(&w).await;
         use crate::core::messages::{SessionAction, SessionsRequest};
-        sessions_request(
-            &w,
-            list,
-            SessionsRequest::Act {
-                action: SessionAction::Logout,
-                ids: vec![a.clone()],
-            },
-        )
-        .await;
+        act(&w, list, SessionAction::Logout, &a).await;
         assert_eq!(keys_of(&w, &a), Vec::<String>::new());
-        assert_eq!(
-            keys_of(&w, &b),
-            [
-                keys::SESSIONS.to_owned(),
-                keys::tab(tab(2)),
-                keys::token(&b)
-            ]
-        );
+        assert_eq!(keys_of(&w, &b), attached_keys(2, &b));
         let rows: Vec<SessionId> = last_list(&w, list).groups[0]
             .sessions
             .iter()
@@ -1644,15 +1628,7 @@ fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
             "the server's own list may still name it"
         );
         // Detach and open all: the session gets a tab again.
-        sessions_request(
-            &w,
-            list,
-            SessionsRequest::Act {
-                action: SessionAction::Detach,
-                ids: vec![b.clone()],
-            },
-        )
-        .await;
+        act(&w, list, SessionAction::Detach, &b).await;
         assert_eq!(stored(&w, &keys::tab(tab(2))), None);
         sessions_request(&w, list, SessionsRequest::OpenAll).await;
         let tab_of_b = last_list(&w, list).groups[0].sessions[0]
@@ -1667,6 +1643,18 @@ fn logging_out_from_the_sessions_page_removes_exactly_that_session() {
 const DAY: u64 = 86_400_000;
 
 /// The options page's "Behaviour" save: stale after `days`, the opt-in to forget by itself.
+/// The sessions closed on the server so far, in order.
+fn closed_on_server(w: &TestWorker) -> Vec<String> {
+    shell(w)
+        .server
+        .calls
+        .borrow()
+        .iter()
+        .filter(|(route, _)| *route == "close-session")
+        .map(|(_, id)| id.clone())
+        .collect()
+}
+
 async fn save_preferences(w: &TestWorker, days: u32, auto_forget_stale: bool) {
     let request = OptionsRequest::SavePreferences {
         closed_tab: crate::core::settings::ClosedTab::KeepRunning,
@@ -1768,24 +1756,10 @@ fn the_opt_in_forgets_stale_sessions_but_never_one_attached_to_a_tab() {
         // a tab) and C (connected) are left alone.
         save_preferences(&w, 30, true).await;
         minute_alarm(&w).await;
-        let closes: Vec<String> = shell(&w)
-            .server
-            .calls
-            .borrow()
-            .iter()
-            .filter(|(route, _)| *route == "close-session")
-            .map(|(_, id)| id.clone())
-            .collect();
+        let closes = closed_on_server(&w);
         assert_eq!(closes, [b.to_string()]);
         assert_eq!(keys_of(&w, &b), Vec::<String>::new());
-        assert_eq!(
-            keys_of(&w, &a),
-            [
-                keys::SESSIONS.to_owned(),
-                keys::tab(tab(1)),
-                keys::token(&a)
-            ]
-        );
+        assert_eq!(keys_of(&w, &a), attached_keys(1, &a));
         assert_eq!(indexed(&w, &c).unwrap()["lastStatus"], "CONNECTED");
         // The next alarms find nothing more to do.
         minute_alarm(&w).await;
@@ -1822,14 +1796,7 @@ fn closing_and_forgetting_stale_sessions_takes_exactly_the_stale_ones() {
             ids: vec![a.clone(), b.clone(), c.clone()],
         };
         sessions_request(&w, page, request).await;
-        let closes: Vec<String> = shell(&w)
-            .server
-            .calls
-            .borrow()
-            .iter()
-            .filter(|(route, _)| *route == "close-session")
-            .map(|(_, id)| id.clone())
-            .collect();
+        let closes = closed_on_server(&w);
         assert_eq!(closes, [a.to_string()], "closed on the server first");
         assert_eq!(
             keys_of(&w, &a),
@@ -2107,11 +2074,7 @@ fn the_diagnostics_log_outlives_a_worker_restart_and_shows_its_panic() {
             .or_default()
             .insert(panic.key(), line);
         // A fresh instance over the same storage.
-        let after = FakeShell::default();
-        *after.kv.areas.borrow_mut() = shell(&w).kv.areas.borrow().clone();
-        *after.server.tokens.borrow_mut() = shell(&w).server.tokens.borrow().clone();
-        *after.server.sessions.borrow_mut() = shell(&w).server.sessions.borrow().clone();
-        let w2 = Worker::new(after, T);
+        let w2 = reopened(&w);
         let port = open_popup(&w2, 1).await;
         assert_eq!(session_of(&w2, port), id);
         let view = w2.diagnostics_view();
@@ -2324,14 +2287,7 @@ fn a_locked_secret_is_at_rest_only_sealed_and_a_restart_asks_for_its_passphrase(
             Some(json!(SECRET))
         );
         assert_eq!(shell(&w2).kv.area(Area::Local), local_before);
-        send(
-            &w2,
-            port,
-            PopupRequest::Attach {
-                session_id: a.clone(),
-            },
-        )
-        .await;
+        attach(&w2, port, &a).await;
         pass(1).await;
         let view = shown(&w2, port);
         assert_eq!(

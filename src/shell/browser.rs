@@ -279,3 +279,49 @@ pub fn clear_children(el: &web_sys::Element) {
         let _ = el.remove_child(&child);
     }
 }
+
+/// The page itself failed: `message` in `#error`, shown (until the page hides it again).
+pub fn show_error(message: &str) {
+    if let Some(error) = element("error") {
+        error.set_text_content(Some(message));
+    }
+    set_hidden("error", false);
+}
+
+/// A new element with `class` (none when empty).
+pub fn make(tag: &str, class: &str) -> Element {
+    let el = document().create_element(tag).expect("a valid tag name");
+    if !class.is_empty() {
+        el.set_class_name(class);
+    }
+    el
+}
+
+/// A new element with `class` (none when empty) and `text`.
+pub fn text_el(tag: &str, class: &str, text: &str) -> Element {
+    let el = make(tag, class);
+    el.set_text_content(Some(text));
+    el
+}
+
+/// Appends `child` to `parent`.
+pub fn append(parent: &Element, child: &Element) {
+    let _ = parent.append_child(child);
+}
+
+/// A worker message the page could not read: never silent, since what is on screen may be
+/// out of date and the user must know.
+pub fn show_unreadable_update(err: &MessageError) {
+    console_warn(&format!("wpp-tabs: worker message refused: {err}"));
+    show_error(&format!(
+        "This page could not read an update from the extension ({err}). \
+         What it shows may be out of date: reload the page."
+    ));
+}
+
+/// The ports a page has opened so far, as `body[data-connections]`.
+pub fn show_connections(connections: u32) {
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-connections", &connections.to_string());
+    }
+}

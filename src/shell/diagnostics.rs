@@ -4,8 +4,9 @@
 //! `#refresh`.
 
 use super::browser::{
-    connect_worker, console_warn, document, element, js_error_text, on_click, set_hidden,
-    show_result, to_js, try_post_message,
+    append, connect_worker, console_warn, document, element, js_error_text, make, on_click,
+    set_hidden, show_connections, show_error, show_result, show_unreadable_update, text_el, to_js,
+    try_post_message,
 };
 use crate::core::diagnostics::{iso_utc, report_text, DiagnosticsView, ServerReport};
 use crate::core::messages::{encode, DiagnosticsRequest, WorkerPush, DIAGNOSTICS_PORT};
@@ -60,14 +61,7 @@ fn connect() {
             Ok(WorkerPush::Diagnostics { view }) => render(&view),
             Ok(WorkerPush::Notice { ok, message }) => show_result("copy-status", ok, &message),
             Ok(_) => console_warn("wpp-tabs: another page's view sent here"),
-            // Never silent: what is on screen may be out of date, and the user must know.
-            Err(err) => {
-                console_warn(&format!("wpp-tabs: worker message refused: {err}"));
-                show_error(&format!(
-                    "This page could not read an update from the extension ({err}). \
-                     What it shows may be out of date: reload the page."
-                ));
-            }
+            Err(err) => show_unreadable_update(&err),
         },
         // The worker went away: reconnect, which wakes it again, and subscribe again.
         || {
@@ -81,9 +75,7 @@ fn connect() {
         p.connections
     });
     send(DiagnosticsRequest::Subscribe);
-    if let Some(body) = document().body() {
-        let _ = body.set_attribute("data-connections", &connections.to_string());
-    }
+    show_connections(connections);
 }
 
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
@@ -262,32 +254,4 @@ async fn copy() {
             );
         }
     }
-}
-
-// ---- helpers ----------------------------------------------------------------------------
-
-fn show_error(message: &str) {
-    if let Some(error) = element("error") {
-        error.set_text_content(Some(message));
-    }
-    set_hidden("error", false);
-}
-
-/// A new element with `class` (none when empty).
-fn make(tag: &str, class: &str) -> Element {
-    let el = document().create_element(tag).expect("a valid tag name");
-    if !class.is_empty() {
-        el.set_class_name(class);
-    }
-    el
-}
-
-fn text_el(tag: &str, class: &str, text: &str) -> Element {
-    let el = make(tag, class);
-    el.set_text_content(Some(text));
-    el
-}
-
-fn append(parent: &Element, child: &Element) {
-    let _ = parent.append_child(child);
 }

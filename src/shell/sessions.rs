@@ -5,9 +5,10 @@
 //! a bulk action names only the rows that are selected and shown.
 
 use super::browser::{
-    connect_worker, console_warn, document, element, from_wire_name, hide, input, js_error_text,
-    object, on_click, on_event, runtime, set_disabled, set_hidden, show_result, to_js,
-    try_post_message, wire_name,
+    append, connect_worker, console_warn, document, element, from_wire_name, hide, input,
+    js_error_text, make, object, on_click, on_event, runtime, set_disabled, set_hidden,
+    show_connections, show_result, show_unreadable_update, text_el, to_js, try_post_message,
+    wire_name,
 };
 use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
@@ -137,14 +138,7 @@ fn connect() {
             Ok(WorkerPush::State { .. } | WorkerPush::Diagnostics { .. }) => {
                 console_warn("wpp-tabs: another page's view sent here")
             }
-            // Never silent: what is on screen may be out of date, and the user must know.
-            Err(err) => {
-                console_warn(&format!("wpp-tabs: worker message refused: {err}"));
-                show_error(&format!(
-                    "This page could not read an update from the extension ({err}). \
-                     What it shows may be out of date: reload the page."
-                ));
-            }
+            Err(err) => show_unreadable_update(&err),
         },
         // The worker went away: reconnect, which wakes it again, and subscribe again.
         || {
@@ -158,9 +152,7 @@ fn connect() {
         p.connections
     });
     send(&SessionsRequest::Subscribe);
-    if let Some(body) = document().body() {
-        let _ = body.set_attribute("data-connections", &connections.to_string());
-    }
+    show_connections(connections);
 }
 
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
@@ -967,30 +959,7 @@ fn show_notice(ok: bool, message: &str) {
     show_result("notice", ok, message);
 }
 
-/// The page itself failed: shown until the next list arrives.
-fn show_error(message: &str) {
-    if let Some(error) = element("error") {
-        error.set_text_content(Some(message));
-    }
-    set_hidden("error", false);
-}
-
 // ---- element helpers --------------------------------------------------------------------
-
-/// A new element with `class` (none when empty).
-fn make(tag: &str, class: &str) -> Element {
-    let el = document().create_element(tag).expect("a valid tag name");
-    if !class.is_empty() {
-        el.set_class_name(class);
-    }
-    el
-}
-
-fn text_el(tag: &str, class: &str, text: &str) -> Element {
-    let el = make(tag, class);
-    el.set_text_content(Some(text));
-    el
-}
 
 fn cell(class: &str, content: &[&Element]) -> Element {
     let td = make("td", class);
@@ -998,10 +967,6 @@ fn cell(class: &str, content: &[&Element]) -> Element {
         append(&td, child);
     }
     td
-}
-
-fn append(parent: &Element, child: &Element) {
-    let _ = parent.append_child(child);
 }
 
 /// The first descendant of `root` matching `selector`.

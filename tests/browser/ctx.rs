@@ -221,6 +221,20 @@ impl Ctx {
         .await
     }
 
+    /// `storage.local`'s session index.
+    pub async fn index(&self) -> Result<Value> {
+        Ok(self.storage().await?["local"]["wpp_sessions"].clone())
+    }
+
+    /// Waits until `storage.local`'s session index satisfies `pred`; returns it.
+    pub async fn wait_index(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+        wait_for(&format!("the session index: {what}"), WAIT, || async {
+            let i = self.index().await?;
+            Ok(if pred(&i) { Ok(i) } else { Err(i.to_string()) })
+        })
+        .await
+    }
+
     /// One options request over `runtime.sendMessage` (protocol version from the crate).
     pub async fn options_request(&self, mut request: Value) -> Result<Value> {
         request["v"] = json!(PROTOCOL_VERSION);
@@ -411,14 +425,20 @@ impl Ctx {
     /// Clicks the options page's `button` and waits for its outcome in `#options-status`:
     /// `(data-result, text)`. An earlier outcome is cleared first.
     pub async fn press(&self, button: &str) -> Result<(String, String)> {
+        self.press_for(button, "#options-status").await
+    }
+
+    /// Clicks `button` and waits for its outcome in the element `status`: `(data-result,
+    /// text)`. An earlier outcome is cleared first.
+    pub async fn press_for(&self, button: &str, status: &str) -> Result<(String, String)> {
         self.b
             .execute(
-                "document.querySelector('#options-status').removeAttribute('data-result')",
+                &format!("document.querySelector('{status}').removeAttribute('data-result')"),
                 vec![],
             )
             .await?;
         self.b.click(button).await?;
-        self.options_result(button, |_| true).await
+        self.result_in(status, button, |_| true).await
     }
 
     /// Types `url` and `secret` into the options page's form and saves it; fails unless the
@@ -437,24 +457,46 @@ impl Ctx {
         button: &str,
         accept: impl Fn(&str) -> bool,
     ) -> Result<(String, String)> {
+        self.result_in("#options-status", button, accept).await
+    }
+
+    /// The result in the element `status` after `button`, `(data-result, text)`, once
+    /// `data-result` is set to a value `accept` takes.
+    pub async fn result_in(
+        &self,
+        status: &str,
+        button: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<(String, String)> {
         let b = &self.b;
+        let script = format!(
+            "const e = document.querySelector('{status}');\
+             return e && [e.getAttribute('data-result'), e.textContent.trim()];"
+        );
         wait_for(
-            &format!("#options-status[data-result] after {button}"),
+            &format!("{status}[data-result] after {button}"),
             WAIT,
             || async {
-                let v = b
-                    .execute(
-                        "const e = document.querySelector('#options-status');\
-                         return e && [e.getAttribute('data-result'), e.textContent.trim()];",
-                        vec![],
-                    )
-                    .await?;
+                let v = b.execute(&script, vec![]).await?;
                 Ok(match v[0].as_str().filter(|r| accept(r)) {
                     Some(r) => Ok((r.to_string(), v[1].as_str().unwrap_or_default().to_string())),
                     None => Err(v.to_string()),
                 })
             },
         )
+        .await
+    }
+
+    /// Waits until `script` (run in the current page) returns `true`.
+    pub async fn wait_true(&self, what: &str, script: &str) -> Result<()> {
+        wait_for(what, WAIT, || async {
+            let v = self.b.execute(script, vec![]).await?;
+            Ok(if v == json!(true) {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            })
+        })
         .await
     }
 

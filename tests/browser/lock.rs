@@ -206,45 +206,17 @@ async fn remember_on_page(ctx: &Ctx, secret: Option<&str>, duration: &str) -> Re
 
 /// Clicks the options page's `button` in the passphrase section and waits for its outcome.
 async fn press_lock(ctx: &Ctx, button: &str) -> Result<String> {
-    ctx.b
-        .execute(
-            "document.querySelector('#lock-status').removeAttribute('data-result')",
-            vec![],
-        )
-        .await?;
-    ctx.b.click(button).await?;
-    let (ok, text) = wait_for(&format!("#lock-status after {button}"), WAIT, || async {
-        let v = ctx
-            .b
-            .execute(
-                "const e = document.querySelector('#lock-status');\
-                 return [e.getAttribute('data-result'), e.textContent.trim()];",
-                vec![],
-            )
-            .await?;
-        Ok(match v[0].as_str() {
-            Some(r) => Ok((r == "ok", v[1].as_str().unwrap_or_default().to_string())),
-            None => Err(v.to_string()),
-        })
-    })
-    .await?;
-    ensure(ok, format!("{button}: {text}"))?;
+    let (result, text) = ctx.press_for(button, "#lock-status").await?;
+    ensure(result == "ok", format!("{button}: {text}"))?;
     Ok(text)
 }
 
 /// Locks the remembered key on the options page (current window) with [`PASSPHRASE`].
 async fn lock_on_page(ctx: &Ctx) -> Result<()> {
-    wait_for("#lock shown for the remembered key", WAIT, || async {
-        let v = ctx
-            .b
-            .execute("return !document.querySelector('#lock').hidden", vec![])
-            .await?;
-        Ok(if v == json!(true) {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        })
-    })
+    ctx.wait_true(
+        "#lock shown for the remembered key",
+        "return !document.querySelector('#lock').hidden",
+    )
     .await?;
     ctx.type_into("#passphrase-new", PASSPHRASE).await?;
     press_lock(ctx, "#passphrase-set").await.map(drop)

@@ -113,19 +113,6 @@ async fn wait_connected_as(ctx: &Ctx, name: &str, account: (&str, &str)) -> Resu
     .map(drop)
 }
 
-/// `storage.local`'s session index.
-async fn index(ctx: &Ctx) -> Result<Value> {
-    Ok(ctx.storage().await?["local"]["wpp_sessions"].clone())
-}
-
-async fn wait_index(ctx: &Ctx, what: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    wait_for(&format!("the session index: {what}"), WAIT, || async {
-        let i = index(ctx).await?;
-        Ok(if pred(&i) { Ok(i) } else { Err(i.to_string()) })
-    })
-    .await
-}
-
 /// Types `label` into tab `name`'s `#label` and commits it (the change event leaving the field
 /// fires), then waits for the index to hold it.
 async fn label_in_popup(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
@@ -150,7 +137,7 @@ async fn label_in_popup(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
             vec![],
         )
         .await?;
-    wait_index(ctx, &format!("{id} labelled {label:?}"), |i| {
+    ctx.wait_index(&format!("{id} labelled {label:?}"), |i| {
         i[&id]["label"] == json!(label)
     })
     .await
@@ -417,7 +404,7 @@ pub async fn sessions_survive_a_browser_restart(kind: Kind) -> Result<String> {
         [("A", ACCOUNT_1, "Reception"), ("B", ACCOUNT_2, "Warehouse")],
     )
     .await?;
-    let before = index(&ctx).await?;
+    let before = ctx.index().await?;
     let old_tokens = session_tokens(&ctx.storage().await?["session"]);
     ensure(
         old_tokens.len() == 2,
@@ -518,7 +505,7 @@ pub async fn sessions_survive_a_browser_restart(kind: Kind) -> Result<String> {
         "status-session after the restart did not carry the new token",
     )?;
     // Nothing lost: both entries, labels, accounts; B still waits unattached.
-    let i = index(&ctx).await?;
+    let i = ctx.index().await?;
     ensure(
         i[&a]["label"] == "Reception" && i[&b]["label"] == "Warehouse",
         format!("index after attaching: {i}"),
@@ -547,12 +534,12 @@ pub async fn a_closed_tabs_session_stays_listed_and_can_be_reattached(
     // Before any settings: the popup gives the tab a session that cannot start.
     ctx.create_tab("U").await?;
     let unstarted = ctx.open_popup_for_id("U").await?;
-    wait_index(&ctx, "the unstarted session listed", |i| {
+    ctx.wait_index("the unstarted session listed", |i| {
         i.get(&unstarted).is_some()
     })
     .await?;
     close_tab(&mut ctx, "U").await?;
-    wait_index(&ctx, "the unstarted session forgotten with its tab", |i| {
+    ctx.wait_index("the unstarted session forgotten with its tab", |i| {
         i.get(&unstarted).is_none()
     })
     .await?;
@@ -779,16 +766,12 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
         [("A", ACCOUNT_2, "Sales"), ("B", ACCOUNT_1, "Support")],
     )
     .await?;
-    wait_index(
-        &ctx,
-        "A and B recorded CONNECTED with their accounts",
-        |i| {
-            i[&a]["lastStatus"] == "CONNECTED"
-                && i[&a]["account"]["phone"] == ACCOUNT_2.0
-                && i[&b]["lastStatus"] == "CONNECTED"
-                && i[&b]["account"]["phone"] == ACCOUNT_1.0
-        },
-    )
+    ctx.wait_index("A and B recorded CONNECTED with their accounts", |i| {
+        i[&a]["lastStatus"] == "CONNECTED"
+            && i[&a]["account"]["phone"] == ACCOUNT_2.0
+            && i[&b]["lastStatus"] == "CONNECTED"
+            && i[&b]["account"]["phone"] == ACCOUNT_1.0
+    })
     .await?;
     close_popup(&mut ctx, "A").await?;
     close_popup(&mut ctx, "B").await?;
@@ -801,10 +784,11 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
         message.contains("Sales") && message.contains(&shown(ACCOUNT_2)),
         format!("the notification does not name the session and account: {message:?}"),
     )?;
-    let i = wait_index(&ctx, "A's drop recorded and notified", |i| {
-        i[&a]["dropNotified"] == json!(true) && i[&a]["lastStatus"] != "CONNECTED"
-    })
-    .await?;
+    let i = ctx
+        .wait_index("A's drop recorded and notified", |i| {
+            i[&a]["dropNotified"] == json!(true) && i[&a]["lastStatus"] != "CONNECTED"
+        })
+        .await?;
     let id_a = format!("wpp-drop:{a}");
     let listed = ctx
         .eval("return await api.notifications.getAll();", vec![])
@@ -835,7 +819,7 @@ pub async fn an_unlinked_account_raises_one_notification(kind: Kind) -> Result<S
             && down_message.contains("stopped answering"),
         format!("the server-down notification: {down_message:?}"),
     )?;
-    wait_index(&ctx, "B's drop notified", |i| {
+    ctx.wait_index("B's drop notified", |i| {
         i[&b]["dropNotified"] == json!(true)
     })
     .await?;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::ctx::Ctx;
 use crate::harness::{ensure, wait_for, wd, Kind, Result, WAIT};
@@ -109,18 +109,6 @@ async fn wait_listing(
     .await
 }
 
-async fn index(ctx: &Ctx) -> Result<Value> {
-    Ok(ctx.storage().await?["local"]["wpp_sessions"].clone())
-}
-
-async fn wait_index(ctx: &Ctx, what: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
-    wait_for(&format!("the session index: {what}"), WAIT, || async {
-        let i = index(ctx).await?;
-        Ok(if pred(&i) { Ok(i) } else { Err(i.to_string()) })
-    })
-    .await
-}
-
 /// Closes every popup window: nothing polls while the index is edited.
 async fn close_popups(ctx: &mut Ctx) -> Result<()> {
     let names: Vec<&'static str> = ctx.tabs.keys().copied().collect();
@@ -200,52 +188,19 @@ async fn backdate_and_reload(ctx: &Ctx, id: &str) -> Result<String> {
 async fn stale_after_on_options_page(ctx: &Ctx, days: u32) -> Result<()> {
     ctx.to_main().await?;
     ctx.b.open("options.html").await?;
-    wait_for("the Behaviour fields enabled", WAIT, || async {
-        let v = ctx
-            .b
-            .execute(
-                "return !document.querySelector('#preferences-fields').disabled;",
-                vec![],
-            )
-            .await?;
-        Ok(if v == json!(true) {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        })
-    })
+    ctx.wait_true(
+        "the Behaviour fields enabled",
+        "return !document.querySelector('#preferences-fields').disabled;",
+    )
     .await?;
-    let field = ctx.b.find("#stale-after-days").await?;
-    field.clear().await.map_err(wd("clear #stale-after-days"))?;
-    field
-        .send_keys(&days.to_string())
-        .await
-        .map_err(wd("type into #stale-after-days"))?;
-    ctx.b
-        .execute(
-            "document.querySelector('#preferences-status').removeAttribute('data-result');",
-            vec![],
-        )
+    ctx.type_into("#stale-after-days", &days.to_string())
         .await?;
-    ctx.b.click("#save-preferences").await?;
-    let result = wait_for("#preferences-status after saving", WAIT, || async {
-        let v = ctx
-            .b
-            .execute(
-                "const e = document.querySelector('#preferences-status');\
-                 return [e.getAttribute('data-result'), e.textContent.trim()];",
-                vec![],
-            )
-            .await?;
-        Ok(match v[0].as_str() {
-            Some(_) => Ok(v),
-            None => Err(v.to_string()),
-        })
-    })
-    .await?;
+    let result = ctx
+        .press_for("#save-preferences", "#preferences-status")
+        .await?;
     ensure(
-        result[0] == "ok",
-        format!("saving stale after {days} days: {result}"),
+        result.0 == "ok",
+        format!("saving stale after {days} days: {result:?}"),
     )?;
     let stored = ctx.storage().await?["local"]["wpp_settings"]["staleAfterDays"].clone();
     ensure(
@@ -273,7 +228,7 @@ pub async fn stale_sessions_marked_and_forgotten(kind: Kind) -> Result<String> {
         })
         .await?;
     }
-    wait_index(&ctx, "A, B and C recorded CONNECTED", |i| {
+    ctx.wait_index("A, B and C recorded CONNECTED", |i| {
         [&a, &b, &c]
             .iter()
             .all(|id| i[id.as_str()]["lastStatus"] == "CONNECTED")
@@ -296,10 +251,11 @@ pub async fn stale_sessions_marked_and_forgotten(kind: Kind) -> Result<String> {
         how = backdate_and_reload(&ctx, &a).await?;
         let now = ctx.eval("return Date.now();", vec![]).await?;
         let now = now.as_f64().ok_or("Date.now()")?;
-        let i = wait_index(&ctx, "A and B CLOSED after the alarm", |i| {
-            i[&a]["lastStatus"] == "CLOSED" && i[&b]["lastStatus"] == "CLOSED"
-        })
-        .await?;
+        let i = ctx
+            .wait_index("A and B CLOSED after the alarm", |i| {
+                i[&a]["lastStatus"] == "CLOSED" && i[&b]["lastStatus"] == "CLOSED"
+            })
+            .await?;
         if i[&a]["lastSeenConnected"]
             .as_f64()
             .is_some_and(|t| t < now - 39.0 * DAY_MS)
@@ -309,7 +265,7 @@ pub async fn stale_sessions_marked_and_forgotten(kind: Kind) -> Result<String> {
         }
     }
     ensure(backdated, "A's last-seen date could not be set back")?;
-    wait_index(&ctx, "one drop each for A and B, C connected", |i| {
+    ctx.wait_index("one drop each for A and B, C connected", |i| {
         i[&a]["drops"] == 1 && i[&b]["drops"] == 1 && i[&c]["lastStatus"] == "CONNECTED"
     })
     .await?;
