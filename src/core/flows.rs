@@ -322,7 +322,13 @@ impl<S: Shell + 'static> Worker<S> {
             (id, token) = self.rename_session(&server, &id, secret).await?;
         }
         self.update(&id, |l| l.state.starting(now));
-        let status = server.start_session(&id, &token).await?;
+        let status = match server.start_session(&id, &token).await {
+            Ok(status) => status,
+            Err(err) => {
+                self.update(&id, |l| l.state.start_failed());
+                return Err(err);
+            }
+        };
         let now = self.shell.now_ms();
         self.update(&id, |l| {
             l.state.observe(status, now);

@@ -2381,3 +2381,30 @@ fn only_a_remembered_key_is_locked() {
         );
     });
 }
+
+#[test]
+fn a_failed_start_keeps_its_error_and_retry_while_the_popup_stays_open() {
+    run(|w| async move {
+        save_settings(&w).await;
+        shell(&w).server.fail(
+            "start-session",
+            ApiError::Server {
+                status: 500,
+                message: "simulated failure".into(),
+            },
+        );
+        let port = open_popup(&w, 1).await;
+        let view = shown(&w, port);
+        assert_eq!(view.error.as_ref().map(|e| e.code.as_str()), Some("server"));
+        assert_eq!(view.action, Some(PairAction::Retry));
+        // The server knows no such session: a status check would say CLOSED. Nothing asks,
+        // and the error and its "Try again" stay for as long as the popup is open.
+        pass(u64::from(T.fast_poll_ms) * 10).await;
+        assert_eq!(shell(&w).server.count("status-session"), 0);
+        let view = shown(&w, port);
+        assert_eq!(view.action, Some(PairAction::Retry), "{view:?}");
+        send(&w, port, PopupRequest::Pair { server: None }).await;
+        assert_eq!(shell(&w).server.count("start-session"), 2);
+        assert_eq!(shown(&w, port).error, None);
+    });
+}

@@ -199,6 +199,13 @@ impl SessionState {
         self.failures = 0;
     }
 
+    /// start-session failed: nothing started, so the session is not "starting". Otherwise a
+    /// status check would read the server's CLOSED for it as a start in progress, clear the
+    /// error and hide "Try again" until the start grace ran out.
+    pub fn start_failed(&mut self) {
+        self.started_at = None;
+    }
+
     /// The user closed the session on the server (its login kept).
     pub fn closed_by_user(&mut self) {
         self.closed_by_user = true;
