@@ -2,8 +2,11 @@
 //! pages. Every `chrome.*` call the extension makes goes through a typed function.
 
 use crate::core::messages::{self, decode_text, MessageError, WorkerPush};
+use gloo_timers::callback::Timeout;
 use js_sys::{Object, Promise, Reflect};
 use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::{chrome, Port};
 use web_sys::{Document, Element, HtmlInputElement, HtmlSelectElement};
@@ -76,21 +79,54 @@ extern "C" {
     fn post_message(this: &FalliblePort, message: &JsValue) -> Result<(), JsValue>;
 }
 
-/// Opens a port named `name` to the worker. Each message it sends is decoded by the core and
-/// handed to `on_push`, or why it was refused; `on_disconnect` runs when the worker has gone
-/// (the browser stopped it, or the extension reloaded).
-pub fn connect_worker(
-    name: &str,
+/// Delay before reconnecting to a worker that went away (stopped or updated).
+const RECONNECT_MS: u32 = 250;
+
+thread_local! {
+    /// This page's port to the worker, while one is open.
+    static WORKER_PORT: RefCell<Option<Port>> = const { RefCell::new(None) };
+    /// Ports this page has opened, shown as `body[data-connections]`: one more per reconnect.
+    static CONNECTIONS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// What a page keeps open to the worker: the port's name, where pushes go, and the message
+/// that subscribes it again on every connection.
+struct WorkerLink {
+    name: &'static str,
+    on_push: Box<dyn Fn(Result<WorkerPush, MessageError>)>,
+    subscribe: JsValue,
+}
+
+/// Keeps this page connected to the worker over a port named `name`. Each push is decoded by
+/// the core and handed to `on_push`, or why it was refused; `subscribe` is posted on every
+/// connection. When the worker goes away (the browser stopped it, or the extension reloaded),
+/// the page reconnects, which wakes the worker again, and subscribes again.
+pub fn keep_worker_connected(
+    name: &'static str,
     on_push: impl Fn(Result<WorkerPush, MessageError>) + 'static,
-    on_disconnect: impl Fn() + 'static,
-) -> Port {
+    subscribe: JsValue,
+) {
+    open_worker_port(Rc::new(WorkerLink {
+        name,
+        on_push: Box::new(on_push),
+        subscribe,
+    }));
+}
+
+fn open_worker_port(link: Rc<WorkerLink>) {
     let port = chrome()
         .runtime()
-        .connect(None, &object(&[("name", name.into())]));
+        .connect(None, &object(&[("name", link.name.into())]));
+    let pushed = Rc::clone(&link);
     let on_message = Closure::<dyn Fn(JsValue)>::new(move |message: JsValue| {
-        on_push(decode_text::<WorkerPush>(&json_text(&message)));
+        (pushed.on_push)(decode_text::<WorkerPush>(&json_text(&message)));
     });
-    let on_disconnect = Closure::<dyn Fn()>::new(on_disconnect);
+    let gone = Rc::clone(&link);
+    let on_disconnect = Closure::<dyn Fn()>::new(move || {
+        WORKER_PORT.with(|p| p.borrow_mut().take());
+        let again = Rc::clone(&gone);
+        Timeout::new(RECONNECT_MS, move || open_worker_port(again)).forget();
+    });
     port.on_message()
         .add_listener(on_message.as_ref().unchecked_ref());
     port.on_disconnect()
@@ -98,7 +134,19 @@ pub fn connect_worker(
     // The port's listeners live as long as the page.
     on_message.forget();
     on_disconnect.forget();
-    port
+    WORKER_PORT.with(|p| *p.borrow_mut() = Some(port.clone()));
+    let connections = CONNECTIONS.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    show_connections(connections);
+    let _ = try_post_message(&port, &link.subscribe);
+}
+
+/// Posts `message` to the worker; `false` when no port is open or the worker has gone.
+pub fn post_to_worker(message: &JsValue) -> bool {
+    let port = WORKER_PORT.with(|p| p.borrow().clone());
+    port.is_some_and(|port| try_post_message(&port, message).is_ok())
 }
 
 /// `port.postMessage`, returning the throw of a port whose other end already closed.
@@ -320,7 +368,7 @@ pub fn show_unreadable_update(err: &MessageError) {
 }
 
 /// The ports a page has opened so far, as `body[data-connections]`.
-pub fn show_connections(connections: u32) {
+fn show_connections(connections: u32) {
     if let Some(body) = document().body() {
         let _ = body.set_attribute("data-connections", &connections.to_string());
     }

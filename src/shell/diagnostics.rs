@@ -4,21 +4,15 @@
 //! `#refresh`.
 
 use super::browser::{
-    append, connect_worker, console_warn, document, element, js_error_text, make, on_click,
-    set_hidden, show_connections, show_error, show_result, show_unreadable_update, text_el, to_js,
-    try_post_message,
+    append, console_warn, document, element, js_error_text, keep_worker_connected, make, on_click,
+    post_to_worker, set_hidden, show_error, show_result, show_unreadable_update, text_el, to_js,
 };
 use crate::core::diagnostics::{iso_utc, report_text, DiagnosticsView, ServerReport};
 use crate::core::messages::{encode, DiagnosticsRequest, WorkerPush, DIAGNOSTICS_PORT};
-use gloo_timers::callback::Timeout;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_extensions_sys::Port;
 use web_sys::{Element, HtmlElement};
-
-/// Delay before reconnecting to a worker that went away (stopped or updated).
-const RECONNECT_MS: u32 = 250;
 
 /// The `<textarea>` calls this page needs beyond the `web-sys` features the crate enables.
 #[wasm_bindgen]
@@ -36,9 +30,6 @@ thread_local! {
 
 #[derive(Default)]
 struct Page {
-    port: Option<Port>,
-    /// Ports opened so far, shown as `body[data-connections]`: one more after each reconnect.
-    connections: u32,
     /// The last view as text: what "Copy diagnostics" copies.
     text: String,
 }
@@ -55,7 +46,7 @@ pub fn diagnostics_main() {
 }
 
 fn connect() {
-    let port = connect_worker(
+    keep_worker_connected(
         DIAGNOSTICS_PORT,
         |push| match push {
             Ok(WorkerPush::Diagnostics { view }) => render(&view),
@@ -63,26 +54,13 @@ fn connect() {
             Ok(_) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
         },
-        // The worker went away: reconnect, which wakes it again, and subscribe again.
-        || {
-            with_page(|p| p.port = None);
-            Timeout::new(RECONNECT_MS, connect).forget();
-        },
+        to_js(&encode(&DiagnosticsRequest::Subscribe)),
     );
-    let connections = with_page(|p| {
-        p.port = Some(port);
-        p.connections += 1;
-        p.connections
-    });
-    send(DiagnosticsRequest::Subscribe);
-    show_connections(connections);
 }
 
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
 fn send(request: DiagnosticsRequest) {
-    let port = with_page(|p| p.port.clone());
-    let sent = port.is_some_and(|port| try_post_message(&port, &to_js(&encode(&request))).is_ok());
-    if !sent {
+    if !post_to_worker(&to_js(&encode(&request))) {
         show_error("The extension is restarting and did not get that: try again in a moment.");
     }
 }

@@ -2,8 +2,9 @@
 //! It paints the cached session first (straight from `storage.session`), then goes live.
 
 use super::browser::{
-    clear_children, connect_worker, console_warn, document, element, input, js_error_text, object,
-    on_click, on_event, runtime, select_element, set_disabled, set_hidden, to_js,
+    clear_children, console_warn, document, element, input, js_error_text, keep_worker_connected,
+    object, on_click, on_event, post_to_worker, runtime, select_element, set_disabled, set_hidden,
+    to_js,
 };
 use super::store::BrowserStorage;
 use crate::core::index::{Colour, Label};
@@ -17,20 +18,17 @@ use js_sys::Array;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_extensions_sys::{chrome, Port};
+use web_extensions_sys::chrome;
 use web_sys::{Element, HtmlElement};
 
 /// How long "Copied" stays on the copy button.
 const COPIED_MS: u32 = 1_500;
-/// Delay before reconnecting to a worker that went away (stopped or updated).
-const RECONNECT_MS: u32 = 250;
 
 thread_local! {
     static POPUP: RefCell<Option<PopupState>> = const { RefCell::new(None) };
 }
 
 struct PopupState {
-    port: Option<Port>,
     full_id: Option<String>,
     /// The last live view, which decides what "Log out" does.
     view: Option<TabView>,
@@ -48,7 +46,6 @@ pub async fn popup_main() {
     let confirm_window = url_param("confirm").as_deref() == Some("logout");
     POPUP.with(|p| {
         *p.borrow_mut() = Some(PopupState {
-            port: None,
             full_id: None,
             view: None,
             confirming: false,
@@ -96,7 +93,7 @@ async fn paint_cached(tab: TabId) {
 }
 
 fn connect(tab: TabId) {
-    let port = connect_worker(
+    keep_worker_connected(
         POPUP_PORT,
         |push| match push {
             Ok(WorkerPush::State { view }) => {
@@ -114,25 +111,18 @@ fn connect(tab: TabId) {
                 ));
             }
         },
-        // The worker went away: reconnect, which wakes it again, and re-subscribe.
-        move || {
-            with_popup(|p| p.port = None);
-            Timeout::new(RECONNECT_MS, move || connect(tab)).forget();
-        },
+        to_js(&encode(&PopupRequest::Subscribe { tab_id: tab })),
     );
-    with_popup(|p| p.port = Some(port));
-    send(PopupRequest::Subscribe { tab_id: tab });
 }
 
 fn with_popup<R>(f: impl FnOnce(&mut PopupState) -> R) -> Option<R> {
     POPUP.with(|p| p.borrow_mut().as_mut().map(f))
 }
 
+/// Posts `request` to the worker; one that finds it gone is lost, as the popup reconnects
+/// and shows the state afresh.
 fn send(request: PopupRequest) {
-    let Some(port) = with_popup(|p| p.port.clone()).flatten() else {
-        return;
-    };
-    port.post_message(&to_js(&encode(&request)));
+    post_to_worker(&to_js(&encode(&request)));
 }
 
 fn wire_buttons() {

@@ -5,10 +5,9 @@
 //! a bulk action names only the rows that are selected and shown.
 
 use super::browser::{
-    append, connect_worker, console_warn, document, element, from_wire_name, hide, input,
-    js_error_text, make, object, on_click, on_event, runtime, set_disabled, set_hidden,
-    show_connections, show_result, show_unreadable_update, text_el, to_js, try_post_message,
-    wire_name,
+    append, console_warn, document, element, from_wire_name, hide, input, js_error_text,
+    keep_worker_connected, make, object, on_click, on_event, post_to_worker, runtime, set_disabled,
+    set_hidden, show_result, show_unreadable_update, text_el, to_js, wire_name,
 };
 use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
@@ -22,11 +21,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_extensions_sys::Port;
 use web_sys::{Element, HtmlElement, HtmlInputElement};
 
-/// Delay before reconnecting to a worker that went away (stopped or updated).
-const RECONNECT_MS: u32 = 250;
 /// The largest file offered for import, and the most sessions one `Act` names: the worker's
 /// own bounds.
 use crate::core::messages::{MAX_BULK as MAX_PER_ACT, MAX_IMPORT_BYTES};
@@ -106,9 +102,6 @@ thread_local! {
 
 #[derive(Default)]
 struct Page {
-    port: Option<Port>,
-    /// Ports opened so far, shown as `body[data-connections]`: one more after each reconnect.
-    connections: u32,
     /// The last list the worker pushed.
     view: Option<SessionsView>,
     /// While the confirmation is open: what "yes" sends, and where focus goes back after.
@@ -126,7 +119,7 @@ pub fn sessions_main() {
 }
 
 fn connect() {
-    let port = connect_worker(
+    keep_worker_connected(
         SESSIONS_PORT,
         |push| match push {
             Ok(WorkerPush::Sessions { view }) => {
@@ -140,26 +133,13 @@ fn connect() {
             }
             Err(err) => show_unreadable_update(&err),
         },
-        // The worker went away: reconnect, which wakes it again, and subscribe again.
-        || {
-            with_page(|p| p.port = None);
-            Timeout::new(RECONNECT_MS, connect).forget();
-        },
+        to_js(&encode(&SessionsRequest::Subscribe)),
     );
-    let connections = with_page(|p| {
-        p.port = Some(port);
-        p.connections += 1;
-        p.connections
-    });
-    send(&SessionsRequest::Subscribe);
-    show_connections(connections);
 }
 
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
 fn send(request: &SessionsRequest) {
-    let port = with_page(|p| p.port.clone());
-    let sent = port.is_some_and(|port| try_post_message(&port, &to_js(&encode(request))).is_ok());
-    if !sent {
+    if !post_to_worker(&to_js(&encode(request))) {
         show_notice(
             false,
             "The extension is restarting and did not get that: try again in a moment.",
