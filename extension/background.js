@@ -1,8 +1,8 @@
 // The worker's loader. Every listener is registered synchronously in the first turn, so the
 // event that woke the worker is not missed; each hands its event to Wasm once it is ready.
-import init, * as wasm from "./wasm/wpp_tabs.js";
+import init, * as wasm from "./wasm/worker.js";
 
-const ready = init({ module_or_path: new URL("./wasm/wpp_tabs_bg.wasm", import.meta.url) }).then(() => wasm);
+const ready = init({ module_or_path: new URL("./wasm/worker_bg.wasm", import.meta.url) }).then(() => wasm);
 
 // The popups' ports. Their messages reach Wasm through exports, never through closures of
 // one module instance, so a fresh instance after a panic can take over.
@@ -48,6 +48,7 @@ const listeners = {
   menuClicked: (info, tab) => ready.then((w) => w.worker_on_menu_clicked(String(info.menuItemId), tab?.id)),
   alarm: (alarm) => ready.then((w) => w.worker_on_alarm(alarm.name)),
   notificationClicked: (id) => ready.then((w) => w.worker_on_notification_clicked(id)),
+  command: (name) => ready.then((w) => w.worker_on_command(name)),
 };
 // Test builds only (feature `test-hooks`): a panic on demand.
 if (wasm.worker_test_panic) listeners.testPanic = () => ready.then((w) => w.worker_test_panic());
@@ -61,6 +62,7 @@ chrome.tabs.onUpdated.addListener(listeners.tabUpdated);
 chrome.contextMenus.onClicked.addListener(listeners.menuClicked);
 chrome.alarms.onAlarm.addListener(listeners.alarm);
 chrome.notifications.onClicked.addListener(listeners.notificationClicked);
+chrome.commands.onCommand.addListener(listeners.command);
 
 // The same functions, for the background's own devtools console and the browser tests.
 globalThis.wppTabsListeners = listeners;

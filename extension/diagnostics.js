@@ -1,3 +1,3 @@
-import init, { diagnostics_main } from "./wasm/wpp_tabs.js";
+import init, { diagnostics_main } from "./wasm/diagnostics.js";
 
-init({ module_or_path: new URL("./wasm/wpp_tabs_bg.wasm", import.meta.url) }).then(() => diagnostics_main());
+init({ module_or_path: new URL("./wasm/diagnostics_bg.wasm", import.meta.url) }).then(() => diagnostics_main());

@@ -1,3 +1,3 @@
-import init, { options_main } from "./wasm/wpp_tabs.js";
+import init, { options_main } from "./wasm/options.js";
 
-init({ module_or_path: new URL("./wasm/wpp_tabs_bg.wasm", import.meta.url) }).then(() => options_main());
+init({ module_or_path: new URL("./wasm/options_bg.wasm", import.meta.url) }).then(() => options_main());

@@ -1,3 +1,3 @@
-import init, { sessions_main } from "./wasm/wpp_tabs.js";
+import init, { sessions_main } from "./wasm/sessions.js";
 
-init({ module_or_path: new URL("./wasm/wpp_tabs_bg.wasm", import.meta.url) }).then(() => sessions_main());
+init({ module_or_path: new URL("./wasm/sessions_bg.wasm", import.meta.url) }).then(() => sessions_main());

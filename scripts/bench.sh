@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, each printing its figures beside a baseline in one run:
-#   - Wasm size: after wasm-opt vs the wasm-bindgen output (raw and gzip)
+#   - Wasm size: each entry's own module (worker, each page) vs the one module with every
+#     entry that each of them loaded before the split, both after wasm-opt (raw and gzip)
 #   - popup open: cached first paint vs first live state, worker warm and stopped
 #   - Sessions page load: the server's authenticated requests from 20 connected sessions in a
 #     real minute with the Sessions page open and with none, vs a naive 2 s / the seed's 3 s poll
@@ -8,14 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 scripts/build.sh >/dev/null
+scripts/build.sh --single-module >/dev/null
 
 python3 - <<'PY'
 import gzip, pathlib
-unopt = pathlib.Path("target/wasm-bindgen/wpp_tabs_bg.unopt.wasm").read_bytes()
-opt = pathlib.Path("dist/chrome/wasm/wpp_tabs_bg.wasm").read_bytes()
-print(f"{'wasm size (bytes)':23} |    raw |   gzip")
-for name, data in (("wasm-bindgen (baseline)", unopt), ("after wasm-opt -Oz", opt)):
-    print(f"{name:23} | {len(data):6} | {len(gzip.compress(data, 9)):6}")
+def size(path):
+    data = pathlib.Path(path).read_bytes()
+    return len(data), len(gzip.compress(data, 9))
+before = size("target/wasm-bindgen-single/wpp_tabs_bg.wasm")
+entries = ("worker", "popup", "sessions", "options", "diagnostics")
+after = {e: size(f"dist/chrome/wasm/{e}_bg.wasm") for e in entries}
+print(f"{'wasm size (bytes)':17} | before: one module | after: its own module")
+print(f"{'module loaded by':17} |    raw  |    gzip  |    raw  |    gzip")
+for e in entries:
+    print(f"{e:17} | {before[0]:7} | {before[1]:7}  | {after[e][0]:7} | {after[e][1]:7}")
+total = [sum(a[i] for a in after.values()) for i in (0, 1)]
+print(f"{'package (all)':17} | {before[0]:7} | {before[1]:7}  | {total[0]:7} | {total[1]:7}")
 PY
 echo
 # The popup-open benchmark runs on the browser suite's harness (tests/browser/bench.rs): the
@@ -28,3 +37,14 @@ echo
 # BENCH_SECONDS of real time (default 60) with the Sessions page open, then as long with none.
 cargo test -q --test browser -- --ignored --exact bench_sessions_page_load --nocapture \
   | sed -n '/^sessions page load/,/^baselines/p'
+echo
+# Push against polling for one pairing session (tests/browser/bench_push.rs): authenticated
+# requests per minute with the popup open and with none, and QR sent -> shown in the popup,
+# over BENCH_SECONDS windows (default 60); the baseline is wpp-sim refusing sockets.
+cargo test -q --test browser -- --ignored --exact bench_push_pairing --nocapture \
+  | sed -n '/^push vs polling/,/^QR sent/p'
+echo
+# Worker cold start (tests/browser/bench_push.rs): a message waking the stopped worker to its
+# first reply, the shipped worker against an empty JS worker; BENCH_RUNS runs each.
+cargo test -q --test browser -- --ignored --exact bench_worker_cold_start --nocapture \
+  | sed -n '/^worker cold start/,/^wpp-tabs worker/p'

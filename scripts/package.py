@@ -3,7 +3,9 @@
 
 The differences live here and nowhere else: Chrome runs the worker as a module service
 worker; Firefox runs `background.scripts` as an event page and needs its gecko ID. The
-version comes from Cargo.toml, so the crate and the manifest never disagree.
+version comes from Cargo.toml, so the crate and the manifest never disagree. Each entry's
+Wasm module (`wasm/<entry>.js`, the glue its loader imports, and `wasm/<entry>_bg.wasm`) is
+shipped to both.
 """
 import argparse
 import gzip
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--extension", type=Path, required=True)
     parser.add_argument("--wasm", type=Path, required=True)
+    parser.add_argument("--entries", nargs="+", required=True)
     parser.add_argument("--cargo-toml", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -40,8 +43,9 @@ def main() -> None:
         folder = args.out / browser
         shutil.copytree(args.extension, folder)
         (folder / "wasm").mkdir()
-        for name in ("wpp_tabs.js", "wpp_tabs_bg.wasm"):
-            shutil.copy2(args.wasm / name, folder / "wasm" / name)
+        for entry in args.entries:
+            for name in (f"{entry}.js", f"{entry}_bg.wasm"):
+                shutil.copy2(args.wasm / name, folder / "wasm" / name)
         manifest = browser_manifest(source, browser, version)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         archive = args.out / f"wpp-tabs-{browser}.zip"
@@ -51,9 +55,10 @@ def main() -> None:
                     zf.write(path, path.relative_to(folder).as_posix())
         print(f"[build] {browser}: {folder}/ and {archive} ({archive.stat().st_size} bytes)")
 
-    wasm = args.out / "chrome" / "wasm" / "wpp_tabs_bg.wasm"
-    raw = wasm.read_bytes()
-    print(f"[build] wasm: {len(raw)} bytes raw, {len(gzip.compress(raw, 9))} bytes gzip")
+    for entry in args.entries:
+        raw = (args.out / "chrome" / "wasm" / f"{entry}_bg.wasm").read_bytes()
+        gz = len(gzip.compress(raw, 9))
+        print(f"[build] wasm/{entry}_bg.wasm: {len(raw)} bytes raw, {gz} bytes gzip")
 
 
 if __name__ == "__main__":

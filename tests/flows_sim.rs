@@ -17,6 +17,7 @@ use wpp_sim::{FaultKind, FaultSpec, SimConfig, SimControl, SimServer};
 use wpp_tabs::core::api::{Account, ApiError, ApiRequest, HttpReply, Method};
 use wpp_tabs::core::lock::{Crypto, OpenError, Passphrase, Sealed};
 use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
+use wpp_tabs::core::push::SocketKey;
 use wpp_tabs::core::server::{HttpServer, Server, Transport};
 use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
 use wpp_tabs::core::session_id::SessionId;
@@ -41,7 +42,10 @@ impl Transport for Reqwest {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        let mut builder = self.0.request(method, &request.url);
+        let mut builder = self
+            .0
+            .request(method, &request.url)
+            .timeout(Duration::from_millis(request.timeout_ms.into()));
         if let Some(auth) = request.authorization() {
             builder = builder.header("Authorization", auth);
         }
@@ -139,6 +143,14 @@ impl Shell for NativeShell {
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
         tokio::task::spawn_local(task);
     }
+
+    // These flows run over HTTP alone: no socket ever opens, so the worker polls, as it does
+    // whenever a server's socket is down (push itself is proven in the browser suite).
+    fn socket_open(&self, _key: SocketKey, _url: &str) {}
+
+    fn socket_send(&self, _key: SocketKey, _text: &str) {}
+
+    fn socket_close(&self, _key: SocketKey) {}
 }
 
 // ---- the scenario vocabulary ----

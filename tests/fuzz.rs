@@ -102,7 +102,13 @@ fn reply_parsers_never_panic_and_keep_their_promises() {
         r#"{"status":false,"message":"Error closing session","error":{}}"#.to_owned(),
         r#"{"uptime":1.5,"message":"OK","timestamp":1}"#.to_owned(),
         "<html><body>Bad Gateway</body></html>".to_owned(),
+        r#"{"status":"phoneCode","phone":"5521999999999","phoneCode":"ABCD-1234","session":"session_abc_def"}"#
+            .to_owned(),
+        r#"{"status":"qrcode","qrcode":"iVBORw0KGgo=","urlcode":"2@x","session":"session_abc_def"}"#
+            .to_owned(),
+        r#"{"status":null,"qrcode":null,"version":"2.10.4","session":""}"#.to_owned(),
     ];
+    let phone = api::PairingPhone::parse("5521999999999").unwrap();
     let statuses = [200, 201, 400, 401, 404, 500, 502, 0, 999];
     let types = [
         Some("application/json; charset=utf-8"),
@@ -132,6 +138,18 @@ fn reply_parsers_never_panic_and_keep_their_promises() {
         if let Ok(token) = api::parse_token_reply(&reply, &session) {
             assert_eq!(Token::parse(token.expose()).as_ref(), Some(&token));
         }
+        if let Ok(start) = api::parse_phone_start_reply(&reply, &session, &phone) {
+            // A code only with PHONECODE, as 8 letters and digits; a QR only with QRCODE.
+            if let Some(code) = &start.code {
+                assert_eq!(start.status.status, ServerStatus::PhoneCode, "{reply:?}");
+                let shown = code.display();
+                assert!(shown.len() == 9 && shown.as_bytes()[4] == b'-', "{shown}");
+            }
+            if let Some(qr) = &start.status.qr {
+                assert_eq!(start.status.status, ServerStatus::QrCode, "{reply:?}");
+                assert!(qr.starts_with("data:image/png;base64,"), "{qr}");
+            }
+        }
         let _ = api::parse_probe_reply(&reply);
         let _ = api::parse_logout_reply(&reply);
         let _ = api::parse_close_reply(&reply);
@@ -153,6 +171,10 @@ fn message_decoding_never_panics_and_round_trips() {
     let samples: Vec<String> = [
         encode(&PopupRequest::Subscribe { tab_id: tab }),
         encode(&PopupRequest::Pair { server: None }),
+        encode(&PopupRequest::PairByPhone {
+            phone: api::PairingPhone::parse("+55 21 99999-9999").unwrap(),
+            server: None,
+        }),
         encode(&PopupRequest::Describe {
             label: Some(wpp_tabs::core::index::Label::parse("Loja Centro").unwrap()),
             colour: Some(wpp_tabs::core::index::Colour::Teal),

@@ -21,7 +21,7 @@ fn the_pages_csp_allows_only_what_they_need() {
         "default-src 'self'",
         "script-src 'self' 'wasm-unsafe-eval'",
         "img-src 'self' data:",
-        "connect-src http: https:",
+        "connect-src http: https: ws: wss:",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'none'",
@@ -61,4 +61,106 @@ fn firefox_declares_that_no_data_is_collected() {
         gecko["data_collection_permissions"]["required"],
         serde_json::json!(["none"])
     );
+}
+
+/// The extension's entries: each is its own Wasm module, the crate built with only its
+/// `entry-<name>` feature (scripts/build.sh), loaded by its own loader.
+const ENTRIES: [(&str, &str, &str); 5] = [
+    ("worker", "background.js", "worker_on_connect"),
+    ("popup", "popup.js", "popup_main"),
+    ("sessions", "sessions.js", "sessions_main"),
+    ("options", "options.js", "options_main"),
+    ("diagnostics", "diagnostics.js", "diagnostics_main"),
+];
+
+#[test]
+fn keyboard_commands_open_the_popup_and_the_sessions_page() {
+    let manifest = manifest();
+    let commands = &manifest["commands"];
+    for (name, key) in [
+        ("_execute_action", "Alt+Shift+W"),
+        (wpp_tabs::core::worker::SESSIONS_COMMAND, "Alt+Shift+S"),
+    ] {
+        assert_eq!(commands[name]["suggested_key"]["default"], key, "{name}");
+        assert!(commands[name]["description"].is_string(), "{name}");
+    }
+}
+
+fn source(path: &str) -> String {
+    let path = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+#[test]
+fn every_entry_has_its_feature_its_build_and_its_own_loader() {
+    let cargo = source("Cargo.toml");
+    let features: Vec<&str> = cargo
+        .lines()
+        .filter_map(|l| l.strip_prefix("entry-")?.split_once(" = ").map(|(n, _)| n))
+        .collect();
+    let names: Vec<&str> = ENTRIES.iter().map(|(name, ..)| *name).collect();
+    assert_eq!(features, names, "the entry-* features of Cargo.toml");
+    // The default features hold every entry: clippy and the Wasm tests check all their code.
+    let default = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("default = "))
+        .expect("default features");
+    for name in &names {
+        assert!(
+            default.contains(&format!("\"entry-{name}\"")),
+            "{name} not in {default}"
+        );
+    }
+    let build = source("scripts/build.sh");
+    assert!(
+        build.contains(&format!("entries=({})", names.join(" "))),
+        "scripts/build.sh builds every entry"
+    );
+    for (name, loader, _) in ENTRIES {
+        let text = source(&format!("extension/{loader}"));
+        let glue: Vec<&str> = text
+            .split('"')
+            .filter(|s| s.starts_with("./wasm/") && s.ends_with(".js"))
+            .collect();
+        assert_eq!(
+            glue,
+            [format!("./wasm/{name}.js")],
+            "extension/{loader} imports its own entry's glue, and only it"
+        );
+        let init = format!("init({{ module_or_path: new URL(\"./wasm/{name}_bg.wasm\"");
+        assert!(
+            text.contains(&init),
+            "extension/{loader} instantiates its own entry's module"
+        );
+    }
+}
+
+/// In a built package, each entry's glue exports its own entry and no other's: the popup's
+/// module holds no worker flow. Checks the builds that are there (scripts/test.sh builds both
+/// before this runs).
+#[test]
+fn each_built_module_exports_only_its_own_entry() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for dist in [root.join("dist"), root.join("target/test-dist")] {
+        let wasm = dist.join("chrome/wasm");
+        if !wasm.is_dir() {
+            continue;
+        }
+        for (name, ..) in ENTRIES {
+            let glue = std::fs::read_to_string(wasm.join(format!("{name}.js")))
+                .unwrap_or_else(|e| panic!("{}: {name}.js: {e}", wasm.display()));
+            assert!(
+                wasm.join(format!("{name}_bg.wasm")).is_file(),
+                "{name}_bg.wasm"
+            );
+            for (other, _, other_export) in ENTRIES {
+                assert_eq!(
+                    glue.contains(&format!("function {other_export}(")),
+                    other == name,
+                    "{}/{name}.js and the export {other_export} of {other}",
+                    wasm.display()
+                );
+            }
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub struct ApiRequest {
     /// JSON body. Sent with `Content-Type: application/json` only when present: a GET with
     /// that header hits the server's `res.send` wrapper quirk (§2).
     pub json_body: Option<String>,
+    /// How long the request may take: [`REQUEST_TIMEOUT_MS`], unless the server holds it.
+    pub timeout_ms: u32,
 }
 
 impl fmt::Debug for ApiRequest {
@@ -69,6 +71,7 @@ impl ApiRequest {
             ),
             bearer: None,
             json_body: None,
+            timeout_ms: REQUEST_TIMEOUT_MS,
         }
     }
 
@@ -77,6 +80,22 @@ impl ApiRequest {
     pub fn start_session(server: &ServerUrl, session: &SessionId, token: &Token) -> Self {
         let mut req = Self::session_route(server, session, token, Method::Post, "start-session");
         req.json_body = Some(r#"{"waitQrCode":false}"#.to_owned());
+        req
+    }
+
+    /// `POST start-session` with `{phone, waitQrCode: true}` (§2.1): the server holds it until
+    /// the pairing code exists, and answers the code only then; `wait_ms` bounds the hold.
+    pub fn start_session_by_phone(
+        server: &ServerUrl,
+        session: &SessionId,
+        token: &Token,
+        phone: &PairingPhone,
+        wait_ms: u32,
+    ) -> Self {
+        let mut req = Self::session_route(server, session, token, Method::Post, "start-session");
+        let body = serde_json::json!({"phone": phone.digits(), "waitQrCode": true});
+        req.json_body = Some(body.to_string());
+        req.timeout_ms = wait_ms;
         req
     }
 
@@ -112,6 +131,7 @@ impl ApiRequest {
             ),
             bearer: None,
             json_body: None,
+            timeout_ms: REQUEST_TIMEOUT_MS,
         }
     }
 
@@ -122,6 +142,7 @@ impl ApiRequest {
             url: format!("{server}/healthz"),
             bearer: None,
             json_body: None,
+            timeout_ms: REQUEST_TIMEOUT_MS,
         }
     }
 
@@ -137,6 +158,7 @@ impl ApiRequest {
             url: format!("{server}/api/{session}/{route}"),
             bearer: Some(token.clone()),
             json_body: None,
+            timeout_ms: REQUEST_TIMEOUT_MS,
         }
     }
 
@@ -301,6 +323,102 @@ impl Account {
     }
 }
 
+/// How many digits a number to pair by has, country code included (E.164's 15 at most).
+pub const PAIRING_PHONE_DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
+
+/// The number to pair by (start-session's `phone`, §2.1): digits only, country code first,
+/// as typed with any spaces, `+`, `-` and parentheses taken out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PairingPhone(String);
+
+impl PairingPhone {
+    pub fn parse(typed: &str) -> Result<PairingPhone, &'static str> {
+        let digits: String = typed
+            .chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '+' | '-' | '(' | ')'))
+            .collect();
+        if digits.is_empty() {
+            return Err("Enter the phone number, with its country code.");
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("A phone number has only digits (spaces, +, - and parentheses are fine).");
+        }
+        if digits.starts_with('0') {
+            return Err(
+                "Start with the country code (55 for Brazil, 1 for the US), not with 0 or 00.",
+            );
+        }
+        if !PAIRING_PHONE_DIGITS.contains(&digits.len()) {
+            return Err("A phone number with its country code has 8 to 15 digits.");
+        }
+        Ok(PairingPhone(digits))
+    }
+
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PairingPhone {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        PairingPhone::parse(&s)
+    }
+}
+
+impl From<PairingPhone> for String {
+    fn from(p: PairingPhone) -> String {
+        p.0
+    }
+}
+
+/// The code to type on the phone: 8 letters and digits, which WhatsApp shows as `ABCD-EFGH`.
+/// The server's spelling is unconfirmed (§2.1 shows `ABCD-1234`), so both forms are read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PairingCode(String);
+
+impl PairingCode {
+    pub fn parse(raw: &str) -> Result<PairingCode, &'static str> {
+        let plain = match raw.split_once('-') {
+            Some((a, b)) if a.len() == 4 && b.len() == 4 => format!("{a}{b}"),
+            Some(_) => return Err("a pairing code is 8 letters and digits"),
+            None => raw.to_owned(),
+        };
+        if plain.len() != 8 || !plain.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err("a pairing code is 8 letters and digits");
+        }
+        Ok(PairingCode(plain.to_ascii_uppercase()))
+    }
+
+    /// `ABCD-EFGH`, as WhatsApp shows it.
+    pub fn display(&self) -> String {
+        format!("{}-{}", &self.0[..4], &self.0[4..])
+    }
+}
+
+impl TryFrom<String> for PairingCode {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        PairingCode::parse(&s)
+    }
+}
+
+impl From<PairingCode> for String {
+    fn from(c: PairingCode) -> String {
+        c.display()
+    }
+}
+
+/// What start-session with `{phone, waitQrCode: true}` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneStartReply {
+    pub status: StatusReply,
+    /// Only in the `phoneCode` answer, which a session the server had no entry for gets.
+    pub code: Option<PairingCode>,
+}
+
 pub fn parse_token_reply(reply: &HttpReply, session: &SessionId) -> Result<Token, ApiError> {
     parse_minted(reply, Some(session.as_str()))
 }
@@ -354,6 +472,76 @@ pub fn parse_status_reply(reply: &HttpReply) -> Result<StatusReply, ApiError> {
         _ => None,
     };
     Ok(StatusReply { status, qr })
+}
+
+/// start-session with `{phone, waitQrCode: true}` (§2.1), which answers one of:
+/// - `{"status":"phoneCode","phone","phoneCode","session"}`: the code, for `phone` and
+///   `session` (checked when present);
+/// - `{"status":"qrcode","qrcode":<base64 without data: prefix>,..}`: a QR after all;
+/// - the status-session shape at once, for a session the server has an entry for; its
+///   `{status:null}` entry (after close-session) answers `"status":null`, read as CLOSED.
+pub fn parse_phone_start_reply(
+    reply: &HttpReply,
+    session: &SessionId,
+    phone: &PairingPhone,
+) -> Result<PhoneStartReply, ApiError> {
+    if reply.status != 200 {
+        return Err(error_reply(reply));
+    }
+    // A map, not a struct: `"status": null` differs from no status at all.
+    let parsed: serde_json::Map<String, serde_json::Value> = parse_json(reply)?;
+    let field = |name: &str| parsed.get(name).filter(|v| !v.is_null());
+    let other_session = match field("session") {
+        None => false,
+        Some(serde_json::Value::String(s)) => !s.is_empty() && s != session.as_str(),
+        Some(_) => true,
+    };
+    if other_session {
+        return Err(malformed("start-session answered for another session"));
+    }
+    let (status, held) = match parsed.get("status") {
+        Some(serde_json::Value::Null) => (ServerStatus::Closed, false),
+        Some(serde_json::Value::String(raw)) => {
+            let status = ServerStatus::parse(raw)
+                .ok_or_else(|| malformed(&format!("unknown status {:?}", clip(raw))))?;
+            // The held answer spells it `phoneCode`; status-session, `PHONECODE`.
+            (status, raw == "phoneCode")
+        }
+        _ => return Err(malformed("the reply has no status")),
+    };
+    let code = match field("phoneCode") {
+        None => None,
+        Some(serde_json::Value::String(code)) => Some(
+            PairingCode::parse(code)
+                .map_err(|_| malformed("the pairing code has an unexpected form"))?,
+        ),
+        Some(_) => return Err(malformed("the pairing code is not text")),
+    };
+    if status == ServerStatus::PhoneCode {
+        let for_phone = match field("phone") {
+            None => true,
+            Some(serde_json::Value::String(p)) => p == phone.digits(),
+            Some(serde_json::Value::Number(n)) => n.to_string() == phone.digits(),
+            Some(_) => false,
+        };
+        if !for_phone {
+            return Err(malformed("the pairing code is for another phone number"));
+        }
+        if held && code.is_none() {
+            return Err(malformed("the pairing-code reply has no code"));
+        }
+    } else if code.is_some() {
+        return Err(malformed("a pairing code came with another status"));
+    }
+    let qr = match (status, field("qrcode")) {
+        (ServerStatus::QrCode, Some(serde_json::Value::String(qr))) => Some(qr_data_url(qr)?),
+        (ServerStatus::QrCode, Some(_)) => return Err(malformed("the QR code is not text")),
+        _ => None,
+    };
+    Ok(PhoneStartReply {
+        status: StatusReply { status, qr },
+        code,
+    })
 }
 
 pub fn parse_logout_reply(reply: &HttpReply) -> Result<LogoutOutcome, ApiError> {
@@ -524,7 +712,7 @@ fn error_reply(reply: &HttpReply) -> ApiError {
 }
 
 /// Only PNG data URLs reach the popup's `<img>`: a server-chosen URL could track the user.
-fn qr_data_url(qr: &str) -> Result<String, ApiError> {
+pub(crate) fn qr_data_url(qr: &str) -> Result<String, ApiError> {
     const PREFIX: &str = "data:image/png;base64,";
     let payload = qr.strip_prefix(PREFIX).unwrap_or(qr);
     let valid = !payload.is_empty()
@@ -723,6 +911,126 @@ mod tests {
             reply.qr.as_deref(),
             Some("data:image/png;base64,iVBORw0KGgo=")
         );
+    }
+
+    fn phone() -> PairingPhone {
+        PairingPhone::parse("5521999999999").unwrap()
+    }
+
+    #[test]
+    fn start_by_phone_asks_for_the_code_and_may_be_held() {
+        let req =
+            ApiRequest::start_session_by_phone(&server(), &session(), &token(), &phone(), 60_000);
+        assert!(req.url.ends_with("/api/session_abc_def/start-session"));
+        assert_eq!(req.method, Method::Post);
+        let body: serde_json::Value =
+            serde_json::from_str(req.json_body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"phone": "5521999999999", "waitQrCode": true})
+        );
+        assert_eq!(req.timeout_ms, 60_000);
+        let plain = ApiRequest::start_session(&server(), &session(), &token());
+        assert_eq!(plain.timeout_ms, REQUEST_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn a_phone_number_is_digits_with_its_country_code() {
+        for (typed, digits) in [
+            ("+55 (21) 99999-9999", "5521999999999"),
+            ("1 415 555 0100", "14155550100"),
+            ("49301234", "49301234"),
+            ("123456789012345", "123456789012345"),
+        ] {
+            assert_eq!(
+                PairingPhone::parse(typed).map(|p| p.0),
+                Ok(digits.to_owned())
+            );
+        }
+        for typed in [
+            "",
+            " + ",
+            "5521 9999x9999",
+            "+55.21.99999.9999",
+            "021999999999",
+            "0055 21 99999 9999",
+            "1234567",
+            "1234567890123456",
+            "５５２１９９９９９９９９９",
+        ] {
+            assert!(PairingPhone::parse(typed).is_err(), "{typed:?}");
+        }
+        let json = serde_json::json!("+55 21 99999-9999");
+        let phone: PairingPhone = serde_json::from_value(json).unwrap();
+        assert_eq!(serde_json::to_value(&phone).unwrap(), "5521999999999");
+        assert!(serde_json::from_value::<PairingPhone>(serde_json::json!("12")).is_err());
+    }
+
+    #[test]
+    fn a_pairing_code_reads_with_or_without_its_hyphen_and_shows_with_it() {
+        for raw in ["ABCD1234", "ABCD-1234", "abcd-1234"] {
+            assert_eq!(PairingCode::parse(raw).unwrap().display(), "ABCD-1234");
+        }
+        for raw in [
+            "",
+            "ABC-1234",
+            "ABCD-12345",
+            "ABCD 1234",
+            "ABCD_1234",
+            "ABCDEFGHI",
+            "AB-CD-12-34",
+            "ÄBCD1234",
+        ] {
+            assert!(PairingCode::parse(raw).is_err(), "{raw:?}");
+        }
+        let code = PairingCode::parse("WXYZ9876").unwrap();
+        assert_eq!(serde_json::to_value(&code).unwrap(), "WXYZ-9876");
+    }
+
+    #[test]
+    fn the_phone_start_reply_carries_the_code_or_a_status() {
+        let parse = |body: &str| parse_phone_start_reply(&json(200, body), &session(), &phone());
+        let code = parse(
+            r#"{"status":"phoneCode","phone":"5521999999999","phoneCode":"ABCD-1234","session":"session_abc_def"}"#,
+        )
+        .unwrap();
+        assert_eq!(code.status.status, ServerStatus::PhoneCode);
+        assert_eq!(code.code.unwrap().display(), "ABCD-1234");
+        let qr = parse(r#"{"status":"qrcode","qrcode":"iVBORw0KGgo=","urlcode":"2@x","session":"session_abc_def"}"#)
+            .unwrap();
+        assert_eq!(
+            (qr.status.status, qr.status.qr.as_deref(), qr.code),
+            (
+                ServerStatus::QrCode,
+                Some("data:image/png;base64,iVBORw0KGgo="),
+                None
+            )
+        );
+        // A session the server has an entry for answers at once, without the code.
+        let running = parse(r#"{"status":"PHONECODE","qrcode":null,"version":"2.10.4"}"#).unwrap();
+        assert_eq!(
+            (running.status.status, running.code),
+            (ServerStatus::PhoneCode, None)
+        );
+        let placeholder =
+            parse(r#"{"status":null,"qrcode":null,"version":"2.10.4","session":""}"#).unwrap();
+        assert_eq!(placeholder.status.status, ServerStatus::Closed);
+        for bad in [
+            r#"{"status":"phoneCode","phone":"5521999999999","phoneCode":"ABC","session":"session_abc_def"}"#,
+            r#"{"status":"phoneCode","phone":"5511111111111","phoneCode":"ABCD-1234"}"#,
+            r#"{"status":"phoneCode","phoneCode":"ABCD-1234","session":"someone_else"}"#,
+            r#"{"status":"phoneCode","phone":"5521999999999"}"#,
+            r#"{"status":"qrcode","phoneCode":"ABCD-1234"}"#,
+            r#"{"status":"phoneCode","phoneCode":12345678}"#,
+            r#"{"status":"qrcode","qrcode":"https://evil.example/x.png"}"#,
+            r#"{"phoneCode":"ABCD-1234"}"#,
+            r#"{"status":"PAIRING"}"#,
+            r#"{"status":7}"#,
+        ] {
+            assert!(matches!(parse(bad), Err(ApiError::Malformed(_))), "{bad}");
+        }
+        let refused = parse_phone_start_reply(&json(401, "{}"), &session(), &phone());
+        assert_eq!(refused, Err(ApiError::Unauthorized));
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub enum EventKind {
     Storage,
     /// Anything else the worker warned about.
     Warning,
+    /// A server's Socket.IO connection came up or was lost.
+    Push,
 }
 
 impl EventKind {
@@ -126,6 +128,7 @@ impl EventKind {
             EventKind::Rejected => "rejected",
             EventKind::Storage => "storage",
             EventKind::Warning => "warning",
+            EventKind::Push => "push",
         }
     }
 }
@@ -807,6 +810,17 @@ impl<S: Shell + 'static, I: Server> Server for Recording<'_, S, I> {
 
     async fn start_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError> {
         let call = self.inner.start_session(id, token);
+        self.timed(Route::StartSession, Some(id), call).await
+    }
+
+    async fn start_session_by_phone(
+        &self,
+        id: &SessionId,
+        token: &Token,
+        phone: &crate::core::api::PairingPhone,
+        wait_ms: u32,
+    ) -> Result<crate::core::api::PhoneStartReply, ApiError> {
+        let call = self.inner.start_session_by_phone(id, token, phone, wait_ms);
         self.timed(Route::StartSession, Some(id), call).await
     }
 

@@ -4,20 +4,22 @@
 //! `core::flows_tests`). The Sessions page, the options page and the background pacing are in
 //! `core::manager`.
 
-use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome};
+use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, PairingCode, PairingPhone};
 use crate::core::index::{Colour, Label};
 use crate::core::messages::{decode_text, PopupRequest};
 use crate::core::server::Server;
-use crate::core::session::{OnSubscribe, Phase, SessionState};
+use crate::core::session::{OnSubscribe, PairPlan, Phase, Switch};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerConfig, ServerId, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::{TabId, Token};
 use crate::core::worker::{
     Notice, PageKind, PortKey, SettingsVerdict, Shell, Worker, DROP_NOTIFICATION_PREFIX,
-    LOGOUT_MENU_ID, SESSIONS_MENU_ID,
+    LOGOUT_MENU_ID, SESSIONS_COMMAND, SESSIONS_MENU_ID,
 };
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 
 impl<S: Shell + 'static> Worker<S> {
     // ---- events from the shell ----
@@ -51,7 +53,15 @@ impl<S: Shell + 'static> Worker<S> {
             return self.render_tab(tab);
         }
         match request {
-            PopupRequest::Pair { server } => self.pair_tab(tab, server).await,
+            PopupRequest::Pair { server } => self.pair_tab(tab, server, None).await,
+            PopupRequest::PairByPhone { phone, server } => {
+                self.pair_tab(tab, server, Some(Switch::ToPhone(phone)))
+                    .await
+            }
+            PopupRequest::PairByQr => match self.session_of(tab) {
+                Some(id) => self.pair_as(&id, Some(Switch::ToQr)).await,
+                None => self.render_tab(tab),
+            },
             PopupRequest::Logout => match self.session_of(tab) {
                 Some(id) => self.logout(&id).await,
                 None => self.render_tab(tab),
@@ -89,6 +99,15 @@ impl<S: Shell + 'static> Worker<S> {
                 }
             }
             _ => self.warn("ignored a menu click without a known item and tab"),
+        }
+    }
+
+    /// A keyboard command of the manifest (the popup's own, `_execute_action`, never comes
+    /// here).
+    pub fn command(&self, name: &str) {
+        match name {
+            SESSIONS_COMMAND => self.shell.open_sessions_page(),
+            _ => self.warn("ignored an unknown keyboard command"),
         }
     }
 
@@ -164,6 +183,7 @@ impl<S: Shell + 'static> Worker<S> {
     /// a new one (and starts pairing when the settings allow), unless there are sessions it
     /// could attach instead, or several servers to choose from: then the user chooses.
     pub(crate) async fn subscribe(self: &Rc<Self>, tab: TabId) {
+        self.render_held(tab);
         if !self.shell.tab_exists(tab).await {
             self.mark_gone(tab);
             return self.render_tab(tab);
@@ -195,6 +215,24 @@ impl<S: Shell + 'static> Worker<S> {
         self.follow_up(&id).await;
     }
 
+    /// A warm worker shows a popup its tab's session at once, from the state and settings it
+    /// holds, before the checks of [`Self::subscribe`] (the tab still exists, the settings as
+    /// stored), each a browser call: they re-render only what they change. Not before the
+    /// first read of the settings, nor when the session starts pairing at once (that renders
+    /// its own busy view).
+    fn render_held(&self, tab: TabId) {
+        let held = self.state.borrow().settings.is_some();
+        let Some(id) = self.session_of(tab).filter(|_| held) else {
+            return;
+        };
+        let now = self.shell.now_ms();
+        let ready = self.verdict_of(&id).allows_requests();
+        let next = self.read(&id, |l| l.state.on_subscribe(now, ready));
+        if next.is_some() && next != Some(OnSubscribe::StartPairing) {
+            self.render_tab(tab);
+        }
+    }
+
     /// A new session for the tab, on `server`, in the index and bound to the tab.
     async fn create_for_tab(&self, tab: TabId, server: &ServerId) -> SessionId {
         let id = self.new_session(server, Some(tab));
@@ -219,8 +257,14 @@ impl<S: Shell + 'static> Worker<S> {
         }
     }
 
-    /// "Pair": the tab's session, or a new one on `server` (the default server if none).
-    async fn pair_tab(self: &Rc<Self>, tab: TabId, server: Option<ServerId>) {
+    /// "Pair" (by phone when `switch` says so): the tab's session, or a new one on `server`
+    /// (the default server if none).
+    async fn pair_tab(
+        self: &Rc<Self>,
+        tab: TabId,
+        server: Option<ServerId>,
+        switch: Option<Switch>,
+    ) {
         let id = match self.session_of(tab) {
             Some(id) => id,
             None => {
@@ -231,7 +275,7 @@ impl<S: Shell + 'static> Worker<S> {
                 self.create_for_tab(tab, &server).await
             }
         };
-        self.pair(&id).await;
+        self.pair_as(&id, switch).await;
     }
 
     /// Attaches a session no tab holds to a tab that holds none, then checks it: a session
@@ -284,27 +328,35 @@ impl<S: Shell + 'static> Worker<S> {
 
     // ---- session flows ----
 
-    /// Starts pairing, refreshes an expired QR, or restarts a stuck or closed session.
+    /// Starts pairing, refreshes an expired QR or pairing code, or restarts a stuck or
+    /// closed session.
     pub(crate) async fn pair(self: &Rc<Self>, id: &SessionId) {
+        self.pair_as(id, None).await
+    }
+
+    /// Pairs as [`pair`](Self::pair) does, after switching to pairing by phone or by QR.
+    async fn pair_as(self: &Rc<Self>, id: &SessionId, switch: Option<Switch>) {
         let settings = self.load_settings().await;
-        if !self.update(id, |l| l.state.claim()).unwrap_or(false) {
+        let now = self.shell.now_ms();
+        let Some(Some(plan)) = self.update(id, |l| l.state.claim_pairing(switch, now)) else {
             return;
-        }
-        let result = self.pair_steps(id, &settings).await;
-        // A stuck session may have moved to a fresh ID.
-        let id = result.as_ref().map_or(id, |id| id).clone();
-        self.update(&id, |l| l.state.release(result.map(drop)));
+        };
+        // The session may move to a fresh ID on the way, and then fail: `id` follows it.
+        let mut id = id.clone();
+        let result = self.pair_steps(&mut id, &settings, plan).await;
+        self.update(&id, |l| l.state.release(result));
         self.observed(&id).await;
         self.ensure_polling(&id);
     }
 
-    async fn pair_steps(&self, id: &SessionId, settings: &Settings) -> Result<SessionId, ApiError> {
-        let now = self.shell.now_ms();
-        let (server_id, fresh_token, stuck) = self
-            .read(id, |l| {
-                let stuck = l.state.phase(now) == Phase::Stuck;
-                (l.entry.server.clone(), l.state.needs_new_token(), stuck)
-            })
+    async fn pair_steps(
+        &self,
+        id: &mut SessionId,
+        settings: &Settings,
+        plan: PairPlan,
+    ) -> Result<(), ApiError> {
+        let (server_id, fresh_token) = self
+            .read(id, |l| (l.entry.server.clone(), l.state.needs_new_token()))
             .ok_or_else(vanished)?;
         let config = usable_server(settings, &server_id)?;
         let secret = config.secret_key.as_ref().ok_or(ApiError::WrongSecret)?;
@@ -313,28 +365,122 @@ impl<S: Shell + 'static> Worker<S> {
             Some(token) if !fresh_token => token,
             _ => self.mint(&server, id, secret).await?,
         };
-        let mut id = id.clone();
-        if stuck && server.close_session(&id, &token).await? == CloseOutcome::Placeholder {
-            // The hung session's browser outlives the close and keeps its profile locked, so
-            // a start under the same name would never launch: a second close is best effort,
-            // and the session goes on under a fresh name.
-            let _ = server.close_session(&id, &token).await;
-            (id, token) = self.rename_session(&server, &id, secret).await?;
+        let mut fresh_name = plan.fresh_name;
+        if plan.close_first && server.close_session(id, &token).await? == CloseOutcome::Placeholder
+        {
+            // A placeholder's browser (a hung start, a QR or code still waiting) outlives the
+            // close and keeps its profile locked, so a start under the same name would never
+            // launch: a second close is best effort, and the session goes on under a fresh name.
+            let _ = server.close_session(id, &token).await;
+            fresh_name = true;
         }
-        self.update(&id, |l| l.state.starting(now));
-        let status = match server.start_session(&id, &token).await {
-            Ok(status) => status,
-            Err(err) => {
-                self.update(&id, |l| l.state.start_failed());
-                return Err(err);
-            }
+        if fresh_name {
+            (*id, token) = self.rename_session(&server, id, secret).await?;
+        }
+        let id: &SessionId = id;
+        let now = self.shell.now_ms();
+        self.update(id, |l| l.state.starting(now));
+        let started = match &plan.phone {
+            Some(phone) => self.start_by_phone(&server, id, &token, phone).await,
+            None => server.start_session(id, &token).await.map(|status| {
+                let now = self.shell.now_ms();
+                self.update(id, |l| l.state.observe(status, now));
+            }),
         };
         let now = self.shell.now_ms();
-        self.update(&id, |l| {
-            l.state.observe(status, now);
-            l.checked_at = now;
+        self.update(id, |l| match started {
+            Ok(()) => l.checked_at = now,
+            Err(_) => l.state.start_failed(),
         });
-        Ok(id)
+        started
+    }
+
+    /// start-session with the phone number, which the server holds until the pairing code
+    /// exists. It ends with the answer; with the code, should the `phoneCode` event bring it
+    /// first ([`phone_code_pushed`](Self::phone_code_pushed)); or as timed out, a little
+    /// after the request's own limit, for a server that never answers (§2.1).
+    async fn start_by_phone(
+        &self,
+        server: &impl Server,
+        id: &SessionId,
+        token: &Token,
+        phone: &PairingPhone,
+    ) -> Result<(), ApiError> {
+        let limit = self.timings.phone_code_wait_ms;
+        let step = self.timings.fast_poll_ms;
+        let request = server.start_session_by_phone(id, token, phone, limit);
+        let pushed = async {
+            let deadline = self.shell.now_ms() + f64::from(limit) + f64::from(step);
+            loop {
+                self.shell.sleep(step).await;
+                let code = self.read(id, |l| l.state.phone_code().is_some());
+                if code != Some(false) {
+                    return Ok(());
+                }
+                if self.shell.now_ms() >= deadline {
+                    return Err(ApiError::Timeout);
+                }
+            }
+        };
+        match first_of(request, pushed).await {
+            Ok(Ok(reply)) => {
+                match reply.code {
+                    Some(code) => drop(self.code_came(id, code)),
+                    None => {
+                        let now = self.shell.now_ms();
+                        self.update(id, |l| l.state.observe(reply.status, now));
+                    }
+                }
+                Ok(())
+            }
+            Ok(Err(err)) | Err(Err(err)) => Err(err),
+            Err(Ok(())) => Ok(()),
+        }
+    }
+
+    /// The server's `phoneCode` event (Socket.IO push) for session `id`: its pairing code,
+    /// shown at once. Whichever comes first, this or start-session's answer, shows the code.
+    pub(crate) fn phone_code_pushed(self: &Rc<Self>, id: &SessionId, code: &str) {
+        let Ok(code) = PairingCode::parse(code) else {
+            return self.warn("ignored a pairing code of an unexpected form from the server");
+        };
+        match self.code_came(id, code) {
+            Some(true) => {
+                let worker = Rc::clone(self);
+                let id = id.clone();
+                self.shell
+                    .spawn(Box::pin(async move { worker.observed(&id).await }));
+            }
+            Some(false) => self.warn("ignored a pairing code for a session not pairing by phone"),
+            None => {}
+        }
+    }
+
+    /// Applies a pairing code to the session (`None`: unknown session; `false`: not pairing by
+    /// phone). A new code gets one status check when it expires: the server says nothing when
+    /// autoClose ends it (§3, §4), and polls may be rare while the push connection is live.
+    fn code_came(&self, id: &SessionId, code: PairingCode) -> Option<bool> {
+        let now = self.shell.now_ms();
+        let (applied, before, after) = self.update(id, |l| {
+            let before = l.state.phone_code_expires_at();
+            let applied = l.state.code_arrived(code, now);
+            (applied, before, l.state.phone_code_expires_at())
+        })?;
+        let expires = after.filter(|_| after != before);
+        if let (Some(at), Some(worker)) = (expires, self.me.upgrade()) {
+            let delay = (at - now).max(0.0) as u32 + self.timings.fast_poll_ms;
+            let id = id.clone();
+            self.shell.spawn(Box::pin(async move {
+                worker.shell.sleep(delay).await;
+                let due = worker.read(&id, |l| {
+                    l.state.phone_code_expires_at() == Some(at) && !l.state.is_busy()
+                });
+                if due == Some(true) {
+                    worker.refresh(&id).await;
+                }
+            }));
+        }
+        Some(applied)
     }
 
     /// Moves a session to a fresh ID on the same server, keeping its name, colour and tab;
@@ -347,7 +493,6 @@ impl<S: Shell + 'static> Worker<S> {
     ) -> Result<(SessionId, Token), ApiError> {
         let fresh = SessionId::generate(self.shell.now_ms() as u64, self.shell.random_u64());
         let token = self.mint(server, &fresh, secret).await?;
-        let timings = self.timings;
         let now = self.shell.now_ms();
         let tab = {
             let mut state = self.state.borrow_mut();
@@ -355,8 +500,7 @@ impl<S: Shell + 'static> Worker<S> {
             live.entry.created_at = now;
             live.entry.updated_at = now;
             live.entry.last_status = None;
-            live.state = SessionState::new(timings);
-            live.state.claim();
+            live.state = live.state.renamed();
             // The old name's poll loop ends with it; the new name gets its own.
             live.polling = false;
             let tab = live.tab;
@@ -677,6 +821,8 @@ impl<S: Shell + 'static> Worker<S> {
             self.shell.sleep(delay).await;
             match self.read(&id, |l| l.state.is_busy()) {
                 Some(true) => continue,
+                // A live push connection brings QRs and logins: only a safety check is due.
+                Some(false) if self.push_covers(&id) => continue,
                 Some(false) if self.watched(&id) => self.refresh(&id).await,
                 Some(false) => continue,
                 None => return,
@@ -777,6 +923,16 @@ impl<S: Shell + 'static> Worker<S> {
         let kind = crate::core::diagnostics::EventKind::Warning;
         self.log_event(kind, None, None, message);
     }
+}
+
+/// Runs both futures until one ends (`Ok`: `a`'s output, `Err`: `b`'s); the other is dropped.
+async fn first_of<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| match a.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Ok(out)),
+        Poll::Pending => b.as_mut().poll(cx).map(Err),
+    })
+    .await
 }
 
 fn vanished() -> ApiError {

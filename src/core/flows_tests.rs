@@ -4,6 +4,7 @@
 
 use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, StatusReply};
 use crate::core::messages::{encode, OptionsRequest, PopupRequest, SessionsView, WorkerPush};
+use crate::core::push::{SocketKey, SocketSignal};
 use crate::core::server::Server;
 use crate::core::session::{Badge, PairAction, Phase, TabView};
 use crate::core::session_id::SessionId;
@@ -22,6 +23,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+
+mod phone;
+mod push;
 
 const SECRET: &str = "THISISMYSECURETOKEN";
 const URL: &str = "http://127.0.0.1:21465";
@@ -48,6 +52,10 @@ struct FakeServer {
     accounts: RefCell<HashMap<String, Account>>,
     /// The server's SECRET_KEY, when not [`SECRET`].
     secret: RefCell<Option<String>>,
+    /// start-session with a phone number is held and never answered.
+    hold_phone: Cell<bool>,
+    /// Pairing codes given so far.
+    codes: Cell<u32>,
 }
 
 impl FakeServer {
@@ -108,6 +116,12 @@ impl FakeServer {
             .iter()
             .filter(|(r, _)| *r == route)
             .count()
+    }
+
+    /// `ABCD-0001`, `ABCD-0002`, ...
+    fn next_code(&self) -> crate::core::api::PairingCode {
+        self.codes.set(self.codes.get() + 1);
+        crate::core::api::PairingCode::parse(&format!("ABCD{:04}", self.codes.get())).unwrap()
     }
 
     fn routes(&self) -> Vec<&'static str> {
@@ -178,6 +192,39 @@ impl Server for FakeServerAt<'_> {
             }
             Some(_) => Ok(self.0.status(id)),
         }
+    }
+
+    /// Held until the code exists, which it gives only to a session it has no entry for
+    /// (§2.1); others get their status at once.
+    async fn start_session_by_phone(
+        &self,
+        id: &SessionId,
+        token: &Token,
+        phone: &crate::core::api::PairingPhone,
+        _wait_ms: u32,
+    ) -> Result<crate::core::api::PhoneStartReply, ApiError> {
+        self.0.call("start-session-by-phone", id.as_str()).await?;
+        self.0.authorize(id, token)?;
+        assert!(!phone.digits().is_empty());
+        if self.0.hold_phone.get() {
+            self.0.set(id, ServerStatus::Initializing);
+            std::future::pending::<()>().await;
+        }
+        let known = self.0.sessions.borrow().contains_key(id.as_str());
+        if known {
+            return Ok(crate::core::api::PhoneStartReply {
+                status: self.0.status(id),
+                code: None,
+            });
+        }
+        self.0.set(id, ServerStatus::PhoneCode);
+        Ok(crate::core::api::PhoneStartReply {
+            status: StatusReply {
+                status: ServerStatus::PhoneCode,
+                qr: None,
+            },
+            code: Some(self.0.next_code()),
+        })
     }
 
     async fn status_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError> {
@@ -278,6 +325,15 @@ struct FakeShell {
     confirmations: RefCell<Vec<TabId>>,
     warnings: RefCell<Vec<String>>,
     rng: Cell<u64>,
+    /// What the worker did with its Socket.IO connections, in order.
+    sockets: RefCell<Vec<SocketCall>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum SocketCall {
+    Open(SocketKey, String),
+    Send(SocketKey, String),
+    Close(SocketKey),
 }
 
 impl Shell for FakeShell {
@@ -363,6 +419,22 @@ impl Shell for FakeShell {
 
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
         tokio::task::spawn_local(task);
+    }
+
+    fn socket_open(&self, key: SocketKey, url: &str) {
+        self.sockets
+            .borrow_mut()
+            .push(SocketCall::Open(key, url.to_owned()));
+    }
+
+    fn socket_send(&self, key: SocketKey, text: &str) {
+        self.sockets
+            .borrow_mut()
+            .push(SocketCall::Send(key, text.to_owned()));
+    }
+
+    fn socket_close(&self, key: SocketKey) {
+        self.sockets.borrow_mut().push(SocketCall::Close(key));
     }
 }
 

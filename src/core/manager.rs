@@ -387,26 +387,45 @@ impl<S: Shell + 'static> Worker<S> {
     }
 
     /// Checks every session that has been connected, is in a tab or has a token, unless it
-    /// was checked within half an alarm period.
+    /// was checked within half an alarm period; spread over [`Timings::idle_spread_ms`], so
+    /// fifty sessions cost the server about one request a second, not a burst.
     async fn check_followed(self: &Rc<Self>) {
+        if std::mem::replace(&mut self.state.borrow_mut().sweeping, true) {
+            return;
+        }
         let store = self.store();
-        // A session checked within half a period (by a popup, say) can wait for the next.
-        let recent = self.timings.slow_refresh_minutes * 30_000.0;
+        let mut due = vec![];
         for id in self.session_ids() {
-            let now = self.shell.now_ms();
-            let due = self.read(&id, |l| {
-                !l.polling && l.entry.last_status.is_some() && now - l.checked_at >= recent
-            });
-            if due != Some(true) {
+            if !self.due_for_check(&id) {
                 continue;
             }
             let followed = self.read(&id, |l| {
                 l.entry.last_status == Some(ServerStatus::Connected) || l.tab.is_some()
             }) == Some(true);
             if followed || matches!(store.token(&id).await, Ok(Some(_))) {
-                self.refresh(&id).await;
+                due.push(id);
             }
         }
+        let gap = self.timings.idle_spread_ms / u32::try_from(due.len()).unwrap_or(u32::MAX).max(1);
+        for (i, id) in due.iter().enumerate() {
+            if i > 0 {
+                self.shell.sleep(gap).await;
+            }
+            // A popup or the Sessions page may have checked it meanwhile.
+            if self.due_for_check(id) {
+                self.refresh(id).await;
+            }
+        }
+        self.state.borrow_mut().sweeping = false;
+    }
+
+    /// Not polled by a popup, and not checked within half an alarm period.
+    fn due_for_check(&self, id: &SessionId) -> bool {
+        let now = self.shell.now_ms();
+        let recent = self.timings.slow_refresh_minutes * 30_000.0;
+        self.read(id, |l| {
+            !l.polling && l.entry.last_status.is_some() && now - l.checked_at >= recent
+        }) == Some(true)
     }
 
     // ---- the options page ----

@@ -1,7 +1,7 @@
 //! Typed, versioned messages between the extension's pages and the worker. Every message is
 //! an object `{"v": PROTOCOL_VERSION, "type": ..., ...}`, decoded and validated on receipt.
 
-use crate::core::api::{Account, MAX_REPLY_BYTES};
+use crate::core::api::{Account, PairingPhone, MAX_REPLY_BYTES};
 use crate::core::index::{Colour, Label, LastError};
 use crate::core::lock::Passphrase;
 use crate::core::session::{Phase, TabView};
@@ -46,6 +46,16 @@ pub enum PopupRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         server: Option<ServerId>,
     },
+    /// Pair the bound tab's session by phone number instead of a QR: the server gives a code
+    /// to type on the phone. The number is checked on receipt ([`PairingPhone`]). A tab
+    /// without a session gets a new one, as with `pair`.
+    PairByPhone {
+        phone: PairingPhone,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<ServerId>,
+    },
+    /// Back to pairing the bound tab's session with a QR code.
+    PairByQr,
     /// Log out the bound tab's session.
     Logout,
     /// Attach a session that no tab holds to the bound tab, which holds none.
@@ -150,6 +160,123 @@ pub enum WorkerPush {
     },
 }
 
+/// What the popup reads of a [`WorkerPush`]: the same wire, with only the popup's own pushes
+/// decoded, so that the popup's Wasm module holds no other page's decoder. Each page has its
+/// own ([`SessionsPush`], [`DiagnosticsPush`]): another page's push is `Other` (its fields
+/// unread), an unknown one is refused as [`WorkerPush`] refuses it. Decoded from the JSON
+/// value by hand ([`push_fields`]): serde's derive for an internally tagged enum buffers
+/// every field through its generic `Content`, whose code is most of a page's decoder.
+#[derive(Clone, PartialEq)]
+pub enum PopupPush {
+    State { view: Box<TabView> },
+    Notice { ok: bool, message: String },
+    Other,
+}
+
+/// What the Sessions page reads of a [`WorkerPush`] (see [`PopupPush`]).
+#[derive(Clone, PartialEq)]
+pub enum SessionsPush {
+    Sessions { view: SessionsView },
+    Notice { ok: bool, message: String },
+    Exported { text: String },
+    Other,
+}
+
+/// What the Diagnostics page reads of a [`WorkerPush`] (see [`PopupPush`]).
+#[derive(Clone, PartialEq)]
+pub enum DiagnosticsPush {
+    Diagnostics {
+        view: Box<crate::core::diagnostics::DiagnosticsView>,
+    },
+    Notice {
+        ok: bool,
+        message: String,
+    },
+    Other,
+}
+
+/// The `type` of every [`WorkerPush`], as on the wire.
+const PUSH_TYPES: &[&str] = &["state", "sessions", "notice", "exported", "diagnostics"];
+
+/// A push's `type` and its other fields. A `type` that is no [`WorkerPush`]'s is refused.
+fn push_fields<'de, D: serde::Deserializer<'de>>(
+    push: D,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), D::Error> {
+    use serde::de::Error;
+    let serde_json::Value::Object(mut fields) = serde_json::Value::deserialize(push)? else {
+        return Err(D::Error::custom("a push is an object"));
+    };
+    match fields.remove("type") {
+        Some(serde_json::Value::String(tag)) if PUSH_TYPES.contains(&tag.as_str()) => {
+            Ok((tag, fields))
+        }
+        Some(serde_json::Value::String(tag)) => Err(D::Error::unknown_variant(&tag, PUSH_TYPES)),
+        _ => Err(D::Error::missing_field("type")),
+    }
+}
+
+/// Field `name` of a push, as serde's derive reads it (an absent `Option` is `None`).
+fn push_field<T: DeserializeOwned, E: serde::de::Error>(
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+    name: &'static str,
+) -> Result<T, E> {
+    match fields.remove(name) {
+        Some(value) => serde_json::from_value(value).map_err(E::custom),
+        None => serde_json::from_value(serde_json::Value::Null).map_err(|_| E::missing_field(name)),
+    }
+}
+
+impl<'de> Deserialize<'de> for PopupPush {
+    fn deserialize<D: serde::Deserializer<'de>>(push: D) -> Result<Self, D::Error> {
+        let (tag, mut fields) = push_fields(push)?;
+        Ok(match tag.as_str() {
+            "state" => PopupPush::State {
+                view: push_field(&mut fields, "view")?,
+            },
+            "notice" => PopupPush::Notice {
+                ok: push_field(&mut fields, "ok")?,
+                message: push_field(&mut fields, "message")?,
+            },
+            _ => PopupPush::Other,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionsPush {
+    fn deserialize<D: serde::Deserializer<'de>>(push: D) -> Result<Self, D::Error> {
+        let (tag, mut fields) = push_fields(push)?;
+        Ok(match tag.as_str() {
+            "sessions" => SessionsPush::Sessions {
+                view: push_field(&mut fields, "view")?,
+            },
+            "notice" => SessionsPush::Notice {
+                ok: push_field(&mut fields, "ok")?,
+                message: push_field(&mut fields, "message")?,
+            },
+            "exported" => SessionsPush::Exported {
+                text: push_field(&mut fields, "text")?,
+            },
+            _ => SessionsPush::Other,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for DiagnosticsPush {
+    fn deserialize<D: serde::Deserializer<'de>>(push: D) -> Result<Self, D::Error> {
+        let (tag, mut fields) = push_fields(push)?;
+        Ok(match tag.as_str() {
+            "diagnostics" => DiagnosticsPush::Diagnostics {
+                view: push_field(&mut fields, "view")?,
+            },
+            "notice" => DiagnosticsPush::Notice {
+                ok: push_field(&mut fields, "ok")?,
+                message: push_field(&mut fields, "message")?,
+            },
+            _ => DiagnosticsPush::Other,
+        })
+    }
+}
+
 /// Diagnostics page -> worker, over the Diagnostics port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -222,7 +349,10 @@ pub struct ServerGroup {
     /// `None`: sessions whose server was removed from the settings.
     pub id: Option<ServerId>,
     pub name: String,
-    pub url: Option<ServerUrl>,
+    /// The server's URL, as a [`ServerUrl`] of the settings writes it: shown, never
+    /// requested, so the page does not parse it again (the parser, host normalisation and
+    /// IPv6 included, would be a sizeable part of the page's Wasm module).
+    pub url: Option<String>,
     /// Why the server's own list could not be read.
     pub error: Option<String>,
     pub sessions: Vec<SessionRow>,
@@ -488,6 +618,15 @@ impl Validate for OptionsReply {}
 impl Validate for WorkerPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
 }
+impl Validate for PopupPush {
+    const MAX_BYTES: usize = MAX_PUSH_BYTES;
+}
+impl Validate for SessionsPush {
+    const MAX_BYTES: usize = MAX_PUSH_BYTES;
+}
+impl Validate for DiagnosticsPush {
+    const MAX_BYTES: usize = MAX_PUSH_BYTES;
+}
 
 #[cfg(test)]
 mod tests {
@@ -514,6 +653,45 @@ mod tests {
             encode(&PopupRequest::Pair { server: None }),
             json!({"v": 3, "type": "pair"})
         );
+    }
+
+    #[test]
+    fn pairing_by_phone_carries_a_number_checked_on_receipt() {
+        let wire = json!({"v": 3, "type": "pairByPhone", "phone": "+55 (21) 99999-9999"});
+        let request = decode::<PopupRequest>(wire).unwrap();
+        let phone = PairingPhone::parse("5521999999999").unwrap();
+        assert_eq!(
+            request,
+            PopupRequest::PairByPhone {
+                phone: phone.clone(),
+                server: None
+            }
+        );
+        assert_eq!(
+            encode(&request),
+            json!({"v": 3, "type": "pairByPhone", "phone": "5521999999999"})
+        );
+        assert_eq!(
+            decode::<PopupRequest>(json!({"v": 3, "type": "pairByQr"})),
+            Ok(PopupRequest::PairByQr)
+        );
+        for bad in [
+            json!("12345"),
+            json!("5521 9999x9999"),
+            json!(5521999999999u64),
+            json!(null),
+        ] {
+            let wire = json!({"v": 3, "type": "pairByPhone", "phone": bad});
+            assert!(
+                matches!(decode::<PopupRequest>(wire), Err(MessageError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        let err =
+            decode::<PopupRequest>(json!({"v": 3, "type": "pairByPhone", "phone": "0219999"}))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("country code"), "{err}");
     }
 
     #[test]
@@ -835,5 +1013,152 @@ mod tests {
             }
         }
         assert!(decode::<OptionsRequest>(save(json!("forever"))).is_err());
+    }
+}
+
+/// The pages' own decoders of [`WorkerPush`]: the same wire, the same refusals.
+#[cfg(test)]
+mod page_push_tests {
+    use super::*;
+    use crate::core::diagnostics::DiagnosticsView;
+    use crate::core::session::SessionState;
+    use crate::core::timings::Timings;
+    use serde_json::json;
+
+    /// One push of every kind, by its wire `type` (a new kind fails to compile here).
+    fn every_push() -> Vec<(&'static str, WorkerPush)> {
+        let mut state = SessionState::new(Timings::SHIPPED);
+        state.starting(0.0);
+        let diagnostics: DiagnosticsView = crate::core::diagnostics::Log::default()
+            .view(1.0, &crate::core::settings::Settings::default());
+        let pushes = vec![
+            WorkerPush::State {
+                view: Box::new(state.view(None, 1.0)),
+            },
+            WorkerPush::Sessions {
+                view: SessionsView {
+                    groups: vec![ServerGroup {
+                        id: Some(ServerId::first()),
+                        name: "Main".into(),
+                        url: Some("http://h".into()),
+                        error: None,
+                        sessions: vec![SessionRow::unknown(
+                            SessionId::parse("session_a_b").unwrap(),
+                            ServerId::first(),
+                        )],
+                    }],
+                    stale_after_days: StaleAfterDays::default(),
+                },
+            },
+            WorkerPush::Notice {
+                ok: false,
+                message: "no".into(),
+            },
+            WorkerPush::Exported { text: "{}".into() },
+            WorkerPush::Diagnostics {
+                view: Box::new(diagnostics),
+            },
+        ];
+        pushes
+            .into_iter()
+            .map(|push| {
+                let tag = match push {
+                    WorkerPush::State { .. } => "state",
+                    WorkerPush::Sessions { .. } => "sessions",
+                    WorkerPush::Notice { .. } => "notice",
+                    WorkerPush::Exported { .. } => "exported",
+                    WorkerPush::Diagnostics { .. } => "diagnostics",
+                };
+                (tag, push)
+            })
+            .collect()
+    }
+
+    fn text(push: &WorkerPush) -> String {
+        encode(push).to_string()
+    }
+
+    #[test]
+    fn each_page_reads_its_own_pushes_and_knows_the_others() {
+        let all = every_push();
+        assert_eq!(
+            all.iter().map(|(tag, _)| *tag).collect::<Vec<_>>(),
+            PUSH_TYPES
+        );
+        for (tag, push) in &all {
+            assert_eq!(encode(push)["type"], *tag);
+            let popup = decode_text::<PopupPush>(&text(push)).unwrap();
+            let sessions = decode_text::<SessionsPush>(&text(push)).unwrap();
+            let diagnostics = decode_text::<DiagnosticsPush>(&text(push)).unwrap();
+            match push.clone() {
+                WorkerPush::State { view } => {
+                    assert!(popup == PopupPush::State { view });
+                    assert!(sessions == SessionsPush::Other);
+                    assert!(diagnostics == DiagnosticsPush::Other);
+                }
+                WorkerPush::Sessions { view } => {
+                    assert!(popup == PopupPush::Other);
+                    assert!(sessions == SessionsPush::Sessions { view });
+                    assert!(diagnostics == DiagnosticsPush::Other);
+                }
+                WorkerPush::Notice { ok, message } => {
+                    let m = message.clone();
+                    assert!(popup == PopupPush::Notice { ok, message: m });
+                    let m = message.clone();
+                    assert!(sessions == SessionsPush::Notice { ok, message: m });
+                    assert!(diagnostics == DiagnosticsPush::Notice { ok, message });
+                }
+                WorkerPush::Exported { text } => {
+                    assert!(popup == PopupPush::Other);
+                    assert!(sessions == SessionsPush::Exported { text });
+                    assert!(diagnostics == DiagnosticsPush::Other);
+                }
+                WorkerPush::Diagnostics { view } => {
+                    assert!(popup == PopupPush::Other);
+                    assert!(sessions == SessionsPush::Other);
+                    assert!(diagnostics == DiagnosticsPush::Diagnostics { view });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_refuses_what_worker_push_refuses() {
+        let refused = |wire: serde_json::Value| {
+            let text = wire.to_string();
+            let all = decode_text::<WorkerPush>(&text).err();
+            assert!(all.is_some(), "{wire}");
+            assert_eq!(decode_text::<PopupPush>(&text).err(), all, "{wire}");
+            assert!(decode_text::<SessionsPush>(&text).is_err(), "{wire}");
+            assert!(decode_text::<DiagnosticsPush>(&text).is_err(), "{wire}");
+        };
+        refused(json!({"v": 3, "type": "explode"}));
+        refused(json!({"v": 2, "type": "notice", "ok": true, "message": "x"}));
+        refused(json!({"type": "notice", "ok": true, "message": "x"}));
+        refused(json!([1]));
+        let missing = json!({"v": 3, "type": "notice", "ok": true}).to_string();
+        for err in [
+            decode_text::<PopupPush>(&missing).err(),
+            decode_text::<SessionsPush>(&missing).err(),
+            decode_text::<DiagnosticsPush>(&missing).err(),
+        ] {
+            assert_eq!(
+                err,
+                Some(MessageError::Invalid("missing field `message`".into()))
+            );
+        }
+        let wrong = json!({"v": 3, "type": "exported", "text": 5}).to_string();
+        assert!(matches!(
+            decode_text::<SessionsPush>(&wrong),
+            Err(MessageError::Invalid(_))
+        ));
+        let unknown = json!({"v": 3, "type": "explode"}).to_string();
+        let Err(MessageError::Invalid(why)) = decode_text::<SessionsPush>(&unknown) else {
+            panic!("an unknown push is refused");
+        };
+        assert!(why.contains("unknown variant `explode`"), "{why}");
+        // A view another page shows is not read: its fields may be anything.
+        let foreign = json!({"v": 3, "type": "sessions", "view": 5}).to_string();
+        assert!(decode_text::<PopupPush>(&foreign) == Ok(PopupPush::Other));
     }
 }

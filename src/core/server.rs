@@ -8,7 +8,8 @@
 #![allow(async_fn_in_trait)]
 
 use crate::core::api::{
-    self, Account, ApiError, ApiRequest, CloseOutcome, HttpReply, LogoutOutcome, StatusReply,
+    self, Account, ApiError, ApiRequest, CloseOutcome, HttpReply, LogoutOutcome, PairingPhone,
+    PhoneStartReply, StatusReply,
 };
 use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
@@ -24,6 +25,15 @@ pub trait Server {
     /// `generate-token`: bcrypt(session + secret); no side effect on the server.
     async fn generate_token(&self, id: &SessionId, secret: &SecretKey) -> Result<Token, ApiError>;
     async fn start_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError>;
+    /// `start-session` with `{phone, waitQrCode: true}`: held by the server until the pairing
+    /// code exists; given up after `wait_ms`.
+    async fn start_session_by_phone(
+        &self,
+        id: &SessionId,
+        token: &Token,
+        phone: &PairingPhone,
+        wait_ms: u32,
+    ) -> Result<PhoneStartReply, ApiError>;
     async fn status_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError>;
     async fn close_session(&self, id: &SessionId, token: &Token) -> Result<CloseOutcome, ApiError>;
     async fn logout_session(
@@ -71,6 +81,18 @@ impl<T: Transport> Server for HttpServer<'_, T> {
             .exchange(ApiRequest::start_session(&self.url, id, token))
             .await?;
         api::parse_status_reply(&reply)
+    }
+
+    async fn start_session_by_phone(
+        &self,
+        id: &SessionId,
+        token: &Token,
+        phone: &PairingPhone,
+        wait_ms: u32,
+    ) -> Result<PhoneStartReply, ApiError> {
+        let request = ApiRequest::start_session_by_phone(&self.url, id, token, phone, wait_ms);
+        let reply = self.exchange(request).await?;
+        api::parse_phone_start_reply(&reply, id, phone)
     }
 
     async fn status_session(&self, id: &SessionId, token: &Token) -> Result<StatusReply, ApiError> {

@@ -1,7 +1,7 @@
 //! One tab's session as the worker follows it: what the server said, what the user can do
 //! next, how soon to ask again, and the view the popup renders. Pure: time comes in as ms.
 
-use crate::core::api::{Account, ApiError, StatusReply};
+use crate::core::api::{Account, ApiError, PairingCode, PairingPhone, StatusReply};
 use crate::core::index::Colour;
 use crate::core::messages::SessionRow;
 use crate::core::session_id::SessionId;
@@ -36,6 +36,8 @@ pub enum PairAction {
     RefreshQr,
     Restart,
     Retry,
+    /// The pairing code expired: ask for a new one, for the same number.
+    NewCode,
 }
 
 impl PairAction {
@@ -45,6 +47,7 @@ impl PairAction {
             PairAction::RefreshQr => "Refresh QR code",
             PairAction::Restart => "Restart session",
             PairAction::Retry => "Try again",
+            PairAction::NewCode => "Get a new code",
         }
     }
 }
@@ -84,6 +87,48 @@ pub enum OnSubscribe {
     Wait,
 }
 
+/// Pairing by phone number, which the user chose over the QR: the number, and the code the
+/// server gave for it. Kept in memory only: the code is good for a minute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhonePairing {
+    pub phone: PairingPhone,
+    pub code: Option<PairingCode>,
+    /// When the code arrived (ms).
+    pub code_at: Option<f64>,
+}
+
+impl PhonePairing {
+    fn new(phone: PairingPhone) -> Self {
+        PhonePairing {
+            phone,
+            code: None,
+            code_at: None,
+        }
+    }
+}
+
+/// A pairing request that changes how the session pairs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Switch {
+    ToPhone(PairingPhone),
+    ToQr,
+}
+
+/// What pairing does before its start-session, decided when the request claims the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairPlan {
+    /// The session runs on the server, which would not switch it: close it first. A close
+    /// answered as a placeholder's (500) leaves the name to a leaked browser holding its
+    /// profile, so the session then goes on under a fresh name (§2.5).
+    pub close_first: bool,
+    /// Go on under a fresh name, whatever the close answered: the server answers a pairing
+    /// code only to a session it has no entry for, and after a close its events name none
+    /// (§2.1, §2.5, §4).
+    pub fresh_name: bool,
+    /// Pair by this number, not by QR.
+    pub phone: Option<PairingPhone>,
+}
+
 /// Live state of one session. Rebuilt from the stored record when the worker restarts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionState {
@@ -102,6 +147,8 @@ pub struct SessionState {
     busy: bool,
     /// The user closed it (close-session): CLOSED is then no drop and no expiry.
     closed_by_user: bool,
+    /// Pairing by phone number instead of a QR.
+    phone: Option<PhonePairing>,
     timings: Timings,
 }
 
@@ -123,6 +170,7 @@ impl SessionState {
             failures: 0,
             busy: false,
             closed_by_user: false,
+            phone: None,
             timings,
         }
     }
@@ -156,6 +204,95 @@ impl SessionState {
         self.busy
     }
 
+    /// Claims the session for pairing, switched to phone or QR if asked, and says what the
+    /// pairing does; `None` when a request is under way, or when asked to switch a connected
+    /// session (that would drop its account).
+    pub fn claim_pairing(&mut self, switch: Option<Switch>, now: f64) -> Option<PairPlan> {
+        let phase = self.phase(now);
+        if (switch.is_some() && phase == Phase::Connected) || !self.claim() {
+            return None;
+        }
+        let running = matches!(
+            phase,
+            Phase::Starting | Phase::Initializing | Phase::Stuck | Phase::QrCode | Phase::PhoneCode
+        );
+        let by_phone = self.phone.is_some() || phase == Phase::PhoneCode;
+        let (close_first, fresh_name) = match switch {
+            Some(Switch::ToPhone(phone)) => {
+                self.phone = Some(PhonePairing::new(phone));
+                (running, true)
+            }
+            // A start by phone may run on the server even when it failed here.
+            Some(Switch::ToQr) => {
+                self.phone = None;
+                let leaving = by_phone && !matches!(phase, Phase::Expired | Phase::Closed);
+                (leaving, false)
+            }
+            None if self.phone.is_some() => (running, true),
+            None => (phase == Phase::Stuck, false),
+        };
+        Some(PairPlan {
+            close_first,
+            fresh_name,
+            phone: self.phone.as_ref().map(|p| p.phone.clone()),
+        })
+    }
+
+    /// The state of the session under a fresh name: nothing known yet, claimed by the request
+    /// under way, pairing the same way.
+    pub fn renamed(&self) -> SessionState {
+        let mut state = SessionState::new(self.timings);
+        state.busy = true;
+        state.phone = self
+            .phone
+            .as_ref()
+            .map(|p| PhonePairing::new(p.phone.clone()));
+        state
+    }
+
+    pub fn phone_pairing(&self) -> Option<&PhonePairing> {
+        self.phone.as_ref()
+    }
+
+    /// A pairing code came (start-session's answer, or the `phoneCode` event): the session
+    /// is in PHONECODE. `false` if it is not pairing by phone. The first arrival of a code
+    /// dates it; the same code again changes nothing.
+    pub fn code_arrived(&mut self, code: PairingCode, now: f64) -> bool {
+        if self.phone.is_none() {
+            return false;
+        }
+        if self.status != Some(ServerStatus::PhoneCode) {
+            let reply = StatusReply {
+                status: ServerStatus::PhoneCode,
+                qr: None,
+            };
+            self.observe(reply, now);
+        }
+        if let Some(pairing) = self.phone.as_mut() {
+            if pairing.code.as_ref() != Some(&code) {
+                pairing.code = Some(code);
+                pairing.code_at = Some(now);
+            }
+        }
+        true
+    }
+
+    /// The code to show: only while the status is PHONECODE.
+    pub fn phone_code(&self) -> Option<&PairingCode> {
+        let pairing = self.phone.as_ref()?;
+        pairing
+            .code
+            .as_ref()
+            .filter(|_| self.status == Some(ServerStatus::PhoneCode))
+    }
+
+    /// When the shown code stops working, by the library's autoClose.
+    pub fn phone_code_expires_at(&self) -> Option<f64> {
+        self.phone_code()?;
+        let at = self.phone.as_ref()?.code_at?;
+        Some(at + self.timings.phone_code_valid_ms)
+    }
+
     /// What a popup opening on this session leads to.
     pub fn on_subscribe(&self, now: f64, settings_ready: bool) -> OnSubscribe {
         match self.phase(now) {
@@ -174,6 +311,10 @@ impl SessionState {
         self.closed_by_user = false;
         self.initializing_since = None;
         self.error = None;
+        if let Some(pairing) = self.phone.as_mut() {
+            pairing.code = None;
+            pairing.code_at = None;
+        }
     }
 
     /// A status reply arrived (from start-session or status-session).
@@ -191,7 +332,12 @@ impl SessionState {
                 self.awaited_scan = true;
                 self.initializing_since = None;
             }
-            ServerStatus::Connected | ServerStatus::Closed => self.initializing_since = None,
+            // Paired: a later pairing starts with the QR again.
+            ServerStatus::Connected => {
+                self.initializing_since = None;
+                self.phone = None;
+            }
+            ServerStatus::Closed => self.initializing_since = None,
         }
         self.status = Some(status);
         self.qr = reply.qr.filter(|_| status == ServerStatus::QrCode);
@@ -255,6 +401,7 @@ impl SessionState {
             (Some(_), Phase::NotStarted | Phase::Starting) => Some(PairAction::Retry),
             (Some(ApiError::Unauthorized | ApiError::WrongSecret), _) => Some(PairAction::Retry),
             (_, Phase::NotStarted | Phase::Closed) => Some(PairAction::Start),
+            (_, Phase::Expired) if self.phone.is_some() => Some(PairAction::NewCode),
             (_, Phase::Expired) => Some(PairAction::RefreshQr),
             (_, Phase::Stuck) => Some(PairAction::Restart),
             _ => None,
@@ -331,15 +478,30 @@ impl SessionState {
 
     pub fn view(&self, session_id: Option<&SessionId>, now: f64) -> TabView {
         let phase = self.phase(now);
+        let by_phone = self.phone.is_some();
         let status_text = match phase {
             Phase::NotStarted => "Not paired yet",
+            Phase::Starting if by_phone => "Asking the server for a pairing code…",
             Phase::Starting => "Starting the session…",
             Phase::Stuck => "The server seems stuck starting this session",
+            Phase::Expired if by_phone => "The pairing code expired",
             Phase::Expired => "The QR code expired",
             Phase::Closed => "Session closed",
             _ => self.status.map_or("", ServerStatus::describe),
         };
         let action = self.action(now);
+        let mut error = self.error.as_ref().map(ViewError::from);
+        if let (Some(err), Some(pairing)) = (error.as_mut(), &self.phone) {
+            if self.error == Some(ApiError::Timeout) && pairing.code.is_none() {
+                err.message = format!(
+                    "No pairing code came from the server within {} s. Try again, or use \
+                     the QR code.",
+                    self.timings.phone_code_wait_ms / 1_000
+                );
+            }
+        }
+        let pairing = !self.busy && phase != Phase::Connected;
+        let code_unknown = phase == Phase::PhoneCode && self.phone_code().is_none();
         TabView {
             session_id: session_id.cloned(),
             status: self.status,
@@ -351,7 +513,13 @@ impl SessionState {
                 .filter(|_| self.status == Some(ServerStatus::QrCode)),
             action,
             action_label: action.map(|a| a.label().to_owned()),
-            error: self.error.as_ref().map(ViewError::from),
+            error,
+            can_pair_by_phone: pairing
+                && (action.is_some() || phase == Phase::QrCode || code_unknown),
+            can_pair_by_qr: pairing && (by_phone || phase == Phase::PhoneCode),
+            pairing_phone: self.phone.as_ref().map(|p| p.phone.clone()),
+            phone_code: self.phone_code().cloned(),
+            phone_code_expires_at: self.phone_code_expires_at(),
             needs_settings: false,
             insecure_server: false,
             busy: self.busy,
@@ -400,6 +568,21 @@ pub struct TabView {
     /// The secret key the tab needs is locked: the popup asks for its passphrase.
     #[serde(default)]
     pub unlock: Option<crate::core::lock::UnlockPrompt>,
+    /// "Link with phone number instead" applies: pairing is on offer, or a QR is shown.
+    #[serde(default)]
+    pub can_pair_by_phone: bool,
+    /// Going back to the QR applies: the session pairs by phone.
+    #[serde(default)]
+    pub can_pair_by_qr: bool,
+    /// The number the session pairs by, when the user chose to.
+    #[serde(default)]
+    pub pairing_phone: Option<PairingPhone>,
+    /// The code to type on the phone, only while the status is PHONECODE.
+    #[serde(default)]
+    pub phone_code: Option<PairingCode>,
+    /// When that code stops working (ms since the epoch).
+    #[serde(default)]
+    pub phone_code_expires_at: Option<f64>,
 }
 
 impl TabView {
@@ -410,6 +593,8 @@ impl TabView {
             SessionState::restored(last_status, Timings::current()).view(Some(session_id), now);
         view.action = None;
         view.action_label = None;
+        view.can_pair_by_phone = false;
+        view.can_pair_by_qr = false;
         view
     }
 
@@ -464,6 +649,7 @@ impl TabView {
         let mut view = SessionState::default().view(session_id, 0.0);
         view.action = None;
         view.action_label = None;
+        view.can_pair_by_phone = false;
         view.status_text = status_text.to_owned();
         view
     }
@@ -690,6 +876,174 @@ mod tests {
         let later = 100.0 + Timings::TEST.stuck_after_ms + 1.0;
         assert_eq!(s.phase(later), Phase::Stuck);
         const { assert!(Timings::TEST.stuck_after_ms < 10_000.0) };
+    }
+
+    fn phone() -> PairingPhone {
+        PairingPhone::parse("5521999999999").unwrap()
+    }
+
+    fn code(raw: &str) -> PairingCode {
+        PairingCode::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_phone_code_shows_while_phonecode_and_its_expiry_offers_a_new_one() {
+        let mut s = SessionState::new(T);
+        s.starting(0.0);
+        s.observe(reply(ServerStatus::QrCode, Some(QR)), 1_000.0);
+        assert!(
+            s.view(None, 1_000.0).can_pair_by_phone,
+            "offered beside the QR"
+        );
+        let plan = s
+            .claim_pairing(Some(Switch::ToPhone(phone())), 2_000.0)
+            .unwrap();
+        assert_eq!(
+            plan,
+            PairPlan {
+                close_first: true,
+                fresh_name: true,
+                phone: Some(phone())
+            }
+        );
+        let mut s = s.renamed();
+        assert!(s.is_busy() && s.phone_pairing().is_some());
+        s.starting(3_000.0);
+        assert_eq!(
+            s.view(None, 3_000.0).status_text,
+            "Asking the server for a pairing code…"
+        );
+        assert!(s.code_arrived(code("ABCD-1234"), 4_000.0));
+        s.release(Ok(()));
+        let view = s.view(None, 4_000.0);
+        assert_eq!(view.phase, Phase::PhoneCode);
+        assert_eq!(
+            view.phone_code
+                .as_ref()
+                .map(PairingCode::display)
+                .as_deref(),
+            Some("ABCD-1234")
+        );
+        assert_eq!(
+            view.phone_code_expires_at,
+            Some(4_000.0 + T.phone_code_valid_ms)
+        );
+        assert_eq!(view.pairing_phone, Some(phone()));
+        assert!(view.can_pair_by_qr && !view.can_pair_by_phone && view.action.is_none());
+        assert_eq!(s.badge(4_000.0).text, "PIN");
+        assert_eq!(s.poll_delay_ms(4_000.0), Some(T.fast_poll_ms));
+        // The same code again (the event after the answer) keeps its date.
+        s.code_arrived(code("ABCD1234"), 5_000.0);
+        assert_eq!(s.phone_pairing().unwrap().code_at, Some(4_000.0));
+
+        s.observe(reply(ServerStatus::Closed, None), 64_000.0);
+        let view = s.view(None, 64_000.0);
+        assert_eq!((view.phase, view.phone_code), (Phase::Expired, None));
+        assert_eq!(view.action, Some(PairAction::NewCode));
+        assert_eq!(view.action_label.as_deref(), Some("Get a new code"));
+        assert_eq!(view.status_text, "The pairing code expired");
+        let plan = s.claim_pairing(None, 65_000.0).unwrap();
+        assert_eq!((plan.close_first, plan.fresh_name), (false, true));
+        assert_eq!(plan.phone, Some(phone()));
+    }
+
+    /// Pairing by phone, its code shown (arrived at 1 ms), the start released.
+    fn showing_a_code() -> SessionState {
+        let mut s = SessionState::new(T);
+        s.claim_pairing(Some(Switch::ToPhone(phone())), 0.0)
+            .unwrap();
+        s.starting(0.0);
+        s.code_arrived(code("ABCD1234"), 1.0);
+        s.release(Ok(()));
+        s
+    }
+
+    #[test]
+    fn connecting_ends_pairing_by_phone_and_a_connected_session_is_not_switched() {
+        let mut s = showing_a_code();
+        s.observe(reply(ServerStatus::Connected, None), 2.0);
+        let view = s.view(None, 2.0);
+        assert_eq!((view.phone_code, view.pairing_phone), (None, None));
+        assert!(!view.can_pair_by_phone && !view.can_pair_by_qr);
+        assert_eq!(s.claim_pairing(Some(Switch::ToPhone(phone())), 3.0), None);
+        assert_eq!(s.claim_pairing(Some(Switch::ToQr), 3.0), None);
+        assert!(!s.is_busy());
+        let mut plain = SessionState::new(T);
+        assert!(
+            !plain.code_arrived(code("ABCD1234"), 0.0),
+            "not pairing by phone"
+        );
+        assert_eq!(plain.status, None);
+    }
+
+    #[test]
+    fn back_to_the_qr_closes_a_running_phone_start_but_not_an_expired_one() {
+        let mut s = showing_a_code();
+        let plan = s.claim_pairing(Some(Switch::ToQr), 2.0).unwrap();
+        assert_eq!(
+            plan,
+            PairPlan {
+                close_first: true,
+                fresh_name: false,
+                phone: None
+            }
+        );
+        assert_eq!(s.phone_pairing(), None);
+        s.release(Ok(()));
+        let mut expired = SessionState::new(T);
+        expired
+            .claim_pairing(Some(Switch::ToPhone(phone())), 0.0)
+            .unwrap();
+        expired.starting(0.0);
+        expired.code_arrived(code("ABCD1234"), 1.0);
+        expired.release(Ok(()));
+        expired.observe(reply(ServerStatus::Closed, None), 70_000.0);
+        let plan = expired.claim_pairing(Some(Switch::ToQr), 70_001.0).unwrap();
+        assert!(!plan.close_first && !plan.fresh_name && plan.phone.is_none());
+    }
+
+    #[test]
+    fn a_phone_start_that_timed_out_says_so_and_offers_retry() {
+        let mut s = SessionState::new(T);
+        s.claim_pairing(Some(Switch::ToPhone(phone())), 0.0)
+            .unwrap();
+        s.starting(0.0);
+        s.start_failed();
+        s.release(Err(ApiError::Timeout));
+        let view = s.view(None, 70_000.0);
+        assert_eq!(view.action, Some(PairAction::Retry));
+        let error = view.error.unwrap();
+        assert_eq!(error.code, "timeout");
+        assert!(
+            error
+                .message
+                .contains("No pairing code came from the server within 60 s"),
+            "{}",
+            error.message
+        );
+        assert!(view.can_pair_by_phone && view.can_pair_by_qr);
+        let plan = s.claim_pairing(None, 70_001.0).unwrap();
+        assert_eq!(
+            (plan.close_first, plan.fresh_name, plan.phone),
+            (false, true, Some(phone()))
+        );
+    }
+
+    #[test]
+    fn a_restored_phonecode_without_its_code_offers_both_ways_again() {
+        let s = SessionState::restored(Some(ServerStatus::PhoneCode), T);
+        let view = s.view(None, 0.0);
+        assert_eq!(
+            (view.phase, view.phone_code, view.action),
+            (Phase::PhoneCode, None, None)
+        );
+        assert!(view.can_pair_by_phone && view.can_pair_by_qr);
+        let cached = TabView::cached(
+            &SessionId::parse("session_a_b").unwrap(),
+            Some(ServerStatus::PhoneCode),
+            0.0,
+        );
+        assert!(!cached.can_pair_by_phone && !cached.can_pair_by_qr);
     }
 
     #[test]

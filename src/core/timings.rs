@@ -18,11 +18,22 @@ pub struct Timings {
     /// A fresh start-session answers CLOSED, meaning "starting" (§2.1): CLOSED this soon
     /// after a start is not an expiry.
     pub start_grace_ms: f64,
+    /// start-session with a phone number is held until the server has the pairing code; a
+    /// server that never answers (a saved login, a failed launch: §2.1) is given up on then.
+    pub phone_code_wait_ms: u32,
+    /// A pairing code is good for this long: the library's autoClose (§3) closes the session
+    /// then, as it does an unscanned QR.
+    pub phone_code_valid_ms: f64,
     /// While the Sessions page is open, each session is checked once per this period, and
     /// each server's list read once.
     pub list_refresh_ms: u32,
     /// The Sessions page's checks are never closer together than this.
     pub list_min_gap_ms: u32,
+    /// While the server's Socket.IO push is live, QRs and logins arrive as events: a pairing
+    /// session is then only checked this often, for an event the socket may have missed.
+    pub push_safety_poll_ms: u32,
+    /// The minute alarm's checks are spread over this share of its period, not sent at once.
+    pub idle_spread_ms: u32,
 }
 
 impl Timings {
@@ -33,8 +44,12 @@ impl Timings {
         slow_refresh_minutes: 1.0,
         stuck_after_ms: 150_000.0,
         start_grace_ms: 10_000.0,
+        phone_code_wait_ms: 60_000,
+        phone_code_valid_ms: 60_000.0,
         list_refresh_ms: 60_000,
         list_min_gap_ms: 1_000,
+        push_safety_poll_ms: 30_000,
+        idle_spread_ms: 45_000,
     };
 
     /// Short enough for the browser suite, in the same proportions where they matter: a
@@ -46,8 +61,14 @@ impl Timings {
         slow_refresh_minutes: 1.0,
         stuck_after_ms: 4_000.0,
         start_grace_ms: 10_000.0,
+        phone_code_wait_ms: 5_000,
+        // The browser suite's sim closes an unused code after this (its autoClose).
+        phone_code_valid_ms: 6_000.0,
         list_refresh_ms: 3_000,
         list_min_gap_ms: 100,
+        // As shipped: the suite proves QRs arrive by push, with no check in between.
+        push_safety_poll_ms: 30_000,
+        idle_spread_ms: 3_000,
     };
 
     /// The timings this build runs with.

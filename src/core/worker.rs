@@ -12,6 +12,7 @@
 use crate::core::api::ApiError;
 use crate::core::index::{SessionEntry, SessionIndex};
 use crate::core::messages::{SessionRow, SessionsView, WorkerPush};
+use crate::core::push::SocketKey;
 use crate::core::server::Server;
 use crate::core::session::{Badge, Phase, SessionState, TabView};
 use crate::core::session_id::SessionId;
@@ -29,6 +30,8 @@ use std::rc::Rc;
 pub const LOGOUT_MENU_ID: &str = "logout-tab-session";
 pub const LOGOUT_MENU_TITLE: &str = "Log out this tab's session";
 pub const SESSIONS_MENU_ID: &str = "open-sessions-page";
+/// The keyboard command (manifest `commands`) that opens the Sessions page.
+pub const SESSIONS_COMMAND: &str = "open-sessions";
 pub const SESSIONS_MENU_TITLE: &str = "Manage sessions";
 /// The alarm behind the slow refresh of every session.
 pub const REFRESH_ALARM: &str = "wpp-tabs-refresh";
@@ -124,6 +127,13 @@ pub trait Shell {
     fn warn(&self, message: &str);
     /// Runs `task` to completion in the background.
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>);
+    /// Opens a WebSocket to `url`; what happens to it comes back through
+    /// [`Worker::socket_signal`] with `key`.
+    fn socket_open(&self, key: SocketKey, url: &str);
+    /// Sends a text frame; a connection that closed meanwhile is ignored.
+    fn socket_send(&self, key: SocketKey, text: &str);
+    /// Closes a connection; no signal of it follows.
+    fn socket_close(&self, key: SocketKey);
 }
 
 /// A session the worker knows: its index entry and its live state.
@@ -174,6 +184,10 @@ pub(crate) struct State {
     pub pacing: bool,
     /// Each locked server's unlock tries (wrong passphrases, the delay before the next).
     pub unlocks: HashMap<ServerId, crate::core::lock::Throttle>,
+    /// Each server's Socket.IO connection (`core::push`).
+    pub push: crate::core::push::Links,
+    /// The minute alarm's spread checks are under way: a second alarm adds none.
+    pub sweeping: bool,
 }
 
 pub struct Worker<S: Shell> {
@@ -296,6 +310,7 @@ impl<S: Shell + 'static> Worker<S> {
         if let Some(title) = title {
             self.shell.set_title(tab, &title);
         }
+        self.reconcile_push();
     }
 
     /// Sends each open Sessions page the list, when it changed; and each popup of a tab
@@ -342,6 +357,7 @@ impl<S: Shell + 'static> Worker<S> {
         for tab in empty_tabs {
             self.render_tab(tab);
         }
+        self.reconcile_push();
     }
 
     /// Sends one page a push that is not a view (a notice, an export).
@@ -411,6 +427,7 @@ impl<S: Shell + 'static> Worker<S> {
 
     pub fn page_disconnected(&self, port: PortKey) {
         self.state.borrow_mut().ports.remove(&port);
+        self.reconcile_push();
     }
 
     pub(crate) fn page_kind(&self, port: PortKey) -> Option<PageKind> {
@@ -843,7 +860,7 @@ impl State {
             groups.push(crate::core::messages::ServerGroup {
                 id: Some(server.id.clone()),
                 name: server.name.clone(),
-                url: Some(server.server_url.clone()),
+                url: Some(server.server_url.as_str().to_owned()),
                 error: remote.error,
                 sessions: rows,
             });

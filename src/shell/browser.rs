@@ -1,9 +1,10 @@
 //! Typed bindings to what `web-extensions-sys` does not cover, and helpers shared by the
 //! pages. Every `chrome.*` call the extension makes goes through a typed function.
 
-use crate::core::messages::{self, decode_text, MessageError, WorkerPush};
+use crate::core::messages::{self, decode_text, MessageError, Validate};
 use gloo_timers::callback::Timeout;
 use js_sys::{Object, Promise, Reflect};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -89,26 +90,27 @@ thread_local! {
     static CONNECTIONS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// What a page keeps open to the worker: the port's name, where pushes go, and the message
-/// that subscribes it again on every connection.
+/// What a page keeps open to the worker: the port's name, where pushes go (as JSON text),
+/// and the message that subscribes it again on every connection.
 struct WorkerLink {
     name: &'static str,
-    on_push: Box<dyn Fn(Result<WorkerPush, MessageError>)>,
+    on_push: Box<dyn Fn(&str)>,
     subscribe: JsValue,
 }
 
 /// Keeps this page connected to the worker over a port named `name`. Each push is decoded by
-/// the core and handed to `on_push`, or why it was refused; `subscribe` is posted on every
-/// connection. When the worker goes away (the browser stopped it, or the extension reloaded),
-/// the page reconnects, which wakes the worker again, and subscribes again.
-pub fn keep_worker_connected(
+/// the core as the page's own view of a `WorkerPush` (`P`: `PopupPush`, ...) and handed to
+/// `on_push`, or why it was refused; `subscribe` is posted on every connection. When the
+/// worker goes away (the browser stopped it, or the extension reloaded), the page
+/// reconnects, which wakes the worker again, and subscribes again.
+pub fn keep_worker_connected<P: DeserializeOwned + Validate>(
     name: &'static str,
-    on_push: impl Fn(Result<WorkerPush, MessageError>) + 'static,
+    on_push: impl Fn(Result<P, MessageError>) + 'static,
     subscribe: JsValue,
 ) {
     open_worker_port(Rc::new(WorkerLink {
         name,
-        on_push: Box::new(on_push),
+        on_push: Box::new(move |text| on_push(decode_text::<P>(text))),
         subscribe,
     }));
 }
@@ -119,7 +121,7 @@ fn open_worker_port(link: Rc<WorkerLink>) {
         .connect(None, &object(&[("name", link.name.into())]));
     let pushed = Rc::clone(&link);
     let on_message = Closure::<dyn Fn(JsValue)>::new(move |message: JsValue| {
-        (pushed.on_push)(decode_text::<WorkerPush>(&json_text(&message)));
+        (pushed.on_push)(&json_text(&message));
     });
     let gone = Rc::clone(&link);
     let on_disconnect = Closure::<dyn Fn()>::new(move || {
@@ -174,15 +176,26 @@ pub fn notifications() -> NotificationsApi {
     namespaces().notifications()
 }
 
-/// Serializes plain data to a JS object (maps as objects, not `Map`s).
+/// Plain data as a JS value, through JSON text (`JSON.parse`): the one serializer the core
+/// already has, rather than a second one straight to JS objects.
 pub fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .expect("plain data serializes")
+    let text = serde_json::to_string(value).expect("plain data serializes");
+    js_sys::JSON::parse(&text).expect("serde_json writes valid JSON")
 }
 
-pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+/// A JS object read as JSON (`JSON.stringify`, then the core's parser): what cannot be
+/// written as JSON, or is not an object, is an error.
+pub fn object_from_js(
+    value: &JsValue,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let text = js_sys::JSON::stringify(value)
+        .map_err(|e| js_error_text(&e))?
+        .as_string()
+        .ok_or("not representable as JSON")?;
+    match serde_json::from_str(&text).map_err(|e| e.to_string())? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err("not an object".to_owned()),
+    }
 }
 
 /// A message as JSON text, for the core to check and decode. The browser serializes it

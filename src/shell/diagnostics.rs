@@ -8,7 +8,7 @@ use super::browser::{
     post_to_worker, set_hidden, show_error, show_result, show_unreadable_update, text_el, to_js,
 };
 use crate::core::diagnostics::{iso_utc, report_text, DiagnosticsView, ServerReport};
-use crate::core::messages::{encode, DiagnosticsRequest, WorkerPush, DIAGNOSTICS_PORT};
+use crate::core::messages::{encode, DiagnosticsPush, DiagnosticsRequest, DIAGNOSTICS_PORT};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -38,7 +38,7 @@ fn with_page<R>(f: impl FnOnce(&mut Page) -> R) -> R {
     PAGE.with(|p| f(&mut p.borrow_mut()))
 }
 
-#[wasm_bindgen]
+#[cfg_attr(feature = "entry-diagnostics", wasm_bindgen)]
 pub fn diagnostics_main() {
     on_click("refresh", || send(DiagnosticsRequest::Refresh));
     on_click("copy-diagnostics", || spawn_local(copy()));
@@ -49,9 +49,9 @@ fn connect() {
     keep_worker_connected(
         DIAGNOSTICS_PORT,
         |push| match push {
-            Ok(WorkerPush::Diagnostics { view }) => render(&view),
-            Ok(WorkerPush::Notice { ok, message }) => show_result("copy-status", ok, &message),
-            Ok(_) => console_warn("wpp-tabs: another page's view sent here"),
+            Ok(DiagnosticsPush::Diagnostics { view }) => render(&view),
+            Ok(DiagnosticsPush::Notice { ok, message }) => show_result("copy-status", ok, &message),
+            Ok(DiagnosticsPush::Other) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
         },
         to_js(&encode(&DiagnosticsRequest::Subscribe)),

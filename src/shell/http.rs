@@ -1,7 +1,7 @@
 //! Performs an [`ApiRequest`] with `fetch` and hands the raw reply back to the core.
 
 use super::browser::{global_fetch, js_error_text};
-use crate::core::api::{ApiError, ApiRequest, HttpReply, MAX_REPLY_BYTES, REQUEST_TIMEOUT_MS};
+use crate::core::api::{ApiError, ApiRequest, HttpReply, MAX_REPLY_BYTES};
 use crate::core::server::Transport;
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
@@ -47,7 +47,7 @@ async fn send(request: &ApiRequest) -> Result<HttpReply, ApiError> {
         Request::new_with_str_and_init(&request.url, &init).map_err(|_| ApiError::Unreachable)?;
 
     let abort = controller.clone();
-    let timer = Timeout::new(REQUEST_TIMEOUT_MS, move || abort.abort());
+    let timer = Timeout::new(request.timeout_ms, move || abort.abort());
     let result = read(&fetch_request).await;
     drop(timer);
     result.map_err(|err| {

@@ -36,7 +36,7 @@ thread_local! {
     static KNOWN: RefCell<Known> = RefCell::default();
 }
 
-#[wasm_bindgen]
+#[cfg_attr(feature = "entry-options", wasm_bindgen)]
 pub async fn options_main() {
     on_event("server-select", "change", |_| {
         fill_form();
@@ -103,7 +103,7 @@ pub(super) async fn load(select: Option<ServerId>, preferences: bool) -> Result<
             Ok(())
         }
         OptionsReply::Error { message } => Err(message),
-        other => Err(format!("Unexpected reply: {other:?}")),
+        other => Err(unexpected(&other)),
     }
 }
 
@@ -305,7 +305,7 @@ async fn save() {
             ),
         },
         Ok(OptionsReply::Error { message }) => report(false, &message),
-        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
 }
@@ -333,7 +333,7 @@ async fn remove() {
             ),
         },
         Ok(OptionsReply::Error { message }) => report(false, &message),
-        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
 }
@@ -353,7 +353,7 @@ async fn test_connection() {
     match ask(&request).await {
         Ok(OptionsReply::Connection { ok, message }) => report(ok, &message),
         Ok(OptionsReply::Error { message }) => report(false, &message),
-        Ok(other) => report(false, &format!("Unexpected reply: {other:?}")),
+        Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
 }
@@ -393,7 +393,7 @@ async fn save_preferences() {
     let (ok, message) = match ask(&request).await {
         Ok(OptionsReply::Saved { .. }) => (true, "Saved.".to_owned()),
         Ok(OptionsReply::Error { message }) => (false, message),
-        Ok(other) => (false, format!("Unexpected reply: {other:?}")),
+        Ok(other) => (false, unexpected(&other)),
         Err(why) => (false, why),
     };
     show_result("preferences-status", ok, &message);
@@ -414,6 +414,18 @@ pub(super) async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String
         return Err("The extension's worker did not answer. Reload this page to try again.".into());
     }
     decode_text::<OptionsReply>(&json_text(&reply)).map_err(|e| e.to_string())
+}
+
+/// A reply that does not answer the request, named by its kind: not by its `Debug` form,
+/// whose code (float formatting included) would be all this page used it for.
+pub(super) fn unexpected(reply: &OptionsReply) -> String {
+    let kind = match reply {
+        OptionsReply::Settings { .. } => "settings",
+        OptionsReply::Saved { .. } => "saved",
+        OptionsReply::Connection { .. } => "connection",
+        OptionsReply::Error { .. } => "error",
+    };
+    format!("Unexpected reply: {kind}")
 }
 
 /// The outcome of a server action in `#options-status`, `data-result` `ok` or `error`.

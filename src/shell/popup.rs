@@ -1,5 +1,6 @@
 //! The popup: renders the [`TabView`] the worker pushes, and turns clicks into requests.
-//! It paints the cached session first (straight from `storage.session`), then goes live.
+//! It subscribes, and meanwhile paints the cached session (straight from `storage.session`)
+//! unless the live view came first.
 
 use super::browser::{
     clear_children, console_warn, document, element, input, js_error_text, keep_worker_connected,
@@ -7,8 +8,9 @@ use super::browser::{
     to_js,
 };
 use super::store::BrowserStorage;
+use crate::core::api::PairingPhone;
 use crate::core::index::{Colour, Label};
-use crate::core::messages::{encode, PopupRequest, WorkerPush, POPUP_PORT};
+use crate::core::messages::{encode, PopupPush, PopupRequest, POPUP_PORT};
 use crate::core::session::{display_id, TabView};
 use crate::core::settings::ServerId;
 use crate::core::storage::TabId;
@@ -16,6 +18,8 @@ use crate::core::store::Store;
 use gloo_timers::callback::Timeout;
 use js_sys::Array;
 use std::cell::RefCell;
+use std::future::Future;
+use std::task::Poll;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_extensions_sys::chrome;
@@ -36,9 +40,11 @@ struct PopupState {
     confirming: bool,
     /// Opened by the context menu (`?confirm=logout`) to confirm a logout, and only for that.
     confirm_window: bool,
+    /// The phone number form is open.
+    phone_form: bool,
 }
 
-#[wasm_bindgen]
+#[cfg_attr(feature = "entry-popup", wasm_bindgen)]
 pub async fn popup_main() {
     let Some(tab) = target_tab().await else {
         return show_error("This popup could not tell which tab it belongs to.");
@@ -50,11 +56,13 @@ pub async fn popup_main() {
             view: None,
             confirming: false,
             confirm_window,
+            phone_form: false,
         })
     });
     wire_buttons();
-    paint_cached(tab).await;
+    // Subscribed first: the worker's answer does not wait for the storage reads.
     connect(tab);
+    paint_cached(tab).await;
 }
 
 fn url_param(name: &str) -> Option<String> {
@@ -75,13 +83,15 @@ async fn target_tab() -> Option<TabId> {
     TabId::new(tab.id()?.into())
 }
 
-/// First paint from storage, before the worker answers: ID, name and last known status.
+/// First paint from storage, unless the worker answered first: ID, name and last known status.
 async fn paint_cached(tab: TabId) {
     let store = Store::new(&BrowserStorage);
-    let Ok(Some(id)) = store.tab_session(tab).await else {
+    // Both reads at once: the index does not wait for the tab's session.
+    let (id, index) = both(store.tab_session(tab), store.index()).await;
+    let Ok(Some(id)) = id else {
         return;
     };
-    let index = store.index().await.unwrap_or_default();
+    let index = index.unwrap_or_default();
     let entry = index.get(&id);
     let mut view = TabView::cached(&id, entry.and_then(|e| e.last_status), js_sys::Date::now());
     if let Some(entry) = entry {
@@ -89,18 +99,47 @@ async fn paint_cached(tab: TabId) {
         view.colour = Some(entry.colour);
         view.account = entry.account.clone();
     }
-    render(&view, ViewSource::Cache);
+    if with_popup(|p| p.view.is_none()).unwrap_or(false) {
+        render(&view, ViewSource::Cache);
+    }
+}
+
+/// Runs `a` and `b` together; their outputs once both are done.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut done_a, mut done_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        // A future is polled until it is done, never after.
+        if done_a.is_none() {
+            if let Poll::Ready(out) = a.as_mut().poll(cx) {
+                done_a = Some(out);
+            }
+        }
+        if done_b.is_none() {
+            if let Poll::Ready(out) = b.as_mut().poll(cx) {
+                done_b = Some(out);
+            }
+        }
+        match (done_a.take(), done_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (done_a, done_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 fn connect(tab: TabId) {
     keep_worker_connected(
         POPUP_PORT,
         |push| match push {
-            Ok(WorkerPush::State { view }) => {
+            Ok(PopupPush::State { view }) => {
                 render(&view, ViewSource::Worker);
                 follow_confirmation(*view);
             }
-            Ok(WorkerPush::Notice { ok: false, message }) => show_error(&message),
+            Ok(PopupPush::Notice { ok: false, message }) => show_error(&message),
             Ok(_) => {}
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
@@ -165,11 +204,119 @@ fn wire_buttons() {
     let _ = document().add_event_listener_with_callback("keydown", on_key.as_ref().unchecked_ref());
     on_key.forget();
     on_click("copy-session-id", || spawn_local(copy_session_id()));
+    wire_phone();
     on_click("open-options", || {
         spawn_local(async {
             let _ = runtime().open_options_page().await;
         });
     });
+}
+
+/// Pairing by phone number: the form, its check of the number (the worker's own, so nothing
+/// invalid is sent), the code's copy button, and the way back to the QR.
+fn wire_phone() {
+    on_click("pair-by-phone", || {
+        let phone = with_popup(|p| {
+            p.phone_form = true;
+            p.view.as_ref().and_then(|v| v.pairing_phone.clone())
+        })
+        .flatten();
+        if let (Some(field), Some(phone)) = (input("phone"), phone) {
+            field.set_value(&format!("+{}", phone.digits()));
+        }
+        show_phone_error(None);
+        render_phone_form(None);
+        if let Some(field) = input("phone") {
+            let _ = field.focus();
+        }
+    });
+    on_click("phone-cancel", close_phone_form);
+    on_click("phone-submit", submit_phone);
+    on_event("phone", "input", |_| show_phone_error(None));
+    on_click("pair-by-qr", || {
+        close_phone_form();
+        send(PopupRequest::PairByQr);
+    });
+    on_click("copy-phone-code", || spawn_local(copy_phone_code()));
+}
+
+fn submit_phone() {
+    let Some(field) = input("phone") else {
+        return;
+    };
+    match PairingPhone::parse(&field.value()) {
+        Ok(phone) => {
+            let server = select_value("server-choice").and_then(|v| ServerId::parse(&v));
+            close_phone_form();
+            send(PopupRequest::PairByPhone { phone, server });
+        }
+        Err(why) => {
+            show_phone_error(Some(why));
+            let _ = field.focus();
+        }
+    }
+}
+
+fn close_phone_form() {
+    with_popup(|p| p.phone_form = false);
+    show_phone_error(None);
+    render_phone_form(None);
+}
+
+fn show_phone_error(message: Option<&str>) {
+    if let Some(el) = element("phone-error") {
+        el.set_text_content(message);
+    }
+    set_hidden("phone-error", message.is_none());
+    if let Some(field) = input("phone") {
+        let invalid = if message.is_some() { "true" } else { "false" };
+        let _ = field.set_attribute("aria-invalid", invalid);
+    }
+}
+
+/// The form shows while open and while the view (`view`, or else the last live one) still
+/// allows pairing by phone; the link that opens it shows otherwise.
+fn render_phone_form(view: Option<&TabView>) {
+    let last = with_popup(|p| p.view.clone()).flatten();
+    let view = view.or(last.as_ref());
+    let allowed = view.as_ref().is_some_and(|v| v.can_pair_by_phone);
+    let open = with_popup(|p| {
+        p.phone_form &= allowed;
+        p.phone_form
+    })
+    .unwrap_or(false);
+    set_hidden("phone-form", !open);
+    set_hidden("pair-by-phone", !allowed || open);
+    if let Some(link) = element("pair-by-phone") {
+        let again = view.as_ref().is_some_and(|v| v.pairing_phone.is_some());
+        link.set_text_content(Some(match again {
+            true => "Use another phone number",
+            false => "Link with phone number instead",
+        }));
+    }
+}
+
+/// The pairing code, as WhatsApp shows it, with when it stops working.
+fn render_phone(view: &TabView) {
+    let code = view.phone_code.as_ref().map(|c| c.display());
+    if let Some(el) = element("phone-code") {
+        el.set_text_content(code.as_deref());
+    }
+    set_hidden("phone-code-box", code.is_none());
+    if let Some(el) = element("phone-code-expiry") {
+        let until = view.phone_code_expires_at.map(|at| {
+            let d = js_sys::Date::new(&at.into());
+            format!(
+                "Valid until {:02}:{:02}:{:02}.",
+                d.get_hours(),
+                d.get_minutes(),
+                d.get_seconds()
+            )
+        });
+        el.set_text_content(until.as_deref());
+    }
+    set_hidden("pair-by-qr", !view.can_pair_by_qr);
+    render_phone_form(Some(view));
 }
 
 /// The label as typed: sent when valid, otherwise the error shows and the old name returns.
@@ -346,6 +493,35 @@ fn close_window() {
     }
 }
 
+/// Writes `text` to the clipboard.
+async fn copy_text(text: &str) -> Result<(), String> {
+    let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
+    match clipboard {
+        Some(clipboard) => JsFuture::from(clipboard.write_text(text))
+            .await
+            .map(drop)
+            .map_err(|e| js_error_text(&e)),
+        None => Err("no clipboard".to_owned()),
+    }
+}
+
+async fn copy_phone_code() {
+    let code = with_popup(|p| p.view.as_ref().and_then(|v| v.phone_code.clone())).flatten();
+    let (Some(code), Some(button)) = (code, element("copy-phone-code")) else {
+        return;
+    };
+    match copy_text(&code.display()).await {
+        Ok(()) => {
+            button.set_text_content(Some("Copied"));
+            Timeout::new(COPIED_MS, move || button.set_text_content(Some("Copy"))).forget();
+        }
+        Err(why) => {
+            console_warn(&format!("wpp-tabs: copy failed: {why}"));
+            button.set_text_content(Some("Copy failed: select the code"));
+        }
+    }
+}
+
 async fn copy_session_id() {
     let Some(full_id) = with_popup(|p| p.full_id.clone()).flatten() else {
         return;
@@ -353,15 +529,8 @@ async fn copy_session_id() {
     let Some(button) = element("copy-session-id") else {
         return;
     };
-    let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
-    let copied = match clipboard {
-        Some(clipboard) => JsFuture::from(clipboard.write_text(&full_id))
-            .await
-            .map_err(|e| js_error_text(&e)),
-        None => Err("no clipboard".to_owned()),
-    };
-    match copied {
-        Ok(_) => {
+    match copy_text(&full_id).await {
+        Ok(()) => {
             button.set_text_content(Some("Copied"));
             Timeout::new(COPIED_MS, move || button.set_text_content(Some("Copy"))).forget();
         }
@@ -448,6 +617,7 @@ fn render(view: &TabView, source: ViewSource) {
         }
     }
     set_hidden("qr-hint", view.qr.is_none());
+    render_phone(view);
     if let Some(el) = element("pair") {
         el.set_text_content(view.action_label.as_deref());
         set_disabled(&el, view.busy);

@@ -11,7 +11,7 @@ use super::browser::{
 };
 use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
-    encode, ServerGroup, SessionAction, SessionRow, SessionsRequest, SessionsView, WorkerPush,
+    encode, ServerGroup, SessionAction, SessionRow, SessionsPush, SessionsRequest, SessionsView,
     SESSIONS_PORT,
 };
 use crate::core::status::ServerStatus;
@@ -112,7 +112,7 @@ fn with_page<R>(f: impl FnOnce(&mut Page) -> R) -> R {
     PAGE.with(|p| f(&mut p.borrow_mut()))
 }
 
-#[wasm_bindgen]
+#[cfg_attr(feature = "entry-sessions", wasm_bindgen)]
 pub fn sessions_main() {
     wire();
     connect();
@@ -122,15 +122,13 @@ fn connect() {
     keep_worker_connected(
         SESSIONS_PORT,
         |push| match push {
-            Ok(WorkerPush::Sessions { view }) => {
+            Ok(SessionsPush::Sessions { view }) => {
                 with_page(|p| p.view = Some(view.clone()));
                 render(&view);
             }
-            Ok(WorkerPush::Notice { ok, message }) => show_notice(ok, &message),
-            Ok(WorkerPush::Exported { text }) => save_export(&text),
-            Ok(WorkerPush::State { .. } | WorkerPush::Diagnostics { .. }) => {
-                console_warn("wpp-tabs: another page's view sent here")
-            }
+            Ok(SessionsPush::Notice { ok, message }) => show_notice(ok, &message),
+            Ok(SessionsPush::Exported { text }) => save_export(&text),
+            Ok(SessionsPush::Other) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
         },
         to_js(&encode(&SessionsRequest::Subscribe)),
@@ -294,7 +292,7 @@ fn new_group(key: &str) -> Element {
 
 fn fill_group(section: &Element, group: &ServerGroup) {
     set_text(section, ".server-name", &group.name);
-    let url = group.url.as_ref().map(|u| u.as_str()).unwrap_or_default();
+    let url = group.url.as_deref().unwrap_or_default();
     set_text(section, ".server-url", url);
     if let Some(error) = part(section, ".group-error") {
         error.set_text_content(group.error.as_deref());

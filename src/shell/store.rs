@@ -1,7 +1,7 @@
 //! `chrome.storage` as the core's [`KeyValue`]: raw JSON in, raw JSON out. Where each value
 //! goes is decided by `core::store`.
 
-use super::browser::{console_warn, from_js, js_error_text, object, to_js};
+use super::browser::{console_warn, js_error_text, object, object_from_js, to_js};
 use crate::core::store::{Area, KeyValue, StoreError};
 use js_sys::Array;
 use serde_json::Value;
@@ -29,13 +29,13 @@ impl KeyValue for BrowserStorage {
             .get(&JsValue::from_str(key))
             .await
             .map_err(store_error)?;
-        let mut all: serde_json::Map<String, Value> = from_js(all).map_err(StoreError)?;
+        let mut all = object_from_js(&all).map_err(StoreError)?;
         Ok(all.remove(key))
     }
 
     async fn get_all(&self, which: Area) -> Result<serde_json::Map<String, Value>, StoreError> {
         let all = area(which).get(&JsValue::NULL).await.map_err(store_error)?;
-        from_js(all).map_err(StoreError)
+        object_from_js(&all).map_err(StoreError)
     }
 
     async fn set(&self, which: Area, key: &str, value: Value) -> Result<(), StoreError> {

@@ -119,6 +119,7 @@ async fn a_reply_slower_than_the_timeout_is_a_timeout() {
         json_body: Some(format!(
             r#"{{"route":"status-session","session":"{id}","kind":"delay","delay_ms":{delay_ms}}}"#
         )),
+        timeout_ms: api::REQUEST_TIMEOUT_MS,
     };
     assert_eq!(Fetch.send(&fault).await.map(|r| r.status), Ok(200));
     // The server answers only after the delay; the request must give up before that.
@@ -138,6 +139,7 @@ async fn a_reply_without_a_length_is_cut_off_at_the_cap_while_it_streams() {
         json_body: Some(format!(
             r#"{{"route":"status-session","session":"{id}","kind":"endless"}}"#
         )),
+        timeout_ms: api::REQUEST_TIMEOUT_MS,
     };
     assert_eq!(Fetch.send(&fault).await.map(|r| r.status), Ok(200));
     // The body never ends: reading it whole would run into the timeout instead.

@@ -121,7 +121,7 @@ async fn act(request: OptionsRequest, id: ServerId, done: &'static str) {
             ),
         },
         Ok(OptionsReply::Error { message }) => (false, message),
-        Ok(other) => (false, format!("Unexpected reply: {other:?}")),
+        Ok(other) => (false, super::options::unexpected(&other)),
         Err(why) => (false, why),
     };
     show_result("lock-status", ok, &message);

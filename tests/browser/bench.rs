@@ -1,9 +1,10 @@
 //! Benchmark (an ignored test, run by `scripts/bench.sh`): how fast the popup shows a paired
 //! tab's session, in real Chromium with the shipped build (`dist/chrome`), against wpp-sim.
-//! Prints, side by side, the first paint from the cached state in storage.session (what the
-//! user sees at once) and the first live state the worker pushes (the baseline: what a popup
-//! without the cache would wait for), with the worker warm and with the worker stopped just
-//! before the popup opens.
+//! Prints, side by side, when the static page is there (its HTML parsed: what a page without
+//! any script would show, the floor), the first paint from the cached state in
+//! storage.session (what the user sees at once) and the first live state the worker pushes
+//! (what a popup without the cache would wait for), with the worker warm and with the worker
+//! stopped just before the popup opens.
 //!
 //! A second benchmark, [`sessions_page_load`], counts what the session manager costs the
 //! server: 20 connected sessions, the authenticated requests wpp-sim receives in a real minute
@@ -20,12 +21,16 @@ use crate::ctx::Ctx;
 use crate::harness::{ensure, wait_for, wd, Build, Kind, Result, WAIT};
 use crate::sim::Sim;
 
-/// Runs before any script of every document in the measured window: records when the session
-/// ID (cached paint) and the live CONNECTED state from the worker first appear.
+/// Runs before any script of every document in the measured window: records when the static
+/// HTML is parsed (`readyState` interactive, before any module script runs), and when the
+/// session ID (cached paint) and the live CONNECTED state from the worker first appear.
 const OBSERVER: &str = r#"
 (() => {
   const t0 = performance.now();
   const seen = {};
+  document.addEventListener('readystatechange', () => {
+    if (!seen.static && document.readyState !== 'loading') seen.static = performance.now() - t0;
+  });
   new MutationObserver(() => {
     const id = document.querySelector('#session-id');
     const status = document.querySelector('#status');
@@ -45,9 +50,12 @@ fn percentile(xs: &[f64], p: f64) -> f64 {
     s[((s.len() as f64 * p) as usize).min(s.len() - 1)]
 }
 
-/// `dist/`, the shipped build, or an error saying how to make it.
-fn shipped_dist() -> Result<PathBuf> {
-    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist");
+/// `dist/`, the shipped build, or an error saying how to make it. `WPP_TABS_BENCH_DIST`
+/// names another build of the same layout (e.g. an earlier one, to compare).
+pub(crate) fn shipped_dist() -> Result<PathBuf> {
+    let dist = std::env::var_os("WPP_TABS_BENCH_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist"));
     if !dist.join("chrome/manifest.json").is_file() {
         return Err(format!(
             "{}/chrome is missing: run scripts/build.sh first (the benchmark measures the shipped build)",
@@ -79,7 +87,7 @@ pub async fn popup_open() -> Result<String> {
 
     let mut rows = Vec::new();
     for (name, stop_worker) in [("worker warm", false), ("worker stopped", true)] {
-        let (mut cached, mut live) = (Vec::new(), Vec::new());
+        let (mut stat, mut cached, mut live) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             if stop_worker {
                 cdp.stop_extension_worker(&ctx.b.ext_id).await?;
@@ -95,25 +103,27 @@ pub async fn popup_open() -> Result<String> {
                     let v = b
                         .execute("return globalThis.__wppBench || null;", vec![])
                         .await?;
-                    Ok(if v["cached"].is_number() && v["live"].is_number() {
-                        Ok(v)
-                    } else {
-                        Err(v.to_string())
-                    })
+                    let all = ["static", "cached", "live"]
+                        .iter()
+                        .all(|k| v[k].is_number());
+                    Ok(if all { Ok(v) } else { Err(v.to_string()) })
                 })
                 .await?;
+            stat.push(seen["static"].as_f64().unwrap_or_default());
             cached.push(seen["cached"].as_f64().unwrap_or_default());
             live.push(seen["live"].as_f64().unwrap_or_default());
         }
-        rows.push((name, cached, live));
+        rows.push((name, stat, cached, live));
     }
     let mut out = format!(
         "popup open, {runs} runs each (ms from navigation; median / p90)\n\
-         scenario         | cached first paint | live state (baseline)\n"
+         scenario         | static page (floor) | cached first paint | live state\n"
     );
-    for (name, c, l) in rows {
+    for (name, s, c, l) in rows {
         out += &format!(
-            "{name:16} | {:7.1} / {:6.1}   | {:7.1} / {:6.1}\n",
+            "{name:16} | {:7.1} / {:6.1}    | {:7.1} / {:6.1}   | {:7.1} / {:6.1}\n",
+            percentile(&s, 0.5),
+            percentile(&s, 0.9),
             percentile(&c, 0.5),
             percentile(&c, 0.9),
             percentile(&l, 0.5),

@@ -70,7 +70,7 @@ pub fn test_dist() -> Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-dist"));
     for needed in [
         "chrome/manifest.json",
-        "chrome/wasm/wpp_tabs.js",
+        "chrome/wasm/worker.js",
         "firefox/manifest.json",
         "wpp-tabs-firefox.zip",
     ] {
@@ -595,6 +595,19 @@ impl Browser {
 
 /// Headless Firefox capabilities: the profile directory to use, and the prefs.
 fn firefox_caps(uuids: &str, profile: &Path) -> Value {
+    let mut caps = firefox_base_caps(uuids, profile);
+    // The event page's idle timeout (ms; Firefox's default is 30 000), shortened by the
+    // lifetime probe (`push::probe_event_page_lifetime`).
+    if let Some(ms) = std::env::var("WPP_FIREFOX_IDLE_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        caps["moz:firefoxOptions"]["prefs"]["extensions.background.idle.timeout"] = json!(ms);
+    }
+    caps
+}
+
+fn firefox_base_caps(uuids: &str, profile: &Path) -> Value {
     json!({
         "browserName": "firefox",
         "moz:firefoxOptions": {

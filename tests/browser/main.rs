@@ -20,6 +20,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+mod bench_push;
+#[cfg(not(target_arch = "wasm32"))]
 mod cdp;
 #[cfg(not(target_arch = "wasm32"))]
 mod confirm;
@@ -34,9 +36,15 @@ mod flows;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
+mod keyboard;
+#[cfg(not(target_arch = "wasm32"))]
 mod lock;
 #[cfg(not(target_arch = "wasm32"))]
 mod manager;
+#[cfg(not(target_arch = "wasm32"))]
+mod phone;
+#[cfg(not(target_arch = "wasm32"))]
+mod push;
 #[cfg(not(target_arch = "wasm32"))]
 mod real_server;
 #[cfg(not(target_arch = "wasm32"))]
@@ -69,11 +77,12 @@ mod suite {
 
     use crate::harness::{Kind, Result};
     use crate::{
-        bench, confirm, diagnostics, faults, flows, lock, manager, resilience, servers,
-        sessions_page, stale,
+        bench, confirm, diagnostics, faults, flows, keyboard, lock, manager, phone, push,
+        resilience, servers, sessions_page, stale,
     };
 
-    type Run = fn(Kind) -> Pin<Box<dyn Future<Output = Result<String>>>>;
+    type Outcome = Pin<Box<dyn Future<Output = Result<String>>>>;
+    type Run = fn(Kind) -> Outcome;
 
     #[derive(Clone, Copy)]
     /// One scenario: its test name (after the browser prefix), whether it is Chromium-only,
@@ -104,6 +113,18 @@ mod suite {
         };
     }
 
+    /// A benchmark or probe: ignored unless asked for (`--ignored`), on its own runtime.
+    fn on_demand(
+        name: &'static str,
+        run: fn() -> Outcome,
+    ) -> Trial {
+        Trial::test(name, move || {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(run()).map(drop).map_err(Into::into)
+        })
+        .with_ignored_flag(true)
+    }
+
     fn scenarios() -> Vec<Scenario> {
         vec![
             scenario!("popup_before_settings", 3, flows::popup_before_settings),
@@ -120,6 +141,26 @@ mod suite {
             scenario!("sessions_page", 20, sessions_page::sessions_page),
             scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
             scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
+            scenario!(
+                "command_opens_sessions_page",
+                3,
+                keyboard::command_opens_sessions_page
+            ),
+            scenario!(
+                "push_qr_without_requests",
+                12,
+                push::push_qr_without_requests
+            ),
+            scenario!(
+                "push_lost_falls_back_to_polling",
+                15,
+                push::push_lost_falls_back_to_polling
+            ),
+            scenario!(
+                "push_events_without_session",
+                12,
+                push::push_events_without_session
+            ),
             scenario!("badges_per_tab", 5, flows::badges_per_tab),
             scenario!(
                 "tokens_only_in_session_storage",
@@ -291,6 +332,26 @@ mod suite {
                 20,
                 stale::stale_sessions_marked_and_forgotten
             ),
+            scenario!(
+                "phone_code_and_scan",
+                8,
+                phone::phone_code_shown_and_scan_connects
+            ),
+            scenario!(
+                "phone_expired_code_offers_a_new_one",
+                20,
+                phone::expired_code_offers_a_new_one
+            ),
+            scenario!(
+                "phone_switch_from_qr_and_back",
+                10,
+                phone::switch_from_qr_to_phone_and_back
+            ),
+            scenario!(
+                "phone_invalid_number_sends_nothing",
+                8,
+                phone::invalid_phone_is_refused_in_the_popup
+            ),
         ]
     }
 
@@ -330,7 +391,7 @@ mod suite {
     /// The shipped build (`dist/`) carries no test hook; the test build does.
     fn test_hook_only_in_test_build() -> std::result::Result<Completion, Failed> {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let glue = "chrome/wasm/wpp_tabs.js";
+        let glue = "chrome/wasm/worker.js";
         let hook = "worker_test_panic";
         let test_build = crate::harness::test_dist()?.join(glue);
         let text = std::fs::read_to_string(&test_build)
@@ -405,24 +466,25 @@ mod suite {
         ));
         // Against the real wppconnect-server: ignored unless WPP_REAL_SERVER=1 (scripts/test.sh).
         trials.extend(crate::real_server::trials());
-        trials.push(
-            Trial::test("bench_popup_open", || {
-                let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-                rt.block_on(bench::popup_open())
-                    .map(drop)
-                    .map_err(Into::into)
-            })
-            .with_ignored_flag(true),
-        );
-        trials.push(
-            Trial::test("bench_sessions_page_load", || {
-                let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-                rt.block_on(bench::sessions_page_load())
-                    .map(drop)
-                    .map_err(Into::into)
-            })
-            .with_ignored_flag(true),
-        );
+        // On demand: what keeps Firefox's event page (and so the socket) alive.
+        trials.push(on_demand("probe_firefox_event_page_lifetime", || {
+            Box::pin(crate::push::probe_event_page_lifetime(Kind::Firefox))
+        }));
+        trials.push(on_demand("bench_popup_open", || {
+            Box::pin(bench::popup_open())
+        }));
+        trials.push(on_demand("bench_push_pairing", || {
+            Box::pin(crate::bench_push::push_pairing())
+        }));
+        trials.push(on_demand("bench_worker_cold_start", || {
+            Box::pin(crate::bench_push::worker_cold_start())
+        }));
+        trials.push(on_demand("bench_host_permission", || {
+            Box::pin(crate::bench_push::host_permission())
+        }));
+        trials.push(on_demand("bench_sessions_page_load", || {
+            Box::pin(bench::sessions_page_load())
+        }));
         let started = Instant::now();
         let conclusion = libtest_mimic::run(&args, trials);
         crate::harness::remove_template();

@@ -139,6 +139,11 @@ impl Sim {
         })
     }
 
+    /// The in-process control surface: sockets and the event record have no HTTP route.
+    pub fn handle(&self) -> wpp_sim::SimControl {
+        self._server.control()
+    }
+
     /// The server URL the extension is configured with (through the proxy).
     pub fn server_url(&self) -> String {
         self.proxy.url()
@@ -234,6 +239,22 @@ impl Sim {
             return Err(format!("GET {url}: {status}: {text}"));
         }
         Ok(text)
+    }
+
+    /// A direct `POST /api/<session>/close-session` with `token`, as another client would:
+    /// the HTTP status and body, whatever the status.
+    pub async fn close_session(&self, session: &str, token: &str) -> Result<(u16, String)> {
+        let url = format!("{}/api/{session}/close-session", self.direct);
+        let resp = self
+            .http
+            .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        Ok((status.as_u16(), text))
     }
 
     /// The status of `session` as `/__sim/sessions` reports it (None: unknown there).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{from_fn, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
@@ -52,7 +52,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/reset", post(sim_reset))
         .route("/api/*rest", any(api))
         .fallback(not_found)
-        .layer(from_fn(cors_and_log))
+        .layer(from_fn_with_state(shared.clone(), cors_and_log))
         .with_state(shared)
 }
 
@@ -60,11 +60,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// `cors()` defaults: every OPTIONS is a preflight answered 204; everything else gets
 /// `Access-Control-Allow-Origin: *`.
-async fn cors_and_log(req: Request, next: Next) -> Response {
+async fn cors_and_log(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = redact_path(req.uri().path());
     let mut resp = if method == Method::OPTIONS {
+        sh.sockets.count_preflight();
         let mut r = StatusCode::NO_CONTENT.into_response();
         let h = r.headers_mut();
         h.insert(

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use http::set_request_logging;
+pub use socket::{EmittedEvent, DATA_TAIL_CHARS};
 pub use state::{
     Account, FaultKind, FaultSpec, LogEntry, ScanAs, SessionAuth, SessionInfo, SimLog,
     MAX_SCAN_PHONE_DIGITS,
@@ -249,6 +250,31 @@ impl SimControl {
     /// `DELETE /__sim/faults`.
     pub fn clear_faults(&self) {
         self.shared.clear_faults()
+    }
+
+    /// Drops every Socket.IO connection (a server restart, as clients see it); with
+    /// `refuse`, new connections are refused (503) until [`SimControl::allow_sockets`].
+    pub fn drop_sockets(&self, refuse: bool) {
+        self.shared.sockets.drop_all(refuse)
+    }
+
+    pub fn allow_sockets(&self) {
+        self.shared.sockets.allow()
+    }
+
+    /// How many CORS preflights (OPTIONS requests) the server answered so far.
+    pub fn preflights(&self) -> usize {
+        self.shared.sockets.preflights()
+    }
+
+    /// How many sockets have joined the namespace now (they receive every event).
+    pub fn sockets_joined(&self) -> usize {
+        self.shared.sockets.joined()
+    }
+
+    /// Every Socket.IO event sent, oldest first, with the time it went out.
+    pub fn emitted(&self) -> Vec<EmittedEvent> {
+        self.shared.sockets.emitted()
     }
 
     /// `GET /__sim/log`.

@@ -2,8 +2,9 @@
 //! with `transports: ['websocket']`: open packet, namespace connect, ping/pong, and every
 //! server event broadcast to every socket like upstream's `io.emit` (§4).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -18,6 +19,101 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::state::Shared;
 
 const PING_INTERVAL_MS: u64 = 25_000;
+/// The event record keeps the latest events only.
+const MAX_EMITTED: usize = 10_000;
+
+/// One event as it went out to every socket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EmittedEvent {
+    /// Wall-clock time (ms since the Unix epoch), comparable with a browser's `Date.now()`.
+    pub at_ms: u64,
+    pub event: String,
+    pub session: Option<String>,
+    /// The end of a `qrCode` event's data URL: enough to tell which QR a client shows.
+    pub data_tail: Option<String>,
+}
+
+/// Characters of a QR's data URL kept in [`EmittedEvent::data_tail`].
+pub const DATA_TAIL_CHARS: usize = 32;
+
+/// The control surface's view of the sockets: how many joined the namespace, whether new
+/// ones are refused (a server whose socket endpoint is down), a signal that drops them all.
+pub(crate) struct Sockets {
+    joined: AtomicUsize,
+    refused: AtomicBool,
+    kill: tokio::sync::watch::Sender<u64>,
+    emitted: Mutex<Vec<EmittedEvent>>,
+    /// CORS preflights (OPTIONS) answered: what a client without host permission adds.
+    preflights: AtomicUsize,
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Sockets {
+            joined: AtomicUsize::new(0),
+            refused: AtomicBool::new(false),
+            kill: tokio::sync::watch::channel(0).0,
+            emitted: Mutex::new(Vec::new()),
+            preflights: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Sockets {
+    pub(crate) fn record(&self, event: &str, payload: &serde_json::Value) {
+        let session = payload
+            .get("session")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let data_tail = payload
+            .get("data")
+            .and_then(serde_json::Value::as_str)
+            .map(|d| d.chars().rev().take(DATA_TAIL_CHARS).collect::<Vec<_>>())
+            .map(|c| c.into_iter().rev().collect());
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut emitted = self.emitted.lock().unwrap_or_else(|e| e.into_inner());
+        if emitted.len() >= MAX_EMITTED {
+            emitted.remove(0);
+        }
+        emitted.push(EmittedEvent {
+            at_ms,
+            event: event.to_owned(),
+            session,
+            data_tail,
+        });
+    }
+
+    pub(crate) fn emitted(&self) -> Vec<EmittedEvent> {
+        self.emitted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn count_preflight(&self) {
+        self.preflights.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn preflights(&self) -> usize {
+        self.preflights.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn joined(&self) -> usize {
+        self.joined.load(Ordering::SeqCst)
+    }
+
+    /// Drops every socket; with `refuse`, new ones are refused until [`Sockets::allow`].
+    pub(crate) fn drop_all(&self, refuse: bool) {
+        self.refused.store(refuse, Ordering::SeqCst);
+        self.kill.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn allow(&self) {
+        self.refused.store(false, Ordering::SeqCst);
+    }
+}
 
 fn sid() -> String {
     rand::thread_rng()
@@ -40,6 +136,13 @@ pub(crate) async fn handler(
             .find(|(key, _)| *key == k)
             .map(|(_, v)| v.to_string())
     };
+    if sh.sockets.refused.load(Ordering::SeqCst) {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"message": "sockets refused by the simulator"})),
+        )
+            .into_response();
+    }
     if param("EIO").as_deref() != Some("4") {
         return (
             axum::http::StatusCode::BAD_REQUEST,
@@ -62,6 +165,7 @@ async fn run(mut socket: WebSocket, sh: Arc<Shared>) {
     // Subscribe before the open packet so nothing emitted after the handshake is missed.
     let mut events = sh.events.subscribe();
     let mut shutdown = sh.shutdown.clone();
+    let mut kill = sh.sockets.kill.subscribe();
     let open = json!({
         "sid": sid(),
         "upgrades": [],
@@ -88,9 +192,15 @@ async fn run(mut socket: WebSocket, sh: Arc<Shared>) {
                     Some(Ok(_)) => continue,
                 };
                 let reply = if text.starts_with("40") {
+                    if !connected {
+                        sh.sockets.joined.fetch_add(1, Ordering::SeqCst);
+                    }
                     connected = true;
                     Some(format!("40{}", json!({"sid": sid()})))
                 } else if text.starts_with("41") {
+                    if connected {
+                        sh.sockets.joined.fetch_sub(1, Ordering::SeqCst);
+                    }
                     connected = false;
                     None
                 } else if text == "2" {
@@ -121,7 +231,11 @@ async fn run(mut socket: WebSocket, sh: Arc<Shared>) {
                 }
             }
             _ = shutdown.changed() => break,
+            _ = kill.changed() => break,
         }
+    }
+    if connected {
+        sh.sockets.joined.fetch_sub(1, Ordering::SeqCst);
     }
     let _ = socket.send(Message::Close(None)).await;
 }

@@ -291,6 +291,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Socket.IO frames (`42[...]`) broadcast to every connected socket, like `io.emit`.
     pub(crate) events: broadcast::Sender<String>,
+    /// The sockets' side: who joined, refusals, drops, and when each event went out.
+    pub(crate) sockets: crate::socket::Sockets,
     pub(crate) started: Instant,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
@@ -354,6 +356,7 @@ impl Shared {
             config,
             inner: Mutex::new(Inner::default()),
             events,
+            sockets: crate::socket::Sockets::default(),
             started: Instant::now(),
             shutdown,
         })
@@ -366,6 +369,7 @@ impl Shared {
 
     pub(crate) fn emit(&self, event: &str, payload: Value) {
         let frame = format!("42{}", json!([event, payload]));
+        self.sockets.record(event, &payload);
         let _ = self.events.send(frame);
     }
 

@@ -500,6 +500,59 @@ async fn wait_qr_code_holds_until_first_qr() {
     s.server.shutdown().await;
 }
 
+/// What a client pairing by phone relies on (§2.1, §2.5, §3): the code comes in the held
+/// answer only for a session without an entry; it expires with autoClose like a QR; a session
+/// with an entry (expired, or the `{status:null}` a close leaves) is answered at once, with
+/// no code.
+#[tokio::test(flavor = "multi_thread")]
+async fn phone_code_expires_and_only_a_session_without_an_entry_gets_it_in_the_answer() {
+    let s = sim_with(SimConfig {
+        init_delay: Duration::from_millis(100),
+        auto_close: Duration::from_millis(1500),
+        ..SimConfig::fast()
+    })
+    .await;
+    let by_phone = json!({"waitQrCode": true, "phone": "5511988887777"});
+    let t = s.token("pe").await;
+    let (_, v) = s
+        .post_json("pe", &t, "start-session", Some(by_phone.clone()))
+        .await;
+    let first = v["phoneCode"].as_str().unwrap().to_owned();
+    assert!(is_pairing_code(&first), "{v}");
+    let closed = s.wait_status("pe", &t, "CLOSED", 3 * SEC).await;
+    assert_eq!(closed["qrcode"], Value::Null);
+    assert_eq!(s.scan("pe").await.0, 409, "an expired code links nothing");
+    let started = Instant::now();
+    let (code, v) = s
+        .post_json("pe", &t, "start-session", Some(by_phone.clone()))
+        .await;
+    assert!(started.elapsed() < Duration::from_millis(100), "not held");
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], "CLOSED");
+    assert_eq!(v.get("phoneCode"), None);
+    s.wait_status("pe", &t, "PHONECODE", 2 * SEC).await;
+    let again = s
+        .server
+        .control()
+        .session("pe")
+        .unwrap()
+        .phone_code
+        .unwrap();
+    assert!(is_pairing_code(&again));
+
+    let tq = s.token("pq").await;
+    s.post("pq", &tq, "start-session", None).await;
+    s.wait_status("pq", &tq, "QRCODE", 2 * SEC).await;
+    assert_eq!(s.post("pq", &tq, "close-session", None).await.status(), 500);
+    let (code, v) = s
+        .post_json("pq", &tq, "start-session", Some(by_phone))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(v["status"], Value::Null);
+    assert_eq!(v.get("phoneCode"), None);
+    s.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn close_session_errors_and_placeholders() {
     let s = sim().await;

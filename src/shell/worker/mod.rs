@@ -5,6 +5,7 @@
 mod ports;
 mod setup;
 mod shell;
+mod sockets;
 
 use super::browser::{console_error, is_own_page, json_text, now_ms, object, to_js};
 use crate::core::diagnostics::{PanicLine, LOG_KEY};
@@ -55,6 +56,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         console_error(&format!("wpp-tabs: the worker panicked: {info}"));
         record_panic(&info.to_string());
+        sockets::close_all();
         wasm_bindgen::handler::schedule_reinit();
         let _ = tell_loader_of_panic();
     }));
@@ -159,6 +161,11 @@ pub async fn worker_on_menu_clicked(item: Option<String>, tab: Option<f64>) {
 #[wasm_bindgen]
 pub async fn worker_on_alarm(name: String) {
     worker().alarm(&name).await;
+}
+
+#[wasm_bindgen]
+pub fn worker_on_command(name: String) {
+    worker().command(&name);
 }
 
 #[wasm_bindgen]

@@ -1,7 +1,8 @@
 //! The browser as the core's [`Shell`]: `fetch`, `chrome.storage`, ports, badges, timers.
 
-use super::ports;
+use super::{ports, sockets};
 use crate::core::messages::{encode, WorkerPush};
+use crate::core::push::SocketKey;
 use crate::core::server::{HttpServer, Server};
 use crate::core::session::Badge;
 use crate::core::settings::ServerUrl;
@@ -156,5 +157,17 @@ impl Shell for BrowserShell {
 
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()>>>) {
         spawn_local(task);
+    }
+
+    fn socket_open(&self, key: SocketKey, url: &str) {
+        sockets::open(key, url);
+    }
+
+    fn socket_send(&self, key: SocketKey, text: &str) {
+        sockets::send(key, text);
+    }
+
+    fn socket_close(&self, key: SocketKey) {
+        sockets::close(key);
     }
 }
