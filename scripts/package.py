@@ -27,6 +27,22 @@ def browser_manifest(source: dict, browser: str, version: str) -> dict:
     return manifest
 
 
+# Every entry gets this date and these permissions, so the same files give the same bytes
+# whenever and wherever they are built (the stores and reviewers can rebuild and compare).
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_MODE = 0o644 << 16
+
+
+def write_zip(archive: Path, folder: Path) -> None:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), ZIP_DATE)
+                info.external_attr = ZIP_MODE
+                info.create_system = 3  # Unix, whatever the building machine
+                zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--manifest", type=Path, required=True)
@@ -49,10 +65,7 @@ def main() -> None:
         manifest = browser_manifest(source, browser, version)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         archive = args.out / f"wpp-tabs-{browser}.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(folder).as_posix())
+        write_zip(archive, folder)
         print(f"[build] {browser}: {folder}/ and {archive} ({archive.stat().st_size} bytes)")
 
     for entry in args.entries:

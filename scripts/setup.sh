@@ -37,9 +37,10 @@ setup_build() {
     cargo install wasm-bindgen-cli --version "$want" --locked ||
       cargo install wasm-bindgen-cli --version "$want"
   fi
-  if [ ! -x scripts/node_modules/.bin/wasm-opt ] || [ ! -x scripts/node_modules/.bin/web-ext ]; then
+  if [ ! -x scripts/node_modules/.bin/wasm-opt ] || [ ! -x scripts/node_modules/.bin/web-ext ] ||
+    [ ! -f scripts/node_modules/axe-core/axe.min.js ]; then
     command -v npm >/dev/null || apt_install npm
-    say "installing wasm-opt and web-ext (npm binaryen and web-ext, pinned in scripts/package-lock.json)"
+    say "installing wasm-opt, web-ext and axe-core (npm, pinned in scripts/package-lock.json)"
     (cd scripts && npm ci --no-audit --no-fund --silent)
   fi
 }

@@ -22,6 +22,13 @@ cargo clippy -p wpp-tabs --lib --target wasm32-unknown-unknown --features test-h
 step "building the extension"
 scripts/build.sh
 
+step "the packages are reproducible: a second build gives the same bytes"
+first="$(sha256sum dist/*.zip)"
+touch extension/* manifest.json
+scripts/build.sh >/dev/null
+second="$(sha256sum dist/*.zip)"
+[ "$first" = "$second" ] || { printf 'not reproducible:\n%s\n%s\n' "$first" "$second" >&2; exit 1; }
+
 step "web-ext lint of the Firefox package (Mozilla's store checks; warnings fail)"
 scripts/node_modules/.bin/web-ext lint --source-dir dist/firefox --warnings-as-errors --output text
 

@@ -164,3 +164,57 @@ fn each_built_module_exports_only_its_own_entry() {
         }
     }
 }
+
+/// `#rrggbb` as linear-light relative luminance (WCAG 2.x).
+fn luminance(hex: &str) -> f64 {
+    let channel = |i: usize| {
+        let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+}
+
+fn contrast(a: &str, b: &str) -> f64 {
+    let (a, b) = (luminance(a), luminance(b));
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
+}
+
+/// A custom property of the stylesheet's `:root`: `light-dark(<light>, <dark>)` or one colour.
+fn palette(css: &str, name: &str) -> (String, String) {
+    let start = css
+        .find(&format!("{name}:"))
+        .unwrap_or_else(|| panic!("{name} missing"))
+        + name.len()
+        + 1;
+    let value = css[start..].split(';').next().unwrap().trim();
+    match value.strip_prefix("light-dark(") {
+        Some(pair) => {
+            let (light, dark) = pair.trim_end_matches(')').split_once(',').unwrap();
+            (light.trim().to_owned(), dark.trim().to_owned())
+        }
+        None => (value.to_owned(), value.to_owned()),
+    }
+}
+
+#[test]
+fn text_colours_meet_wcag_aa_in_light_and_dark() {
+    let css = source("extension/style.css");
+    // The pages' backgrounds: light Canvas, and dark Canvas in Chromium and in Firefox.
+    const LIGHT: &str = "#ffffff";
+    const DARK: [&str; 2] = ["#121212", "#1c1b22"];
+    for name in ["--accent", "--error", "--muted"] {
+        let (light, dark) = palette(&css, name);
+        assert!(contrast(&light, LIGHT) >= 4.5, "{name} {light} in light");
+        for canvas in DARK {
+            assert!(contrast(&dark, canvas) >= 4.5, "{name} {dark} on {canvas}");
+        }
+    }
+    for name in ["--accent-fill", "--error-fill"] {
+        let (fill, _) = palette(&css, name);
+        assert!(contrast("#ffffff", &fill) >= 4.5, "white on {name} {fill}");
+    }
+}

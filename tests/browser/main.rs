@@ -18,6 +18,8 @@
 //! outcome and duration as it ends, and a timing table closes the run.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod a11y;
+#[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench_push;
@@ -77,7 +79,7 @@ mod suite {
 
     use crate::harness::{Kind, Result};
     use crate::{
-        bench, confirm, diagnostics, faults, flows, keyboard, lock, manager, phone, push,
+        a11y, bench, confirm, diagnostics, faults, flows, keyboard, lock, manager, phone, push,
         resilience, servers, sessions_page, stale,
     };
 
@@ -114,10 +116,7 @@ mod suite {
     }
 
     /// A benchmark or probe: ignored unless asked for (`--ignored`), on its own runtime.
-    fn on_demand(
-        name: &'static str,
-        run: fn() -> Outcome,
-    ) -> Trial {
+    fn on_demand(name: &'static str, run: fn() -> Outcome) -> Trial {
         Trial::test(name, move || {
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(run()).map(drop).map_err(Into::into)
@@ -141,6 +140,7 @@ mod suite {
             scenario!("sessions_page", 20, sessions_page::sessions_page),
             scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
             scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
+            scenario!("axe_in_every_page", 8, a11y::axe_in_every_page),
             scenario!(
                 "command_opens_sessions_page",
                 3,
