@@ -822,7 +822,8 @@ impl<S: Shell + 'static> Worker<S> {
             match self.read(&id, |l| l.state.is_busy()) {
                 Some(true) => continue,
                 // A live push connection brings QRs and logins: only a safety check is due.
-                Some(false) if self.push_covers(&id) => continue,
+                // The view may still change with time alone (a start turning stuck).
+                Some(false) if self.push_covers(&id) => self.render(&id),
                 Some(false) if self.watched(&id) => self.refresh(&id).await,
                 Some(false) => continue,
                 None => return,

@@ -265,6 +265,7 @@ impl<S: Shell + 'static> Worker<S> {
                             polling: false,
                             checked_at: 0.0,
                             account_read: false,
+                            qr_pushed_at: 0.0,
                         };
                         state.sessions.insert(id, live);
                     }

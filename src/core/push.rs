@@ -61,8 +61,9 @@ fn pairing(phase: Phase) -> bool {
 }
 
 impl<S: Shell + 'static> Worker<S> {
-    /// Whether the session's server has a live connection and the session was checked
-    /// within the safety period: then its next poll is skipped.
+    /// Whether the session's server has a live connection, the session was checked within
+    /// the safety period, and a shown QR is still being replaced by events: then its next
+    /// poll is skipped.
     pub(crate) fn push_covers(&self, id: &SessionId) -> bool {
         let now = self.shell.now_ms();
         let state = self.state.borrow();
@@ -74,8 +75,12 @@ impl<S: Shell + 'static> Worker<S> {
             .by_server
             .get(&live.entry.server)
             .is_some_and(|l| l.live);
+        let phase = live.state.phase(now);
+        let qr_current = phase != Phase::QrCode
+            || now - live.qr_pushed_at < f64::from(self.timings.qr_silence_ms);
         link_live
-            && pairing(live.state.phase(now))
+            && pairing(phase)
+            && qr_current
             && now - live.checked_at < f64::from(self.timings.push_safety_poll_ms)
     }
 
@@ -221,11 +226,14 @@ impl<S: Shell + 'static> Worker<S> {
             Ok(Frame::Ping) => self.shell.socket_send(key, socketio::PONG),
             Ok(Frame::Connected) => {
                 self.with_link(key, |l| l.live = true);
-                self.state.borrow_mut().push.failures.remove(&server);
+                let reconnected = self.state.borrow_mut().push.failures.remove(&server);
                 self.log_event(EventKind::Push, Some(&server), None, "push connected");
-                // Events sent while it was down are lost: catch up once, with what polling
-                // (every `fast_poll_ms` while a popup watches) has not just checked.
-                self.check_pairing(&server, self.timings.fast_poll_ms);
+                // Events sent while it was down are lost: after a loss, catch up once, with
+                // what polling (every `fast_poll_ms` while a popup watches) has not just
+                // checked. A first connection missed nothing the flows did not just ask.
+                if reconnected.is_some() {
+                    self.check_pairing(&server, self.timings.fast_poll_ms);
+                }
             }
             Ok(Frame::Close | Frame::Disconnected) => self.link_lost(key, "the server closed it"),
             Ok(Frame::ConnectError(_)) => self.link_lost(key, "the server refused it"),
@@ -316,7 +324,10 @@ impl<S: Shell + 'static> Worker<S> {
                     status: ServerStatus::QrCode,
                     qr: Some(data_url),
                 };
-                self.update(&id, |l| l.state.observe(reply, now));
+                self.update(&id, |l| {
+                    l.state.observe(reply, now);
+                    l.qr_pushed_at = now;
+                });
                 let worker = Rc::clone(self);
                 self.shell
                     .spawn(Box::pin(async move { worker.save_status(&id).await }));

@@ -32,6 +32,10 @@ pub struct Timings {
     /// While the server's Socket.IO push is live, QRs and logins arrive as events: a pairing
     /// session is then only checked this often, for an event the socket may have missed.
     pub push_safety_poll_ms: u32,
+    /// A shown QR that no `qrCode` event replaced for this long was probably closed by the
+    /// server (its auto-close sends no event), or the socket misses events: poll again. WhatsApp
+    /// rotates its QR about every 20 s (wpp-sim's test config: every 2 s).
+    pub qr_silence_ms: u32,
     /// The minute alarm's checks are spread over this share of its period, not sent at once.
     pub idle_spread_ms: u32,
 }
@@ -49,6 +53,7 @@ impl Timings {
         list_refresh_ms: 60_000,
         list_min_gap_ms: 1_000,
         push_safety_poll_ms: 30_000,
+        qr_silence_ms: 25_000,
         idle_spread_ms: 45_000,
     };
 
@@ -68,6 +73,7 @@ impl Timings {
         list_min_gap_ms: 100,
         // As shipped: the suite proves QRs arrive by push, with no check in between.
         push_safety_poll_ms: 30_000,
+        qr_silence_ms: 3_000,
         idle_spread_ms: 3_000,
     };
 

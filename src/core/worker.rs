@@ -147,6 +147,8 @@ pub(crate) struct Live {
     pub checked_at: f64,
     /// The account was read since it last connected.
     pub account_read: bool,
+    /// When a `qrCode` event last brought its QR (ms; 0: never).
+    pub qr_pushed_at: f64,
 }
 
 /// An open page: what it watches once subscribed, and what it was last sent.
@@ -537,6 +539,7 @@ impl<S: Shell + 'static> Worker<S> {
                 tab: None,
                 polling: false,
                 checked_at: 0.0,
+                qr_pushed_at: 0.0,
             };
             state.sessions.entry(id).or_insert(live);
         }
@@ -607,6 +610,7 @@ impl<S: Shell + 'static> Worker<S> {
                 polling: false,
                 checked_at: now,
                 account_read: false,
+                qr_pushed_at: 0.0,
             },
         );
         if let Some(tab) = tab {

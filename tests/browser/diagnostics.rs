@@ -174,6 +174,9 @@ async fn copied(ctx: &Ctx, kind: Kind) -> Result<(String, &'static str)> {
 /// wpp-sim saw) and the failure; the copied text holds no token and not the secret.
 pub async fn diagnostics_page(kind: Kind) -> Result<String> {
     let mut ctx = Ctx::new(kind).await?;
+    // These faults hit the popup's polls: the socket is refused, as when a server's socket
+    // is down, so the popup polls (push itself is in push.rs).
+    ctx.sim.handle().drop_sockets(true);
     ctx.settings_fast().await?;
     let id = ctx.paired_tab("D").await?;
     ctx.sim

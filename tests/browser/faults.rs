@@ -98,6 +98,9 @@ async fn fault_round(ctx: &Ctx, name: &str, kind: &str) -> Result<String> {
 /// a scan still connects.
 pub async fn status_fault(kind: Kind, fault: &'static str) -> Result<String> {
     let mut ctx = Ctx::new(kind).await?;
+    // These faults hit the popup's polls: the socket is refused, as when a server's socket
+    // is down, so the popup polls (push itself is in push.rs).
+    ctx.sim.handle().drop_sockets(true);
     ctx.settings_fast().await?;
     let id = ctx.paired_tab("F").await?;
     let note = fault_round(&ctx, "F", fault).await?;
@@ -151,6 +154,9 @@ pub async fn server_down(kind: Kind) -> Result<String> {
 /// scan connects the session.
 pub async fn scan_after_faults(kind: Kind) -> Result<String> {
     let mut ctx = Ctx::new(kind).await?;
+    // These faults hit the popup's polls: the socket is refused, as when a server's socket
+    // is down, so the popup polls (push itself is in push.rs).
+    ctx.sim.handle().drop_sockets(true);
     ctx.settings_fast().await?;
     let id = ctx.paired_tab("F").await?;
     for fault in ["http500", "unauthorized", "drop"] {

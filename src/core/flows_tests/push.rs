@@ -314,3 +314,14 @@ fn an_unwatched_pairing_session_holds_the_connection_only_until_its_qr_expires()
         assert!(calls(&w).contains(&SocketCall::Close(key)));
     });
 }
+
+#[test]
+fn a_qr_no_event_replaces_is_checked_so_an_expiry_shows() {
+    run(|w| async move {
+        let (port, id, _) = pairing_with_push(&w, 1).await;
+        // The server auto-closes the unscanned QR: no event says so, and none replaces it.
+        shell(&w).server.set(&id, ServerStatus::Closed);
+        pass(u64::from(T.qr_silence_ms + T.fast_poll_ms) + 10).await;
+        assert_eq!(shown(&w, port).phase, Phase::Expired);
+    });
+}
