@@ -26,25 +26,28 @@ for e in entries:
 total = [sum(a[i] for a in after.values()) for i in (0, 1)]
 print(f"{'package (all)':17} | {before[0]:7} | {before[1]:7}  | {total[0]:7} | {total[1]:7}")
 PY
+# One benchmark of the browser suite's harness (an ignored test), printing its table: the
+# lines from the one starting with $2 to the one starting with $3.
+bench() {
+  cargo test -q --test browser -- --ignored --exact "$1" --nocapture | sed -n "/^$2/,/^$3/p"
+  echo
+}
+
 echo
-# The popup-open benchmark runs on the browser suite's harness (tests/browser/bench.rs): the
-# shipped build in headless Chromium, wpp-sim in-process; BENCH_RUNS runs per row (default 15).
-cargo test -q --test browser -- --ignored --exact bench_popup_open --nocapture \
-  | sed -n '/^popup open/,/^worker stopped/p'
-echo
+# Popup open (tests/browser/bench.rs): the shipped build in headless Chromium, wpp-sim
+# in-process; BENCH_RUNS runs per row (default 15).
+bench bench_popup_open "popup open" "worker stopped"
 # The server's load from the session manager (tests/browser/bench.rs): 20 sessions paired and
 # connected in the shipped build, then wpp-sim's authenticated requests counted over
 # BENCH_SECONDS of real time (default 60) with the Sessions page open, then as long with none.
-cargo test -q --test browser -- --ignored --exact bench_sessions_page_load --nocapture \
-  | sed -n '/^sessions page load/,/^baselines/p'
-echo
+bench bench_sessions_page_load "sessions page load" "baselines"
 # Push against polling for one pairing session (tests/browser/bench_push.rs): authenticated
 # requests per minute with the popup open and with none, and QR sent -> shown in the popup,
 # over BENCH_SECONDS windows (default 60); the baseline is wpp-sim refusing sockets.
-cargo test -q --test browser -- --ignored --exact bench_push_pairing --nocapture \
-  | sed -n '/^push vs polling/,/^QR sent/p'
-echo
+bench bench_push_pairing "push vs polling" "QR sent"
 # Worker cold start (tests/browser/bench_push.rs): a message waking the stopped worker to its
 # first reply, the shipped worker against an empty JS worker; BENCH_RUNS runs each.
-cargo test -q --test browser -- --ignored --exact bench_worker_cold_start --nocapture \
-  | sed -n '/^worker cold start/,/^wpp-tabs worker/p'
+bench bench_worker_cold_start "worker cold start" "wpp-tabs worker"
+# CORS preflights and time per authenticated call, without and with the server's origin as a
+# host permission (tests/browser/bench_push.rs).
+bench bench_host_permission "host permission" "granted"
