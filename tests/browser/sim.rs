@@ -223,38 +223,41 @@ impl Sim {
         .await
     }
 
-    /// A direct `GET /api/<session>/status-session` with `token`: the raw reply body.
-    pub async fn status_session_body(&self, session: &str, token: &str) -> Result<String> {
-        let url = format!("{}/api/{session}/status-session", self.direct);
+    /// A direct authenticated call `/api/<session>/<route>` with `token`, as another client
+    /// would make it: the HTTP status and the body, whatever the status.
+    async fn api_call(
+        &self,
+        method: reqwest::Method,
+        session: &str,
+        route: &str,
+        token: &str,
+    ) -> Result<(u16, String)> {
+        let url = format!("{}/api/{session}/{route}", self.direct);
         let resp = self
             .http
-            .get(&url)
+            .request(method.clone(), &url)
             .header("Authorization", format!("Bearer {token}"))
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let status = resp.status();
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("GET {url}: {status}: {text}"));
-        }
-        Ok(text)
+        Ok((status, text))
     }
 
-    /// A direct `POST /api/<session>/close-session` with `token`, as another client would:
-    /// the HTTP status and body, whatever the status.
+    /// A direct `GET /api/<session>/status-session` with `token`: the raw reply body.
+    pub async fn status_session_body(&self, session: &str, token: &str) -> Result<String> {
+        let get = reqwest::Method::GET;
+        match self.api_call(get, session, "status-session", token).await? {
+            (200..=299, text) => Ok(text),
+            (status, text) => Err(format!("GET status-session of {session}: {status}: {text}")),
+        }
+    }
+
+    /// A direct `POST /api/<session>/close-session` with `token`: the status and the body.
     pub async fn close_session(&self, session: &str, token: &str) -> Result<(u16, String)> {
-        let url = format!("{}/api/{session}/close-session", self.direct);
-        let resp = self
-            .http
-            .post(&url)
-            .header("Authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| e.to_string())?;
-        Ok((status.as_u16(), text))
+        let post = reqwest::Method::POST;
+        self.api_call(post, session, "close-session", token).await
     }
 
     /// The status of `session` as `/__sim/sessions` reports it (None: unknown there).
