@@ -320,6 +320,14 @@ pub async fn lock_and_unlock_across_a_restart(kind: Kind) -> Result<String> {
     // The right one, once the delay is over (a try during it is refused and repeated).
     let mut refused = 0;
     loop {
+        // The last refusal's text is cleared first, so only this try's answer can match.
+        ctx.to_popup("N").await?;
+        ctx.b
+            .execute(
+                "document.querySelector('#unlock-error').textContent = ''",
+                vec![],
+            )
+            .await?;
         submit_passphrase(&ctx, "N", PASSPHRASE).await?;
         // A refusal shows at once, without a try running; a try shows busy, then its end.
         let v = wait_lock_view(&ctx, "N", "unlocked, or the delay", |v| {

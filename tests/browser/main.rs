@@ -357,6 +357,8 @@ mod suite {
 
     /// Finished tests: name, duration, passed.
     static TIMINGS: Mutex<Vec<(String, Duration, bool)>> = Mutex::new(Vec::new());
+    /// Each failure's reason, printed again last: CI logs keep the tail.
+    static FAILURES: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
     /// A scenario that hangs is cut off (its browser killed) after this.
     const TEST_TIMEOUT: Duration = Duration::from_secs(90);
@@ -383,6 +385,7 @@ mod suite {
             }
             Err(e) => {
                 eprintln!("[{name}] FAIL in {:.1} s: {e}", took.as_secs_f64());
+                FAILURES.lock().unwrap().push((name, e.clone()));
                 Err(e.into())
             }
         }
@@ -521,6 +524,9 @@ mod suite {
                     l.iter().cloned().fold(0.0, f64::max)
                 );
             }
+        }
+        for (name, why) in FAILURES.lock().unwrap().iter() {
+            eprintln!("FAILED {name}: {why}");
         }
         conclusion.exit();
     }
