@@ -1,3 +1,4 @@
+import "./i18n.js";
 import init, { popup_main } from "./wasm/popup.js";
 
 // Chromium shares compiled Wasm code between an extension's pages and its worker (the same

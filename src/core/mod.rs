@@ -18,6 +18,7 @@ pub mod socketio;
 pub mod status;
 pub mod storage;
 pub mod store;
+pub mod text;
 pub mod timings;
 pub mod worker;
 

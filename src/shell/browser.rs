@@ -35,6 +35,13 @@ extern "C" {
     fn runtime(this: &Namespaces) -> RuntimeApi;
     #[wasm_bindgen(method, getter)]
     fn notifications(this: &Namespaces) -> NotificationsApi;
+    #[wasm_bindgen(method, getter)]
+    fn i18n(this: &Namespaces) -> I18nApi;
+
+    /// `chrome.i18n`: the catalogue in the browser's language.
+    pub type I18nApi;
+    #[wasm_bindgen(method, js_name = getMessage)]
+    pub fn get_message(this: &I18nApi, name: &str, substitutions: &js_sys::Array) -> String;
 
     /// `chrome.action`, with the badge calls the bindings crate lacks.
     pub type ActionApi;
@@ -170,6 +177,10 @@ pub fn alarms() -> AlarmsApi {
 
 pub fn runtime() -> RuntimeApi {
     namespaces().runtime()
+}
+
+pub fn i18n() -> I18nApi {
+    namespaces().i18n()
 }
 
 pub fn notifications() -> NotificationsApi {

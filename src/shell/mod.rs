@@ -21,6 +21,7 @@ mod browser;
 mod crypto;
 mod diagnostics;
 mod http;
+mod i18n;
 mod options;
 mod popup;
 mod sessions;
