@@ -457,8 +457,11 @@ fn cancel_logout() {
 fn set_confirming(on: bool) {
     with_popup(|p| p.confirming = on);
     set_hidden("logout-confirmation", !on);
-    if let Some(button) = element("logout-confirm").and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
-        if on {
+    // The safe choice takes the focus, so Enter does not unlink an account by accident; once
+    // closed, the focus goes back to the button that opened it.
+    let target = if on { "logout-cancel" } else { "logout" };
+    if let Some(button) = element(target).and_then(|e| e.dyn_into::<HtmlElement>().ok()) {
+        if on || !button.has_attribute("hidden") {
             let _ = button.focus();
         }
     }

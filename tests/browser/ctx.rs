@@ -192,6 +192,14 @@ impl Ctx {
         })
     }
 
+    /// A fresh browser whose interface is in `locale` (`pt-BR`), and a fresh sim.
+    pub async fn in_locale(kind: Kind, locale: &str) -> Result<Ctx> {
+        let b = Browser::launch_in(kind, &Build::test()?, Some(locale))
+            .await
+            .map_err(|e| format!("cannot launch {kind} in {locale} with the extension: {e}"))?;
+        Ctx::with_browser(b, Sim::start().await?).await
+    }
+
     pub async fn with_build(kind: Kind, sim: Sim, build: &Build) -> Result<Ctx> {
         let b = Browser::launch(kind, build)
             .await

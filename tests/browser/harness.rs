@@ -148,6 +148,18 @@ struct DriverProcess {
 impl DriverProcess {
     /// Spawns `program args...` (listening on `port`) and waits until `/status` is ready.
     async fn spawn(program: &str, args: &[String], port: u16, tmp: TempDir) -> Result<Self> {
+        DriverProcess::spawn_with_env(program, args, &[], port, tmp).await
+    }
+
+    /// [`DriverProcess::spawn`], with `env` added to the environment (the browser it starts
+    /// inherits it).
+    async fn spawn_with_env(
+        program: &str,
+        args: &[String],
+        env: &[(&str, String)],
+        port: u16,
+        tmp: TempDir,
+    ) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let log_path = tmp.0.join("driver.log");
         let log =
@@ -156,6 +168,7 @@ impl DriverProcess {
         let child = Command::new(program)
             .args(args)
             .env("TMPDIR", &tmp.0)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -315,10 +328,19 @@ async fn connect(driver: &DriverProcess, caps: Value) -> Result<Client> {
 
 impl Browser {
     pub async fn launch(kind: Kind, build: &Build) -> Result<Browser> {
+        Browser::launch_in(kind, build, None).await
+    }
+
+    /// The browser with its interface in `locale` (`pt-BR`, ...), or its default (English).
+    pub async fn launch_in(kind: Kind, build: &Build, locale: Option<&str>) -> Result<Browser> {
         let started = Instant::now();
         let b = match kind {
-            Kind::Chromium => Browser::chromium(&build.chrome_dir).await?,
-            Kind::Firefox => Browser::firefox(&build.firefox_zip, &build.firefox_manifest).await?,
+            Kind::Chromium => {
+                Browser::chromium_in(&build.chrome_dir, TempDir::new("chromium")?, locale).await?
+            }
+            Kind::Firefox => {
+                Browser::firefox_in(&build.firefox_zip, &build.firefox_manifest, locale).await?
+            }
         };
         LAUNCHES.lock().unwrap().push((kind, started.elapsed()));
         Ok(b)
@@ -326,7 +348,7 @@ impl Browser {
 
     /// Headless Chromium with the unpacked extension in `ext_dir`.
     pub async fn chromium(ext_dir: &Path) -> Result<Browser> {
-        Browser::chromium_in(ext_dir, TempDir::new("chromium")?).await
+        Browser::chromium_in(ext_dir, TempDir::new("chromium")?, None).await
     }
 
     /// Chromium only: a browser restart. Quits the browser cleanly (WebDriver "delete
@@ -348,20 +370,31 @@ impl Browser {
         let tmp = TempDir::new("chromium")?;
         copy_dir(&driver._tmp.0.join("profile"), &tmp.0.join("profile"))?;
         drop(driver);
-        Browser::chromium_in(ext_dir, tmp).await
+        Browser::chromium_in(ext_dir, tmp, None).await
     }
 
     /// Headless Chromium with the unpacked extension in `ext_dir`, its driver's files and the
-    /// profile (`profile/`, used as it is if it exists) in `tmp`.
-    async fn chromium_in(ext_dir: &Path, tmp: TempDir) -> Result<Browser> {
+    /// profile (`profile/`, used as it is if it exists) in `tmp`; its interface in `locale`
+    /// (`--lang`, which needs the `chromium-l10n` files) when given.
+    async fn chromium_in(ext_dir: &Path, tmp: TempDir, locale: Option<&str>) -> Result<Browser> {
         let abs =
             std::fs::canonicalize(ext_dir).map_err(|e| format!("canonicalize {ext_dir:?}: {e}"))?;
         let ext_id = chromium_extension_id(&abs)?;
         let port = free_port();
         let profile = tmp.0.join("profile");
-        let driver =
-            DriverProcess::spawn(CHROMEDRIVER, &[format!("--port={port}")], port, tmp).await?;
-        let caps = json!({
+        // Chromium on Linux takes its interface language from the environment.
+        let env: Vec<(&str, String)> = locale
+            .map(|l| vec![("LANGUAGE", l.replace('-', "_"))])
+            .unwrap_or_default();
+        let driver = DriverProcess::spawn_with_env(
+            CHROMEDRIVER,
+            &[format!("--port={port}")],
+            &env,
+            port,
+            tmp,
+        )
+        .await?;
+        let mut caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -376,6 +409,11 @@ impl Browser {
                 ],
             },
         });
+        if let Some(locale) = locale {
+            let args = caps["goog:chromeOptions"]["args"].as_array_mut().unwrap();
+            args.push(json!(format!("--lang={locale}")));
+            args.push(json!(format!("--accept-lang={locale}")));
+        }
         let wd = connect(&driver, caps).await?;
         let addr = wd
             .capabilities()
@@ -399,8 +437,9 @@ impl Browser {
     }
 
     /// Headless Firefox with the add-on `zip` installed temporarily (its gecko id read from
-    /// `manifest`), at `moz-extension://FIREFOX_UUID/`.
-    pub async fn firefox(zip: &Path, manifest: &Path) -> Result<Browser> {
+    /// `manifest`), at `moz-extension://FIREFOX_UUID/`; its interface in `locale`
+    /// (`intl.locale.requested`, which needs the language pack `firefox-esr-l10n-*`) when given.
+    pub async fn firefox_in(zip: &Path, manifest: &Path, locale: Option<&str>) -> Result<Browser> {
         let manifest: Value = serde_json::from_slice(
             &std::fs::read(manifest).map_err(|e| format!("read {manifest:?}: {e}"))?,
         )
@@ -416,7 +455,12 @@ impl Browser {
         let profile = tmp.0.join("profile");
         copy_dir(&firefox_template().await?, &profile)?;
         let driver = spawn_geckodriver(tmp).await?;
-        let caps = firefox_caps(&json!({ gecko_id: FIREFOX_UUID }).to_string(), &profile);
+        let mut caps = firefox_caps(&json!({ gecko_id: FIREFOX_UUID }).to_string(), &profile);
+        if let Some(locale) = locale {
+            let prefs = &mut caps["moz:firefoxOptions"]["prefs"];
+            prefs["intl.locale.requested"] = json!(locale);
+            prefs["intl.accept_languages"] = json!(locale);
+        }
         let wd = connect(&driver, caps).await?;
         use base64::Engine;
         wd.issue_cmd(SessionPost {

@@ -38,6 +38,8 @@ mod flows;
 #[cfg(not(target_arch = "wasm32"))]
 mod harness;
 #[cfg(not(target_arch = "wasm32"))]
+mod i18n;
+#[cfg(not(target_arch = "wasm32"))]
 mod keyboard;
 #[cfg(not(target_arch = "wasm32"))]
 mod lock;
@@ -79,8 +81,8 @@ mod suite {
 
     use crate::harness::{Kind, Result};
     use crate::{
-        a11y, bench, confirm, diagnostics, faults, flows, keyboard, lock, manager, phone, push,
-        resilience, servers, sessions_page, stale,
+        a11y, bench, confirm, diagnostics, faults, flows, i18n, keyboard, lock, manager, phone,
+        push, resilience, servers, sessions_page, stale,
     };
 
     type Outcome = Pin<Box<dyn Future<Output = Result<String>>>>;
@@ -141,6 +143,12 @@ mod suite {
             scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
             scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
             scenario!("axe_in_every_page", 8, a11y::axe_in_every_page),
+            scenario!("portuguese_everywhere", 8, i18n::portuguese_everywhere),
+            scenario!(
+                "popup_by_keyboard_alone",
+                8,
+                keyboard::popup_by_keyboard_alone
+            ),
             scenario!(
                 "command_opens_sessions_page",
                 3,

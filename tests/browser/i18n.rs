@@ -1,0 +1,189 @@
+//! The interface in the browser's language: with the browser in Brazilian Portuguese
+//! (`--lang=pt-BR` in Chromium, `intl.locale.requested` in Firefox), every page in each state a
+//! user meets speaks Portuguese, and no English is left: neither a message of the English
+//! catalogue nor an English sentence written outside it.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use crate::ctx::Ctx;
+use crate::harness::{ensure, Kind, Result};
+
+/// The page's visible words: `lang`, the title, each line of rendered text, and the
+/// `title`, `aria-label`, `placeholder` and `alt` of the elements shown.
+const VISIBLE_WORDS: &str = r#"
+const shown = e => e.checkVisibility ? e.checkVisibility() : !!e.offsetParent;
+const attrs = [];
+for (const e of document.querySelectorAll('[title],[aria-label],[placeholder],[alt]')) {
+  if (!shown(e)) continue;
+  for (const a of ['title', 'aria-label', 'placeholder', 'alt']) {
+    const v = e.getAttribute(a);
+    if (v) attrs.push(`${a}=${v}`);
+  }
+}
+return {
+  lang: document.documentElement.lang,
+  uiLanguage: (globalThis.browser ?? globalThis.chrome).i18n.getUILanguage(),
+  lines: [document.title, ...document.body.innerText.split('\n')].map(l => l.trim()).filter(l => l),
+  attrs,
+};
+"#;
+
+/// Words only English has (none is a Portuguese or Spanish word): a line with one of them is
+/// English that escaped the catalogue.
+const ENGLISH_ONLY: [&str; 22] = [
+    "the", "this", "with", "your", "and", "of", "to", "not", "you", "was", "from", "for", "is",
+    "are", "has", "have", "be", "or", "by", "it", "its", "an",
+];
+
+fn catalogue(locale: &str) -> Result<BTreeMap<String, String>> {
+    let path = format!(
+        "{}/extension/_locales/{locale}/messages.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let raw: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)
+            .map_err(|e| format!("{path}: {e}"))?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, v["message"].as_str().unwrap_or_default().to_owned()))
+        .collect())
+}
+
+/// The fixed parts of a message (around its `$n`), the longest first.
+fn fixed_parts(message: &str) -> Vec<String> {
+    let mut parts: Vec<String> = message
+        .split('$')
+        .map(|p| {
+            p.trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim()
+                .to_owned()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    parts
+}
+
+struct Checker {
+    /// English fixed parts that Portuguese says differently: seeing one is a miss.
+    english: Vec<(String, String)>,
+    /// Portuguese fixed parts that differ from English: seeing one proves the catalogue spoke.
+    portuguese: Vec<String>,
+    failures: Vec<String>,
+    report: Vec<String>,
+}
+
+impl Checker {
+    fn new() -> Result<Checker> {
+        let en = catalogue("en")?;
+        let pt = catalogue("pt_BR")?;
+        let mut english = Vec::new();
+        let mut portuguese = Vec::new();
+        for (key, message) in &en {
+            let Some(translated) = pt.get(key) else {
+                continue;
+            };
+            if translated == message {
+                continue;
+            }
+            if let Some(part) = fixed_parts(message).into_iter().next() {
+                // Short parts ("OK", ":") are no evidence either way.
+                if part.len() >= 8 {
+                    english.push((key.clone(), part));
+                }
+            }
+            if let Some(part) = fixed_parts(translated).into_iter().next() {
+                if part.len() >= 4 {
+                    portuguese.push(part);
+                }
+            }
+        }
+        Ok(Checker {
+            english,
+            portuguese,
+            failures: Vec::new(),
+            report: Vec::new(),
+        })
+    }
+
+    async fn check(&mut self, ctx: &Ctx, page: &str) -> Result<()> {
+        let seen = ctx.b.execute(VISIBLE_WORDS, vec![]).await?;
+        let lang = seen["lang"].as_str().unwrap_or_default();
+        if !lang.starts_with("pt") {
+            self.failures.push(format!(
+                "{page}: <html lang={lang:?}>, UI language {}",
+                seen["uiLanguage"]
+            ));
+        }
+        let texts: Vec<String> = ["lines", "attrs"]
+            .iter()
+            .flat_map(|k| seen[k].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let mut portuguese = 0;
+        for text in &texts {
+            let lower = text.to_lowercase();
+            let words: Vec<&str> = lower
+                .split(|c: char| !c.is_alphanumeric() && c != '\'')
+                .collect();
+            if let Some(w) = ENGLISH_ONLY.iter().find(|w| words.contains(w)) {
+                self.failures
+                    .push(format!("{page}: English ({w:?}) in {text:?}"));
+            }
+            if let Some((key, part)) = self.english.iter().find(|(_, p)| text.contains(p.as_str()))
+            {
+                self.failures
+                    .push(format!("{page}: English {key} ({part:?}) in {text:?}"));
+            }
+            if self.portuguese.iter().any(|p| text.contains(p.as_str())) {
+                portuguese += 1;
+            }
+        }
+        if portuguese == 0 {
+            self.failures
+                .push(format!("{page}: no Portuguese message in {texts:?}"));
+        }
+        self.report
+            .push(format!("{page}: {portuguese}/{}", texts.len()));
+        Ok(())
+    }
+}
+
+/// Every page, in each state a user meets, in Portuguese.
+pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
+    let mut ctx = Ctx::in_locale(kind, "pt-BR").await?;
+    let mut checker = Checker::new()?;
+    let ui = ctx.eval("return api.i18n.getUILanguage();", vec![]).await?;
+    ctx.create_tab("A").await?;
+    ctx.open_popup("A").await?;
+    ctx.wait_popup("A", "asking for settings", |s| s.options_link_visible)
+        .await?;
+    checker.check(&ctx, "popup, no settings").await?;
+    ctx.to_main().await?;
+    checker.check(&ctx, "options").await?;
+    ctx.settings_fast().await?;
+    let a = ctx.paired_tab("B").await?;
+    ctx.to_popup("B").await?;
+    checker.check(&ctx, "popup, QR").await?;
+    ctx.click_in_popup("B", "#pair-by-phone").await?;
+    checker.check(&ctx, "popup, phone form").await?;
+    ctx.sim.scan(&a).await?;
+    ctx.wait_popup("B", "CONNECTED", |s| s.status() == "CONNECTED")
+        .await?;
+    checker.check(&ctx, "popup, connected").await?;
+    ctx.click_in_popup("B", "#logout").await?;
+    checker.check(&ctx, "popup, log out?").await?;
+    for page in ["sessions.html", "diagnostics.html"] {
+        ctx.b.open_in_new_window(page).await?;
+        checker.check(&ctx, page).await?;
+    }
+    ensure(
+        checker.failures.is_empty(),
+        format!("not in Portuguese:\n{}", checker.failures.join("\n")),
+    )?;
+    Ok(format!(
+        "UI language {ui}; Portuguese lines per page: {}",
+        json!(checker.report)
+    ))
+}
