@@ -22,6 +22,7 @@ use crate::core::settings::{SecretKey, ServerId, ServerUrl, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::Token;
 use crate::core::store::{Area, KeyValue, StoreError};
+use crate::core::text::Text;
 use crate::core::worker::{PortKey, Shell, Worker};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -52,7 +53,7 @@ pub const LOG_KEY: &str = "wpp_diagnostics";
 /// instance that panicked is dead.
 pub const PANIC_PREFIX: &str = "wpp_diag_panic_";
 
-/// What the page says of the socket until push exists.
+/// What the report says of the socket until push is tracked here ([`PushState::Polling`]).
 pub const NO_PUSH: &str = "no push connection (polling)";
 
 // ---- the log's parts ----------------------------------------------------------------------
@@ -337,7 +338,7 @@ impl Log {
                     .find(|t| t.url == config.server_url.as_str());
                 ServerReport::of(
                     Some(config.id.clone()),
-                    config.name.clone(),
+                    Some(config.name.clone()),
                     config.server_url.as_str(),
                     tally,
                     now,
@@ -350,8 +351,7 @@ impl Log {
                 .iter()
                 .any(|s| s.server_url.as_str() == tally.url);
             if !known {
-                let name = "Not in the settings (a connection test)".to_owned();
-                servers.push(ServerReport::of(None, name, &tally.url, Some(tally), now));
+                servers.push(ServerReport::of(None, None, &tally.url, Some(tally), now));
             }
         }
         DiagnosticsView {
@@ -359,12 +359,10 @@ impl Log {
             generated_at: now,
             since: self.since,
             instances: self.instances,
-            window: format!(
-                "median and p95 over the requests of the last {} minutes (at most the last {} \
-                 per server), failed ones included",
-                WINDOW_MS / 60_000.0,
-                WINDOW_MAX
-            ),
+            window: LatencyWindow {
+                minutes: (WINDOW_MS / 60_000.0) as u32,
+                per_server: WINDOW_MAX as u32,
+            },
             servers,
             events: self.events.iter().cloned().collect(),
         }
@@ -416,15 +414,69 @@ pub struct Latency {
     pub p95_ms: f64,
 }
 
+/// The push socket's state, as the Diagnostics page knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PushState {
+    /// Not tracked here yet: the figures are the polls'.
+    Polling,
+}
+
+impl PushState {
+    /// What the page shows.
+    pub fn text(self) -> Text {
+        match self {
+            PushState::Polling => Text::new("diagnostics_push_polling"),
+        }
+    }
+
+    /// What the report says (in English, as the rest of it).
+    pub fn report(self) -> &'static str {
+        match self {
+            PushState::Polling => NO_PUSH,
+        }
+    }
+}
+
+/// Which requests the latency figures cover: those of the last `minutes`, at most the last
+/// `per_server`, failed ones included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyWindow {
+    pub minutes: u32,
+    pub per_server: u32,
+}
+
+impl LatencyWindow {
+    /// What the page shows.
+    pub fn text(self) -> Text {
+        Text::new("diagnostics_latency_window")
+            .arg(self.minutes)
+            .arg(self.per_server)
+    }
+
+    /// What the report says: the page's words in English (a test keeps them the same).
+    pub fn report(self) -> String {
+        format!(
+            "median and p95 over the requests of the last {} minutes (at most the last {} \
+             per server), failed ones included",
+            self.minutes, self.per_server
+        )
+    }
+}
+
+/// What the report calls a server that is not in the settings.
+const NOT_IN_SETTINGS: &str = "Not in the settings (a connection test)";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerReport {
     /// `None`: a URL that is not in the settings.
     pub id: Option<ServerId>,
-    pub name: String,
+    /// The settings' name; `None` for a URL that is not in them (a connection test).
+    pub name: Option<String>,
     pub url: String,
-    /// The push socket's state.
-    pub push: String,
+    pub push: PushState,
     pub routes: Vec<RouteReport>,
     pub failures: Vec<KindCount>,
     /// `None`: no request in the window.
@@ -434,7 +486,7 @@ pub struct ServerReport {
 impl ServerReport {
     fn of(
         id: Option<ServerId>,
-        name: String,
+        name: Option<String>,
         url: &str,
         tally: Option<&Tally>,
         now: f64,
@@ -459,7 +511,7 @@ impl ServerReport {
             id,
             name,
             url: url.to_owned(),
-            push: NO_PUSH.to_owned(),
+            push: PushState::Polling,
             routes: tally
                 .routes
                 .iter()
@@ -492,7 +544,7 @@ pub struct DiagnosticsView {
     pub since: Option<f64>,
     pub instances: u32,
     /// Which requests the latency figures cover.
-    pub window: String,
+    pub window: LatencyWindow,
     pub servers: Vec<ServerReport>,
     /// The ring, oldest first.
     pub events: Vec<Event>,
@@ -510,11 +562,12 @@ pub fn report_text(view: &DiagnosticsView) -> String {
         None => out += "Nothing recorded yet in this browser session",
     }
     out += &format!("; worker instances: {}\n", view.instances);
-    out += &format!("Latency: {}.\n", view.window);
+    out += &format!("Latency: {}.\n", view.window.report());
     for server in &view.servers {
         let id = server.id.as_ref().map_or("-".into(), ToString::to_string);
-        out += &format!("\nServer {:?} ({id}) {}\n", server.name, server.url);
-        out += &format!("  socket: {}\n", server.push);
+        let name = server.name.as_deref().unwrap_or(NOT_IN_SETTINGS);
+        out += &format!("\nServer {name:?} ({id}) {}\n", server.url);
+        out += &format!("  socket: {}\n", server.push.report());
         if server.routes.is_empty() {
             out += "  no request yet\n";
         } else {
@@ -1348,7 +1401,7 @@ mod tests {
         let view = log.view(now, &settings());
         let server = &view.servers[0];
         assert_eq!(server.id, Some(ServerId::first()));
-        assert_eq!(server.push, NO_PUSH);
+        assert_eq!(server.push, PushState::Polling);
         assert_eq!(
             server.routes,
             [
@@ -1397,6 +1450,7 @@ mod tests {
         let view = log.view(T0 + 100.0, &settings());
         assert_eq!(view.servers.len(), 1 + MAX_TRACKED_SERVERS);
         assert_eq!(view.servers[1].id, None);
+        assert_eq!(view.servers[1].name, None);
     }
 
     #[test]
@@ -1431,6 +1485,14 @@ mod tests {
             }
         );
         assert_eq!(tally.samples, [(T0, 3.0), (T0 + 5.0, 4.0)]);
+    }
+
+    #[test]
+    fn the_report_says_what_the_page_says_in_english() {
+        let view = Log::default().view(T0, &settings());
+        assert_eq!(view.window.text().english(), view.window.report());
+        assert_eq!(PushState::Polling.text().english(), NO_PUSH);
+        assert!(report_text(&view).contains(&view.window.report()));
     }
 
     #[test]

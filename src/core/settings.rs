@@ -2,6 +2,7 @@
 //! what the extension does on its own (closed tabs, notifications).
 
 use crate::core::lock::Sealed;
+use crate::core::text::Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -323,18 +324,16 @@ pub struct StaleAfterDays(u16);
 impl StaleAfterDays {
     pub const MAX: u16 = 3650;
 
-    const INVALID: &'static str = "Stale after: a whole number of days, from 1 to 3650.";
-
-    pub fn new(days: u32) -> Result<StaleAfterDays, &'static str> {
+    pub fn new(days: u32) -> Result<StaleAfterDays, BadStaleDays> {
         match u16::try_from(days) {
             Ok(days @ 1..=StaleAfterDays::MAX) => Ok(StaleAfterDays(days)),
-            _ => Err(StaleAfterDays::INVALID),
+            _ => Err(BadStaleDays),
         }
     }
 
     /// As typed into the options page: a whole number of days.
-    pub fn parse(input: &str) -> Result<StaleAfterDays, &'static str> {
-        let days = input.trim().parse().map_err(|_| StaleAfterDays::INVALID)?;
+    pub fn parse(input: &str) -> Result<StaleAfterDays, BadStaleDays> {
+        let days = input.trim().parse().map_err(|_| BadStaleDays)?;
         StaleAfterDays::new(days)
     }
 
@@ -350,9 +349,27 @@ impl Default for StaleAfterDays {
 }
 
 impl TryFrom<u32> for StaleAfterDays {
-    type Error = &'static str;
+    type Error = BadStaleDays;
     fn try_from(days: u32) -> Result<Self, Self::Error> {
         StaleAfterDays::new(days)
+    }
+}
+
+/// A number of days [`StaleAfterDays`] refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadStaleDays;
+
+impl BadStaleDays {
+    /// What the user reads.
+    pub fn text(self) -> Text {
+        Text::new("options_error_stale_days")
+    }
+}
+
+/// In English, for decode errors and logs; a test keeps it the catalogue's.
+impl fmt::Display for BadStaleDays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Stale after: a whole number of days, from 1 to 3650.")
     }
 }
 
@@ -470,27 +487,78 @@ pub fn check_transport(url: &ServerUrl, allow_insecure_http: bool) -> Result<(),
 #[serde(try_from = "String", into = "String")]
 pub struct ServerUrl(String);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SettingsError {
-    BadServerUrl(String),
-    BadSecret(&'static str),
+    BadServerUrl(UrlProblem),
+    BadSecret(SecretProblem),
     BadName,
     InsecureHttp,
 }
 
+/// Why [`ServerUrl::parse`] refused a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlProblem {
+    TooLong,
+    /// Spaces, credentials, a query or a fragment.
+    Characters,
+    Scheme,
+    Port,
+    Host,
+}
+
+/// Why [`SecretKey::parse`] refused a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretProblem {
+    Empty,
+    TooLong,
+    Control,
+}
+
+impl SettingsError {
+    /// What the user reads.
+    pub fn text(self) -> Text {
+        Text::new(match self {
+            SettingsError::BadServerUrl(UrlProblem::TooLong) => "options_error_url_too_long",
+            SettingsError::BadServerUrl(UrlProblem::Characters) => "options_error_url_characters",
+            SettingsError::BadServerUrl(UrlProblem::Scheme) => "options_error_url_scheme",
+            SettingsError::BadServerUrl(UrlProblem::Port) => "options_error_url_port",
+            SettingsError::BadServerUrl(UrlProblem::Host) => "options_error_url_host",
+            SettingsError::BadSecret(SecretProblem::Empty) => "options_error_secret_empty",
+            SettingsError::BadSecret(SecretProblem::TooLong) => "options_error_secret_too_long",
+            SettingsError::BadSecret(SecretProblem::Control) => "options_error_secret_control",
+            SettingsError::BadName => "options_error_name",
+            SettingsError::InsecureHttp => "options_error_insecure_http",
+        })
+    }
+}
+
+/// In English, for decode errors (a message or a stored record the worker refuses) and logs;
+/// the pages show [`SettingsError::text`]. A test keeps the two the same.
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SettingsError::BadServerUrl(why) => write!(f, "Server URL: {why}"),
-            SettingsError::BadSecret(why) => write!(f, "Secret key: {why}"),
+        f.write_str(match self {
+            SettingsError::BadServerUrl(why) => match why {
+                UrlProblem::TooLong => "Server URL: is too long",
+                UrlProblem::Characters => {
+                    "Server URL: may not contain spaces, credentials, a query or a fragment"
+                }
+                UrlProblem::Scheme => "Server URL: must start with http:// or https://",
+                UrlProblem::Port => "Server URL: has a bad port",
+                UrlProblem::Host => "Server URL: has no valid host",
+            },
+            SettingsError::BadSecret(why) => match why {
+                SecretProblem::Empty => "Secret key: is empty",
+                SecretProblem::TooLong => "Secret key: is too long",
+                SecretProblem::Control => "Secret key: may not contain control characters",
+            },
             SettingsError::BadName => {
-                f.write_str("Server name: 1 to 40 characters, without control characters.")
+                "Server name: 1 to 40 characters, without control characters."
             }
-            SettingsError::InsecureHttp => f.write_str(
+            SettingsError::InsecureHttp => {
                 "Server URL: plain http:// to another computer would send the secret key \
-                 unencrypted. Use https://, or allow plain HTTP for this server.",
-            ),
-        }
+                 unencrypted. Use https://, or allow plain HTTP for this server."
+            }
+        })
     }
 }
 
@@ -500,29 +568,25 @@ impl ServerUrl {
     /// Parses and normalises a base URL: the scheme and host in lower case (`HTTPS://` is
     /// fine), a non-ASCII host label shown as Punycode, a port in 1-65535, no trailing slash.
     pub fn parse(input: &str) -> Result<Self, SettingsError> {
-        let bad = |why: &str| SettingsError::BadServerUrl(why.to_owned());
+        let bad = SettingsError::BadServerUrl;
         let trimmed = input.trim().trim_end_matches('/');
         if trimmed.len() > 2048 {
-            return Err(bad("is too long"));
+            return Err(bad(UrlProblem::TooLong));
         }
         if trimmed
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "?#@\\\"<>".contains(c))
         {
-            return Err(bad(
-                "may not contain spaces, credentials, a query or a fragment",
-            ));
+            return Err(bad(UrlProblem::Characters));
         }
-        let (scheme, rest) = trimmed
-            .split_once("://")
-            .ok_or_else(|| bad("must start with http:// or https://"))?;
+        let (scheme, rest) = trimmed.split_once("://").ok_or(bad(UrlProblem::Scheme))?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(bad("must start with http:// or https://"));
+            return Err(bad(UrlProblem::Scheme));
         }
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port) = split_port(authority).ok_or_else(|| bad("has a bad port"))?;
-        let host = normalise_host(host).ok_or_else(|| bad("has no valid host"))?;
+        let (host, port) = split_port(authority).ok_or(bad(UrlProblem::Port))?;
+        let host = normalise_host(host).ok_or(bad(UrlProblem::Host))?;
         let port = match port {
             Some(port) => format!(":{port}"),
             None => String::new(),
@@ -641,15 +705,13 @@ pub struct SecretKey(String);
 impl SecretKey {
     pub fn parse(input: &str) -> Result<Self, SettingsError> {
         if input.is_empty() {
-            return Err(SettingsError::BadSecret("is empty"));
+            return Err(SettingsError::BadSecret(SecretProblem::Empty));
         }
         if input.len() > MAX_SECRET_LEN {
-            return Err(SettingsError::BadSecret("is too long"));
+            return Err(SettingsError::BadSecret(SecretProblem::TooLong));
         }
         if input.chars().any(char::is_control) {
-            return Err(SettingsError::BadSecret(
-                "may not contain control characters",
-            ));
+            return Err(SettingsError::BadSecret(SecretProblem::Control));
         }
         Ok(SecretKey(input.to_owned()))
     }
@@ -774,6 +836,36 @@ mod tests {
             let err = ServerUrl::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("Server URL:"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn errors_in_english_are_the_catalogues() {
+        let urls = [
+            UrlProblem::TooLong,
+            UrlProblem::Characters,
+            UrlProblem::Scheme,
+            UrlProblem::Port,
+            UrlProblem::Host,
+        ];
+        let secrets = [
+            SecretProblem::Empty,
+            SecretProblem::TooLong,
+            SecretProblem::Control,
+        ];
+        let every = urls
+            .into_iter()
+            .map(SettingsError::BadServerUrl)
+            .chain(secrets.into_iter().map(SettingsError::BadSecret))
+            .chain([SettingsError::BadName, SettingsError::InsecureHttp]);
+        for err in every {
+            assert_eq!(err.text().english(), err.to_string(), "{err:?}");
+        }
+        assert_eq!(BadStaleDays.text().english(), BadStaleDays.to_string());
+        assert_eq!(StaleAfterDays::parse(" 0 "), Err(BadStaleDays));
+        assert_eq!(
+            StaleAfterDays::parse("3650").map(StaleAfterDays::days),
+            Ok(3650)
+        );
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! `#refresh`.
 
 use super::browser::{
-    append, console_warn, document, element, js_error_text, keep_worker_connected, make, on_click,
-    post_to_worker, set_hidden, show_error, show_result, show_unreadable_update, text_el, to_js,
+    append, console_warn, document, element, js_error_text, keep_worker_connected, make, object,
+    on_click, post_to_worker, set_hidden, show_error, show_result, show_unreadable_update, text_el,
+    to_js,
 };
-use crate::core::diagnostics::{iso_utc, report_text, DiagnosticsView, ServerReport};
+use super::i18n::{msg, number, tr};
+use crate::core::diagnostics::{report_text, DiagnosticsView, ServerReport};
 use crate::core::messages::{encode, DiagnosticsPush, DiagnosticsRequest, DIAGNOSTICS_PORT};
+use crate::core::text::Text;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -61,7 +64,7 @@ fn connect() {
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
 fn send(request: DiagnosticsRequest) {
     if !post_to_worker(&to_js(&encode(&request))) {
-        show_error("The extension is restarting and did not get that: try again in a moment.");
+        show_error(&msg("common_worker_restarting"));
     }
 }
 
@@ -71,12 +74,16 @@ fn render(view: &DiagnosticsView) {
     let text = report_text(view);
     with_page(|p| p.text = text.clone());
     if let Some(summary) = element("summary") {
-        let since = view.since.map_or("nothing yet".into(), iso_utc);
-        summary.set_text_content(Some(&format!(
-            "wpp-tabs {}. Recorded since {since} (UTC); worker instances in this browser \
-             session: {}. Latency: {}.",
-            view.version, view.instances, view.window
-        )));
+        let summary_text = match view.since {
+            Some(since) => Text::new("diagnostics_summary")
+                .arg(&view.version)
+                .arg(utc_time(since)),
+            None => Text::new("diagnostics_summary_empty").arg(&view.version),
+        };
+        let summary_text = summary_text
+            .arg(number(f64::from(view.instances)))
+            .arg(tr(&view.window.text()));
+        summary.set_text_content(Some(&tr(&summary_text)));
     }
     if let Some(container) = element("servers") {
         container.set_text_content(None);
@@ -107,19 +114,31 @@ fn server_section(server: &ServerReport) -> Element {
         .map_or("none".into(), ToString::to_string);
     let _ = section.set_attribute("data-server-id", &key);
     let _ = section.set_attribute("data-url", &server.url);
-    let heading = text_el("h2", "", &server.name);
+    let name = match &server.name {
+        Some(name) => name.clone(),
+        None => msg("diagnostics_server_not_in_settings"),
+    };
+    let heading = text_el("h2", "", &name);
     append(&heading, &text_el("span", "server-url", &server.url));
     append(&section, &heading);
-    let push = text_el("p", "push-state", &format!("Socket: {}", server.push));
+    let socket = Text::new("diagnostics_socket").arg(tr(&server.push.text()));
+    let push = text_el("p", "push-state", &tr(&socket));
     let _ = push.set_attribute("data-field", "push");
     append(&section, &push);
     if server.routes.is_empty() {
-        append(&section, &text_el("p", "hint", "No request yet."));
+        append(
+            &section,
+            &text_el("p", "hint", &msg("diagnostics_no_request")),
+        );
     } else {
         let table = make("table", "diag-table routes");
         let head = make("tr", "");
-        for title in ["Route", "Requests", "Failed"] {
-            let th = text_el("th", "", title);
+        for title in [
+            "diagnostics_col_route",
+            "diagnostics_col_requests",
+            "diagnostics_col_failed",
+        ] {
+            let th = text_el("th", "", &msg(title));
             let _ = th.set_attribute("scope", "col");
             append(&head, &th);
         }
@@ -132,7 +151,7 @@ fn server_section(server: &ServerReport) -> Element {
             let _ = tr.set_attribute("data-route", route.route.as_str());
             append(&tr, &text_el("td", "", route.route.as_str()));
             for (field, n) in [("requests", route.requests), ("failures", route.failures)] {
-                let td = text_el("td", "number", &n.to_string());
+                let td = text_el("td", "number", &number(f64::from(n)));
                 let _ = td.set_attribute("data-field", field);
                 append(&tr, &td);
             }
@@ -142,28 +161,34 @@ fn server_section(server: &ServerReport) -> Element {
         append(&section, &table);
     }
     let failures = make("p", "failures");
-    failures.set_text_content(Some("Failures by kind: "));
+    // The label's own space, which a translation cannot drop.
+    let label = format!("{} ", msg("diagnostics_failures_by_kind"));
+    failures.set_text_content(Some(&label));
     if server.failures.is_empty() {
-        append(&failures, &text_el("span", "", "none"));
+        append(
+            &failures,
+            &text_el("span", "", &msg("diagnostics_failures_none")),
+        );
     }
     for (i, kind) in server.failures.iter().enumerate() {
         if i > 0 {
             append(&failures, &text_el("span", "", ", "));
         }
-        let item = text_el("span", "", &format!("{} {}", kind.kind, kind.count));
+        let count = number(f64::from(kind.count));
+        let item = text_el("span", "", &format!("{} {}", kind.kind, count));
         let _ = item.set_attribute("data-kind", &kind.kind);
         let _ = item.set_attribute("data-count", &kind.count.to_string());
         append(&failures, &item);
     }
     append(&section, &failures);
     let latency = match &server.latency {
-        Some(l) => format!(
-            "Latency: median {:.0} ms, p95 {:.0} ms ({} requests in the window)",
-            l.median_ms, l.p95_ms, l.requests
-        ),
-        None => "Latency: no request in the window".into(),
+        Some(l) => Text::new("diagnostics_latency")
+            .arg(number(l.median_ms.round()))
+            .arg(number(l.p95_ms.round()))
+            .arg(number(f64::from(l.requests))),
+        None => Text::new("diagnostics_latency_none"),
     };
-    let latency = text_el("p", "latency", &latency);
+    let latency = text_el("p", "latency", &tr(&latency));
     let _ = latency.set_attribute("data-field", "latency");
     append(&section, &latency);
     section
@@ -180,10 +205,10 @@ fn render_events(view: &DiagnosticsView) {
         let _ = tr.set_attribute("data-kind", event.kind.as_str());
         let mut text = event.text.clone();
         if event.count > 1 {
-            text += &format!(" (×{})", event.count);
+            text += &format!(" (×{})", number(f64::from(event.count)));
         }
         for cell in [
-            iso_utc(event.at),
+            utc_time(event.at),
             event.kind.as_str().to_owned(),
             event.server.clone().unwrap_or_default(),
             event.session.clone().unwrap_or_default(),
@@ -194,6 +219,27 @@ fn render_events(view: &DiagnosticsView) {
         append(&body, &tr);
     }
     set_hidden("no-events", !view.events.is_empty());
+}
+
+/// A time in the browser's locale, in UTC to the millisecond: as the events' column and the
+/// copied report (ISO, UTC) say it.
+fn utc_time(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "-".to_owned();
+    }
+    let two = || JsValue::from_str("2-digit");
+    let options = object(&[
+        ("timeZone", JsValue::from_str("UTC")),
+        ("year", JsValue::from_str("numeric")),
+        ("month", two()),
+        ("day", two()),
+        ("hour", two()),
+        ("minute", two()),
+        ("second", two()),
+        ("fractionalSecondDigits", JsValue::from_f64(3.0)),
+    ]);
+    let date = js_sys::Date::new(&JsValue::from_f64(ms));
+    date.to_locale_string("default", &options).into()
 }
 
 // ---- copy -------------------------------------------------------------------------------
@@ -210,11 +256,7 @@ async fn copy() {
         None => Err("no clipboard".to_owned()),
     };
     match copied {
-        Ok(_) => show_result(
-            "copy-status",
-            true,
-            "Copied: paste it into your bug report.",
-        ),
+        Ok(_) => show_result("copy-status", true, &msg("diagnostics_copied")),
         Err(why) => {
             console_warn(&format!("wpp-tabs: copy failed: {why}"));
             if let Some(area) = element("diagnostics-text") {
@@ -227,8 +269,7 @@ async fn copy() {
             show_result(
                 "copy-status",
                 false,
-                "The clipboard is not available here: the text below is selected, press \
-                 Ctrl+C (⌘C on a Mac) to copy it.",
+                &msg("diagnostics_clipboard_unavailable"),
             );
         }
     }

@@ -23,3 +23,8 @@ pub fn tr(text: &Text) -> String {
 pub fn msg(key: &'static str) -> String {
     tr(&Text::new(key))
 }
+
+/// `n` as the browser's locale writes numbers (`1,234.5`, `1.234,5`...).
+pub fn number(n: f64) -> String {
+    js_sys::Number::from(n).to_locale_string("default").into()
+}

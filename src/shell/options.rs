@@ -9,11 +9,13 @@ use super::browser::{
     clear_children, document, element, from_wire_name, input, js_error_text, json_text, on_click,
     on_event, select_element, set_hidden, show_result, to_js, wire_name,
 };
+use super::i18n::{msg, number, tr};
 use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, ServerSummary};
 use crate::core::settings::{
     check_transport, is_insecure, parse_server_name, ClosedTab, Remember, SecretKey, ServerId,
     ServerUrl, SettingsError, StaleAfterDays,
 };
+use crate::core::text::Text;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
@@ -21,9 +23,6 @@ use web_sys::{Document, HtmlSelectElement};
 
 /// The `#server-select` value of "Add a server…".
 const NEW: &str = "new";
-const SECRET_KEPT: &str = "Saved. Leave empty to keep it.";
-const URL_CHANGED: &str = "The URL changed: enter this server's secret key again.";
-const NO_SECRET: &str = "Enter the server's secret key.";
 
 /// The servers as the worker last described them: what the form is filled from.
 #[derive(Default)]
@@ -119,20 +118,19 @@ fn render_servers(select: Option<ServerId>) {
         let known = known.borrow();
         for server in &known.servers {
             let is_default = known.default_server.as_ref() == Some(&server.id);
-            let text = format!(
-                "{} — {}{}",
-                server.name,
-                server.server_url,
-                if is_default { " (default)" } else { "" }
-            );
-            add_option(&doc, &list, server.id.as_str(), &text);
+            let key = match is_default {
+                true => "options_server_choice_default",
+                false => "options_server_choice",
+            };
+            let text = Text::new(key).arg(&server.name).arg(&server.server_url);
+            add_option(&doc, &list, server.id.as_str(), &tr(&text));
         }
         let wanted = select.filter(|id| known.servers.iter().any(|s| &s.id == id));
         wanted
             .or_else(|| known.default_server.clone())
             .or_else(|| known.servers.first().map(|s| s.id.clone()))
     });
-    add_option(&doc, &list, NEW, "Add a server…");
+    add_option(&doc, &list, NEW, &msg("options_add_server"));
     list.set_value(chosen.as_ref().map_or(NEW, ServerId::as_str));
     fill_form();
 }
@@ -180,7 +178,11 @@ fn fill_form() {
     set_value("secret-key", "");
     if let Some(secret) = input("secret-key") {
         let saved = server.as_ref().is_some_and(|s| s.has_secret);
-        secret.set_placeholder(if saved { SECRET_KEPT } else { "" });
+        let placeholder = match saved {
+            true => msg("options_secret_kept"),
+            false => String::new(),
+        };
+        secret.set_placeholder(&placeholder);
     }
     super::unlock::fill_options(server.as_ref());
     set_checked(
@@ -195,9 +197,9 @@ fn fill_form() {
     set_hidden("remove-server", server.is_none() || count <= 1);
     let sessions = match server.as_ref().map(|s| s.sessions) {
         None => String::new(),
-        Some(0) => "No session uses this server.".into(),
-        Some(1) => "1 session uses this server.".into(),
-        Some(n) => format!("{n} sessions use this server."),
+        Some(0) => msg("options_server_sessions_none"),
+        Some(1) => msg("options_server_sessions_one"),
+        Some(n) => tr(&Text::new("options_server_sessions_other").arg(number(f64::from(n)))),
     };
     if let Some(hint) = element("server-sessions") {
         hint.set_text_content(Some(&sessions));
@@ -270,23 +272,23 @@ fn show_insecure_warning() {
 async fn save() {
     let form = match read_form() {
         Ok(form) => form,
-        Err(err) => return report(false, &err.to_string()),
+        Err(err) => return report(false, &tr(&err.text())),
     };
     let server = selected();
     // The worker refuses these too; saying so here keeps the typed fields as they are.
     if form.secret_key.is_none() {
         let missing = match &server {
-            None => Some(NO_SECRET),
-            Some(s) if s.server_url != form.server_url => Some(URL_CHANGED),
-            Some(s) if !s.has_secret => Some(NO_SECRET),
+            None => Some("options_no_secret"),
+            Some(s) if s.server_url != form.server_url => Some("options_url_changed"),
+            Some(s) if !s.has_secret => Some("options_no_secret"),
             Some(_) => None,
         };
         if let Some(why) = missing {
             mark_invalid("secret-key");
-            return report(false, why);
+            return report(false, &msg(why));
         }
     }
-    report_pending("Saving…");
+    report_pending(&msg("options_saving"));
     let request = OptionsRequest::SaveServer {
         id: server.map(|s| s.id),
         name: form.name,
@@ -298,10 +300,10 @@ async fn save() {
     };
     match ask(&request).await {
         Ok(OptionsReply::Saved { id }) => match load(id, false).await {
-            Ok(()) => report(true, "Saved."),
+            Ok(()) => report(true, &msg("options_saved")),
             Err(why) => report(
                 false,
-                &format!("Saved, but the list could not be read: {why}"),
+                &tr(&Text::new("options_saved_list_unreadable").arg(why)),
             ),
         },
         Ok(OptionsReply::Error { message }) => report(false, &message),
@@ -314,14 +316,14 @@ async fn remove() {
     let Some(server) = selected() else {
         return;
     };
-    report_pending("Removing…");
+    report_pending(&msg("options_removing"));
     let request = OptionsRequest::RemoveServer {
         id: server.id.clone(),
     };
     match ask(&request).await {
         Ok(OptionsReply::Saved { .. }) => match load(None, false).await {
             Ok(()) => {
-                report(true, &format!("Removed {}.", server.name));
+                report(true, &tr(&Text::new("options_removed").arg(&server.name)));
                 // The button pressed is gone or hidden: keep the keyboard in the form.
                 if let Some(list) = select_element("server-select") {
                     let _ = list.focus();
@@ -329,7 +331,7 @@ async fn remove() {
             }
             Err(why) => report(
                 false,
-                &format!("Removed, but the list could not be read: {why}"),
+                &tr(&Text::new("options_removed_list_unreadable").arg(why)),
             ),
         },
         Ok(OptionsReply::Error { message }) => report(false, &message),
@@ -341,9 +343,9 @@ async fn remove() {
 async fn test_connection() {
     let form = match read_form() {
         Ok(form) => form,
-        Err(err) => return report(false, &err.to_string()),
+        Err(err) => return report(false, &tr(&err.text())),
     };
-    report_pending("Testing…");
+    report_pending(&msg("options_testing"));
     let request = OptionsRequest::TestConnection {
         id: selected().map(|s| s.id),
         server_url: form.server_url,
@@ -364,7 +366,7 @@ async fn save_preferences() {
         return show_result(
             "preferences-status",
             false,
-            "Choose what closing a tab does.",
+            &msg("options_choose_closed_tab"),
         );
     };
     let days = input("stale-after-days")
@@ -377,7 +379,7 @@ async fn save_preferences() {
                 let _ = input.set_attribute("aria-invalid", "true");
                 let _ = input.focus();
             }
-            return show_result("preferences-status", false, why);
+            return show_result("preferences-status", false, &tr(&why.text()));
         }
     };
     if let Some(input) = input("stale-after-days") {
@@ -389,9 +391,9 @@ async fn save_preferences() {
         stale_after_days,
         auto_forget_stale: input("auto-forget-stale").is_some_and(|i| i.checked()),
     };
-    report_pending_in("preferences-status", "Saving…");
+    report_pending_in("preferences-status", &msg("options_saving"));
     let (ok, message) = match ask(&request).await {
-        Ok(OptionsReply::Saved { .. }) => (true, "Saved.".to_owned()),
+        Ok(OptionsReply::Saved { .. }) => (true, msg("options_saved")),
         Ok(OptionsReply::Error { message }) => (false, message),
         Ok(other) => (false, unexpected(&other)),
         Err(why) => (false, why),
@@ -404,14 +406,9 @@ pub(super) async fn ask(request: &OptionsRequest) -> Result<OptionsReply, String
         .runtime()
         .send_message(None, &to_js(&encode(request)), None)
         .await
-        .map_err(|e| {
-            format!(
-                "The extension's worker did not answer: {}",
-                js_error_text(&e)
-            )
-        })?;
+        .map_err(|e| tr(&Text::new("options_worker_silent_because").arg(js_error_text(&e))))?;
     if reply.is_undefined() || reply.is_null() {
-        return Err("The extension's worker did not answer. Reload this page to try again.".into());
+        return Err(msg("options_worker_silent"));
     }
     decode_text::<OptionsReply>(&json_text(&reply)).map_err(|e| e.to_string())
 }
@@ -425,7 +422,7 @@ pub(super) fn unexpected(reply: &OptionsReply) -> String {
         OptionsReply::Connection { .. } => "connection",
         OptionsReply::Error { .. } => "error",
     };
-    format!("Unexpected reply: {kind}")
+    tr(&Text::new("options_unexpected_reply").arg(kind))
 }
 
 /// The outcome of a server action in `#options-status`, `data-result` `ok` or `error`.
