@@ -134,7 +134,9 @@ fn referenced_keys() -> BTreeMap<String, String> {
     for path in sources {
         let text = std::fs::read_to_string(&path).unwrap();
         for lit in literals(&text) {
-            let manifest_key = lit.strip_prefix("__MSG_").and_then(|k| k.strip_suffix("__"));
+            let manifest_key = lit
+                .strip_prefix("__MSG_")
+                .and_then(|k| k.strip_suffix("__"));
             // The manifest's own keys (`options_ui`) are not messages; its `__MSG_x__` are.
             let key = match manifest_key {
                 Some(key) => key,
