@@ -400,7 +400,9 @@ impl Shell for FakeShell {
             WorkerPush::State { view } => self.posts.borrow_mut().push((port, (**view).clone())),
             WorkerPush::Sessions { view } => self.lists.borrow_mut().push((port, view.clone())),
             WorkerPush::Exported { text } => self.exports.borrow_mut().push(text.clone()),
-            WorkerPush::Notice { message, .. } => self.warnings.borrow_mut().push(message.clone()),
+            WorkerPush::Notice { message, .. } => {
+                self.warnings.borrow_mut().push(message.english())
+            }
             WorkerPush::Diagnostics { .. } => {}
         }
     }

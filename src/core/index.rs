@@ -7,6 +7,7 @@ use crate::core::api::Account;
 use crate::core::session_id::SessionId;
 use crate::core::settings::{ServerId, ServerUrl, StaleAfterDays};
 use crate::core::status::ServerStatus;
+use crate::core::text::Text;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -68,6 +69,20 @@ impl Colour {
         }
     }
 
+    /// The colour's name for the user: a catalogue key (`name` is the wire's and the CSS's).
+    pub fn key(self) -> &'static str {
+        match self {
+            Colour::Green => "colour_green",
+            Colour::Blue => "colour_blue",
+            Colour::Orange => "colour_orange",
+            Colour::Purple => "colour_purple",
+            Colour::Red => "colour_red",
+            Colour::Teal => "colour_teal",
+            Colour::Pink => "colour_pink",
+            Colour::Grey => "colour_grey",
+        }
+    }
+
     /// The n-th session's colour: new sessions cycle through the palette.
     pub fn nth(n: usize) -> Colour {
         Colour::ALL[n % Colour::ALL.len()]
@@ -79,17 +94,47 @@ impl Colour {
 #[serde(try_from = "String", into = "String")]
 pub struct Label(String);
 
+/// Why a name is not a [`Label`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelError {
+    Empty,
+    TooLong,
+    ControlCharacters,
+}
+
+impl LabelError {
+    pub fn text(self) -> Text {
+        match self {
+            LabelError::Empty => Text::new("sessions_label_empty"),
+            LabelError::TooLong => Text::new("sessions_label_too_long").arg(MAX_LABEL_CHARS),
+            LabelError::ControlCharacters => Text::new("sessions_label_control"),
+        }
+    }
+}
+
+/// For serde, which reads labels from storage and messages: a technical report, not shown.
+impl std::fmt::Display for LabelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self {
+            LabelError::Empty => "empty",
+            LabelError::TooLong => "too long",
+            LabelError::ControlCharacters => "has control characters",
+        };
+        write!(f, "invalid session name: {why}")
+    }
+}
+
 impl Label {
-    pub fn parse(input: &str) -> Result<Label, &'static str> {
+    pub fn parse(input: &str) -> Result<Label, LabelError> {
         let label = input.trim();
         if label.is_empty() {
-            return Err("A session's name cannot be empty.");
+            return Err(LabelError::Empty);
         }
         if label.chars().count() > MAX_LABEL_CHARS {
-            return Err("A session's name has at most 40 characters.");
+            return Err(LabelError::TooLong);
         }
         if label.chars().any(char::is_control) {
-            return Err("A session's name cannot contain control characters.");
+            return Err(LabelError::ControlCharacters);
         }
         Ok(Label(label.to_owned()))
     }
@@ -100,7 +145,7 @@ impl Label {
 }
 
 impl TryFrom<String> for Label {
-    type Error = &'static str;
+    type Error = LabelError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Label::parse(&s)
     }
@@ -222,32 +267,37 @@ impl SessionEntry {
 
 /// A duration as the Sessions page shows it: `less than a minute`, `12 min`, `3 h 12 min`,
 /// `4 d 2 h`.
-pub fn describe_duration(ms: f64) -> String {
+pub fn describe_duration(ms: f64) -> Text {
     let minutes = (ms.max(0.0) / 60_000.0).floor() as u64;
     let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
     match (days, hours, minutes) {
-        (0, 0, 0) => "less than a minute".to_owned(),
-        (0, 0, m) => format!("{m} min"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, h, _) => format!("{d} d {h} h"),
+        (0, 0, 0) => Text::new("time_less_than_a_minute"),
+        (0, 0, m) => Text::new("time_minutes").arg(m),
+        (0, h, m) => Text::new("time_hours_minutes").arg(h).arg(m),
+        (d, h, _) => Text::new("time_days_hours").arg(d).arg(h),
     }
 }
 
 /// A session's monitoring line, without its last error (the page adds it, with the time in
 /// the user's own locale): `Connected 3 h 12 min in total · 2 drops`, or `Never connected`.
-pub fn describe_monitoring(connected_ms: f64, drops: u32, ever_connected: bool) -> String {
+/// `render` turns the duration and the drops into words, for the line to take them in.
+pub fn describe_monitoring(
+    connected_ms: f64,
+    drops: u32,
+    ever_connected: bool,
+    render: impl Fn(&Text) -> String,
+) -> Text {
     if !ever_connected {
-        return "Never connected".to_owned();
+        return Text::new("sessions_never_connected");
     }
     let drops = match drops {
-        0 => "no drops".to_owned(),
-        1 => "1 drop".to_owned(),
-        n => format!("{n} drops"),
+        0 => Text::new("sessions_drops_none"),
+        1 => Text::new("sessions_drops_one"),
+        n => Text::new("sessions_drops_other").arg(n),
     };
-    format!(
-        "Connected {} in total · {drops}",
-        describe_duration(connected_ms)
-    )
+    Text::new("sessions_connected_in_total")
+        .arg(render(&describe_duration(connected_ms)))
+        .arg(render(&drops))
 }
 
 /// Every session the extension knows, by ID.
@@ -308,24 +358,28 @@ pub struct MergeReport {
 }
 
 impl MergeReport {
-    pub fn describe(&self) -> String {
-        let mut parts = vec![format!(
-            "Imported: {} new, {} updated, {} unchanged.",
-            self.added, self.updated, self.unchanged
-        )];
-        if self.kept_newer > 0 {
-            parts.push(format!(
-                "{} kept as they are here, because they changed here more recently.",
-                self.kept_newer
-            ));
-        }
-        if self.refused > 0 {
-            parts.push(format!(
-                "{} refused: at most {MAX_SESSIONS} sessions.",
-                self.refused
-            ));
-        }
-        parts.join(" ")
+    /// The import's outcome, and `servers_added` (servers the import added to the settings,
+    /// without their secrets): one message per combination of the sentences that apply, so
+    /// that each reads whole in every language.
+    pub fn text(&self, servers_added: u32) -> Text {
+        let key = match (self.kept_newer > 0, self.refused > 0, servers_added > 0) {
+            (false, false, false) => "sessions_imported",
+            (true, false, false) => "sessions_imported_kept",
+            (false, true, false) => "sessions_imported_refused",
+            (true, true, false) => "sessions_imported_kept_refused",
+            (false, false, true) => "sessions_imported_servers",
+            (true, false, true) => "sessions_imported_kept_servers",
+            (false, true, true) => "sessions_imported_refused_servers",
+            (true, true, true) => "sessions_imported_kept_refused_servers",
+        };
+        Text::new(key)
+            .arg(self.added)
+            .arg(self.updated)
+            .arg(self.unchanged)
+            .arg(self.kept_newer)
+            .arg(self.refused)
+            .arg(MAX_SESSIONS)
+            .arg(servers_added)
     }
 }
 
@@ -354,20 +408,19 @@ pub struct Export {
 
 impl Export {
     /// Reads an export file, refusing anything that is not one.
-    pub fn parse(text: &str) -> Result<Export, String> {
+    pub fn parse(text: &str) -> Result<Export, Text> {
         let export: Export = serde_json::from_str(text)
-            .map_err(|e| format!("This is not a wpp-tabs session export: {e}"))?;
+            .map_err(|e| Text::new("sessions_export_unreadable").arg(e))?;
         if export.format != EXPORT_FORMAT {
-            return Err("This is not a wpp-tabs session export.".into());
+            return Err(Text::new("sessions_export_not_one"));
         }
         if export.version != EXPORT_VERSION {
-            return Err(format!(
-                "This export is version {}; this extension reads version {EXPORT_VERSION}.",
-                export.version
-            ));
+            return Err(Text::new("sessions_export_version")
+                .arg(export.version)
+                .arg(EXPORT_VERSION));
         }
         if export.sessions.0.len() > MAX_SESSIONS {
-            return Err(format!("An export holds at most {MAX_SESSIONS} sessions."));
+            return Err(Text::new("sessions_export_too_many").arg(MAX_SESSIONS));
         }
         let unknown_server = export
             .sessions
@@ -375,7 +428,7 @@ impl Export {
             .values()
             .any(|e| !export.servers.iter().any(|s| s.id == e.server));
         if unknown_server {
-            return Err("The export names a session whose server it does not list.".into());
+            return Err(Text::new("sessions_export_unknown_server"));
         }
         Ok(export)
     }
@@ -459,7 +512,13 @@ mod tests {
         assert_eq!(ours.0[&id("session_a_1")].label.as_str(), "Ours newer");
         assert_eq!(ours.0[&id("session_a_2")].label.as_str(), "Theirs newer");
         assert_eq!(ours.0[&id("session_a_4")].label.as_str(), "New");
-        assert!(report.describe().contains("1 kept"));
+        assert!(report.text(0).english().contains("1 kept"));
+        assert_eq!(
+            report.text(2).english(),
+            "Imported: 1 new, 1 updated, 1 unchanged. 1 kept as they are here, because they \
+             changed here more recently. 2 server(s) added: enter their secret keys in the \
+             options."
+        );
     }
 
     #[test]
@@ -555,21 +614,39 @@ mod tests {
     #[test]
     fn durations_and_monitoring_read_plainly() {
         let min = 60_000.0;
-        assert_eq!(describe_duration(0.0), "less than a minute");
-        assert_eq!(describe_duration(59_999.0), "less than a minute");
-        assert_eq!(describe_duration(12.0 * min), "12 min");
-        assert_eq!(describe_duration(192.0 * min + 5.0), "3 h 12 min");
-        assert_eq!(describe_duration(DAY_MS * 4.0 + 125.0 * min), "4 d 2 h");
-        assert_eq!(describe_duration(-5.0), "less than a minute");
+        let duration = |ms| describe_duration(ms).english();
+        assert_eq!(duration(0.0), "less than a minute");
+        assert_eq!(duration(59_999.0), "less than a minute");
+        assert_eq!(duration(12.0 * min), "12 min");
+        assert_eq!(duration(192.0 * min + 5.0), "3 h 12 min");
+        assert_eq!(duration(DAY_MS * 4.0 + 125.0 * min), "4 d 2 h");
+        assert_eq!(duration(-5.0), "less than a minute");
+        let monitoring = |ms, drops, ever| describe_monitoring(ms, drops, ever, Text::english);
         assert_eq!(
-            describe_monitoring(192.0 * min, 2, true),
+            monitoring(192.0 * min, 2, true).english(),
             "Connected 3 h 12 min in total · 2 drops"
         );
         assert_eq!(
-            describe_monitoring(0.0, 1, true),
+            monitoring(0.0, 1, true).english(),
             "Connected less than a minute in total · 1 drop"
         );
-        assert_eq!(describe_monitoring(0.0, 0, false), "Never connected");
+        assert_eq!(monitoring(0.0, 0, false).english(), "Never connected");
+    }
+
+    #[test]
+    fn labels_and_colours_are_named_from_the_catalogue() {
+        assert_eq!(
+            Label::parse(" ").unwrap_err().text().english(),
+            "A session's name cannot be empty."
+        );
+        assert_eq!(
+            Label::parse(&"a".repeat(41)).unwrap_err().text().english(),
+            "A session's name has at most 40 characters."
+        );
+        assert_eq!(Colour::Grey.key(), "colour_grey");
+        for colour in Colour::ALL {
+            assert!(Text::new(colour.key()).english().to_lowercase() == colour.name());
+        }
     }
 
     #[test]
@@ -592,7 +669,12 @@ mod tests {
 
         let mut wrong = export.clone();
         wrong.format = "other".into();
-        assert!(Export::parse(&serde_json::to_string(&wrong).unwrap()).is_err());
+        assert_eq!(
+            Export::parse(&serde_json::to_string(&wrong).unwrap())
+                .unwrap_err()
+                .english(),
+            "This is not a wpp-tabs session export."
+        );
         let mut orphan = export.clone();
         orphan.servers.clear();
         assert!(Export::parse(&serde_json::to_string(&orphan).unwrap()).is_err());

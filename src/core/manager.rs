@@ -20,6 +20,7 @@ use crate::core::settings::{
     check_transport, parse_server_name, SecretKey, ServerConfig, ServerId, Settings, MAX_SERVERS,
 };
 use crate::core::status::ServerStatus;
+use crate::core::text::Text;
 use crate::core::worker::{
     Live, PortKey, RemoteList, SettingsVerdict, Shell, Worker, REFRESH_ALARM,
 };
@@ -34,16 +35,12 @@ impl<S: Shell + 'static> Worker<S> {
             Ok(request) => request,
             Err(err) => {
                 self.rejected(&format!("Sessions page message refused: {err}"));
-                return self.notice(
-                    port,
-                    false,
-                    &format!("The extension refused this request: {err}."),
-                );
+                return self.notice(port, false, Text::new("sessions_request_refused").arg(err));
             }
         };
         self.load_settings().await;
         if !self.loaded().await {
-            return self.notice(port, false, "The browser's storage failed: try again.");
+            return self.notice(port, false, Text::new("sessions_storage_failed"));
         }
         match request {
             SessionsRequest::Subscribe => {
@@ -55,7 +52,7 @@ impl<S: Shell + 'static> Worker<S> {
             SessionsRequest::Act { action, ids } => {
                 for id in &ids {
                     if let Err(message) = self.act(action, id).await {
-                        self.notice(port, false, &message);
+                        self.notice(port, false, message);
                     }
                 }
             }
@@ -67,7 +64,7 @@ impl<S: Shell + 'static> Worker<S> {
                 for id in self.unattached() {
                     match self.shell.open_tab().await {
                         Some(tab) => self.attach(tab, &id).await,
-                        None => return self.notice(port, false, "The browser refused a new tab."),
+                        None => return self.notice(port, false, Text::new("sessions_tab_refused")),
                     }
                 }
             }
@@ -80,22 +77,19 @@ impl<S: Shell + 'static> Worker<S> {
                     Ok(message) => (true, message),
                     Err(message) => (false, message),
                 };
-                self.notice(port, ok, &message);
+                self.notice(port, ok, message);
             }
             SessionsRequest::ForgetStale { ids } => {
                 let asked = ids.len();
                 let done = self.forget_stale(ids, false).await;
-                let mut message = match done {
-                    1 => "Closed and forgot 1 stale session.".to_owned(),
-                    n => format!("Closed and forgot {n} stale sessions."),
+                let key = match (done, done < asked) {
+                    (1, false) => "sessions_forgot_stale_one",
+                    (_, false) => "sessions_forgot_stale_other",
+                    (1, true) => "sessions_forgot_stale_one_left",
+                    (_, true) => "sessions_forgot_stale_other_left",
                 };
-                if done < asked {
-                    message.push_str(&format!(
-                        " {} left alone: no longer stale, or already gone.",
-                        asked - done
-                    ));
-                }
-                self.notice(port, true, &message);
+                let message = Text::new(key).arg(done).arg(asked - done);
+                self.notice(port, true, message);
             }
         }
     }
@@ -133,24 +127,23 @@ impl<S: Shell + 'static> Worker<S> {
         forgotten
     }
 
-    fn notice(&self, port: PortKey, ok: bool, message: &str) {
-        let message = message.to_owned();
+    fn notice(&self, port: PortKey, ok: bool, message: Text) {
         self.post(port, &WorkerPush::Notice { ok, message });
     }
 
     /// One action on one session; `Err` says why it could not be done.
-    async fn act(self: &Rc<Self>, action: SessionAction, id: &SessionId) -> Result<(), String> {
+    async fn act(self: &Rc<Self>, action: SessionAction, id: &SessionId) -> Result<(), Text> {
         if action != SessionAction::Forget {
             self.adopt(id);
         }
         let tab = self.read(id, |l| l.tab);
         match (action, tab) {
-            (_, None) => return Err(format!("{id} is not in this browser's list.")),
+            (_, None) => return Err(Text::new("sessions_not_in_list").arg(id)),
             (SessionAction::Attach, Some(Some(tab)))
             | (SessionAction::FocusTab, Some(Some(tab))) => self.shell.focus_tab(tab),
             (SessionAction::Attach, Some(None)) => match self.shell.open_tab().await {
                 Some(tab) => self.attach(tab, id).await,
-                None => return Err("The browser refused a new tab.".into()),
+                None => return Err(Text::new("sessions_tab_refused")),
             },
             (SessionAction::FocusTab, Some(None)) => {}
             (SessionAction::Detach, Some(Some(tab))) => self.detach(tab).await,
@@ -158,7 +151,7 @@ impl<S: Shell + 'static> Worker<S> {
             (SessionAction::Logout, _) => self.logout(id).await,
             (SessionAction::Close, _) => self.close(id).await,
             (SessionAction::Restart, _) => self.restart(id).await,
-            (SessionAction::Forget, _) => self.forget(id).await.map_err(|e| e.to_string())?,
+            (SessionAction::Forget, _) => self.forget(id).await.map_err(storage_failed)?,
         }
         Ok(())
     }
@@ -211,7 +204,7 @@ impl<S: Shell + 'static> Worker<S> {
 
     /// Merges an export: its servers are matched by URL (unknown ones are added, without a
     /// secret), then its sessions are merged, never replacing a newer entry.
-    async fn import(self: &Rc<Self>, text: &str) -> Result<String, String> {
+    async fn import(self: &Rc<Self>, text: &str) -> Result<Text, Text> {
         let export = Export::parse(text)?;
         let mut settings = self.load_settings().await;
         let mut incoming = SessionIndex::default();
@@ -225,7 +218,7 @@ impl<S: Shell + 'static> Worker<S> {
             let local = match settings.server_at(&exported.url) {
                 Some(local) => local.id.clone(),
                 None if settings.servers.len() >= MAX_SERVERS => {
-                    return Err(format!("At most {MAX_SERVERS} servers."));
+                    return Err(Text::new("sessions_import_too_many_servers").arg(MAX_SERVERS));
                 }
                 None => {
                     let new_id = settings.next_server_id();
@@ -247,7 +240,7 @@ impl<S: Shell + 'static> Worker<S> {
             self.store()
                 .save_settings(&settings)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(storage_failed)?;
             self.cache_settings(settings);
         }
         let mut current = self.index();
@@ -274,13 +267,7 @@ impl<S: Shell + 'static> Worker<S> {
         }
         self.save_index().await;
         self.render_lists();
-        let mut message = report.describe();
-        if added_servers > 0 {
-            message.push_str(&format!(
-                " {added_servers} server(s) added: enter their secret keys in the options."
-            ));
-        }
-        Ok(message)
+        Ok(report.text(added_servers))
     }
 
     // ---- pacing ----
@@ -653,6 +640,11 @@ impl<S: Shell + 'static> Worker<S> {
             }));
         }
     }
+}
+
+/// A storage failure, as the Sessions page says it: the browser's own words are its detail.
+fn storage_failed(err: crate::core::store::StoreError) -> Text {
+    Text::new("sessions_storage_error").arg(err.0)
 }
 
 /// "Test connection": the server answers, and accepts the secret when one is given.

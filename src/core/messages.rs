@@ -9,6 +9,7 @@ use crate::core::session_id::SessionId;
 use crate::core::settings::{ClosedTab, Remember, SecretKey, ServerId, ServerUrl, StaleAfterDays};
 use crate::core::status::ServerStatus;
 use crate::core::storage::TabId;
+use crate::core::text::Text;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -149,7 +150,7 @@ pub enum WorkerPush {
     /// The outcome of something the page asked for.
     Notice {
         ok: bool,
-        message: String,
+        message: Text,
     },
     Exported {
         text: String,
@@ -169,7 +170,7 @@ pub enum WorkerPush {
 #[derive(Clone, PartialEq)]
 pub enum PopupPush {
     State { view: Box<TabView> },
-    Notice { ok: bool, message: String },
+    Notice { ok: bool, message: Text },
     Other,
 }
 
@@ -177,7 +178,7 @@ pub enum PopupPush {
 #[derive(Clone, PartialEq)]
 pub enum SessionsPush {
     Sessions { view: SessionsView },
-    Notice { ok: bool, message: String },
+    Notice { ok: bool, message: Text },
     Exported { text: String },
     Other,
 }
@@ -190,7 +191,7 @@ pub enum DiagnosticsPush {
     },
     Notice {
         ok: bool,
-        message: String,
+        message: Text,
     },
     Other,
 }
@@ -620,12 +621,44 @@ impl Validate for WorkerPush {
 }
 impl Validate for PopupPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            PopupPush::Notice { message, .. } => valid_text(message),
+            _ => Ok(()),
+        }
+    }
 }
 impl Validate for SessionsPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            SessionsPush::Notice { message, .. } => valid_text(message),
+            _ => Ok(()),
+        }
+    }
 }
 impl Validate for DiagnosticsPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            DiagnosticsPush::Notice { message, .. } => valid_text(message),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A page asks the browser only for a key a catalogue may hold.
+fn valid_text(text: &Text) -> Result<(), MessageError> {
+    match text.is_valid() {
+        true => Ok(()),
+        false => Err(MessageError::Invalid(format!(
+            "not a catalogue message: {:?}",
+            text.key
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -1052,7 +1085,7 @@ mod page_push_tests {
             },
             WorkerPush::Notice {
                 ok: false,
-                message: "no".into(),
+                message: Text::new("ext_name").arg("no"),
             },
             WorkerPush::Exported { text: "{}".into() },
             WorkerPush::Diagnostics {

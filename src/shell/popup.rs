@@ -139,7 +139,7 @@ fn connect(tab: TabId) {
                 render(&view, ViewSource::Worker);
                 follow_confirmation(*view);
             }
-            Ok(PopupPush::Notice { ok: false, message }) => show_error(&message),
+            Ok(PopupPush::Notice { ok: false, message }) => show_error(&super::i18n::tr(&message)),
             Ok(_) => {}
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
@@ -330,7 +330,7 @@ fn rename() {
             colour: None,
         }),
         Err(why) => {
-            show_error(why);
+            show_error(&super::i18n::tr(&why.text()));
             let old = with_popup(|p| p.view.as_ref().and_then(|v| v.label.clone())).flatten();
             input.set_value(&old.unwrap_or_default());
         }

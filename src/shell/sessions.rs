@@ -9,12 +9,14 @@ use super::browser::{
     keep_worker_connected, make, object, on_click, on_event, post_to_worker, runtime, set_disabled,
     set_hidden, show_result, show_unreadable_update, text_el, to_js, wire_name,
 };
+use super::i18n::{msg, tr};
 use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
     encode, ServerGroup, SessionAction, SessionRow, SessionsPush, SessionsRequest, SessionsView,
     SESSIONS_PORT,
 };
 use crate::core::status::ServerStatus;
+use crate::core::text::Text;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Promise};
 use std::cell::RefCell;
@@ -29,27 +31,28 @@ use crate::core::messages::{MAX_BULK as MAX_PER_ACT, MAX_IMPORT_BYTES};
 /// How long the export's object URL lives after its download started.
 const REVOKE_MS: u32 = 10_000;
 
-/// The table's column headers.
-const COLUMNS: [&str; 8] = [
-    "Select",
-    "Colour",
-    "Name",
-    "Account",
-    "Status",
-    "Tab",
-    "Last seen connected",
-    "Actions",
+/// The table's column headers (their messages), and whether each is a narrow one.
+const COLUMNS: [(&str, bool); 8] = [
+    ("sessions_column_select", true),
+    ("sessions_column_colour", true),
+    ("sessions_column_name", false),
+    ("sessions_column_account", false),
+    ("sessions_column_status", false),
+    ("sessions_column_tab", false),
+    ("sessions_column_last_seen", false),
+    ("sessions_column_actions", false),
 ];
 
-/// Each row's action buttons, in the order they show, with their text.
+/// Each row's action buttons, in the order they show, with their text's message (the bulk
+/// buttons and the confirmations say the same words).
 const ACTIONS: [(SessionAction, &str); 7] = [
-    (SessionAction::FocusTab, "Go to tab"),
-    (SessionAction::Attach, "Open in a tab"),
-    (SessionAction::Detach, "Detach"),
-    (SessionAction::Restart, "Restart"),
-    (SessionAction::Close, "Close"),
-    (SessionAction::Logout, "Log out"),
-    (SessionAction::Forget, "Forget"),
+    (SessionAction::FocusTab, "sessions_action_focus_tab"),
+    (SessionAction::Attach, "sessions_action_attach"),
+    (SessionAction::Detach, "sessions_action_detach"),
+    (SessionAction::Restart, "sessions_action_restart"),
+    (SessionAction::Close, "sessions_action_close"),
+    (SessionAction::Logout, "sessions_action_logout"),
+    (SessionAction::Forget, "sessions_action_forget"),
 ];
 
 /// The few DOM calls this page needs beyond the `web-sys` features the crate enables.
@@ -126,7 +129,7 @@ fn connect() {
                 with_page(|p| p.view = Some(view.clone()));
                 render(&view);
             }
-            Ok(SessionsPush::Notice { ok, message }) => show_notice(ok, &message),
+            Ok(SessionsPush::Notice { ok, message }) => show_notice(ok, &tr(&message)),
             Ok(SessionsPush::Exported { text }) => save_export(&text),
             Ok(SessionsPush::Other) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
@@ -138,10 +141,7 @@ fn connect() {
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
 fn send(request: &SessionsRequest) {
     if !post_to_worker(&to_js(&encode(request))) {
-        show_notice(
-            false,
-            "The extension is restarting and did not get that: try again in a moment.",
-        );
+        show_notice(false, &msg("sessions_worker_restarting"));
     }
 }
 
@@ -152,10 +152,8 @@ fn wire() {
     on_click("open-options", || {
         spawn_local(async {
             if let Err(err) = runtime().open_options_page().await {
-                show_notice(
-                    false,
-                    &format!("The options page did not open: {}", js_error_text(&err)),
-                );
+                let why = Text::new("sessions_options_not_opened").arg(js_error_text(&err));
+                show_notice(false, &tr(&why));
             }
         })
     });
@@ -268,10 +266,10 @@ fn new_group(key: &str) -> Element {
     let table = make("table", "session-table");
     let head = make("thead", "");
     let head_row = make("tr", "");
-    for title in COLUMNS {
-        let th = text_el("th", "", title);
+    for (title, narrow) in COLUMNS {
+        let th = text_el("th", "", &msg(title));
         let _ = th.set_attribute("scope", "col");
-        if title == "Select" || title == "Colour" {
+        if narrow {
             th.set_class_name("narrow");
         }
         append(&head_row, &th);
@@ -318,8 +316,8 @@ fn fill_group(section: &Element, group: &ServerGroup) {
 
 /// A row's fixed structure; [`fill_row`] sets everything that comes from the view.
 fn new_row(row: &SessionRow) -> Element {
-    let tr = make("tr", "");
-    let _ = tr.set_attribute("data-session-id", row.id.as_str());
+    let el = make("tr", "");
+    let _ = el.set_attribute("data-session-id", row.id.as_str());
     let select = make("input", "");
     let _ = select.set_attribute("type", "checkbox");
     let _ = select.set_attribute("data-select", "");
@@ -330,13 +328,14 @@ fn new_row(row: &SessionRow) -> Element {
     let _ = label.set_attribute("data-field", "label");
     let _ = label.set_attribute("maxlength", "40");
     let _ = label.set_attribute("autocomplete", "off");
-    let _ = label.set_attribute("aria-label", &format!("Name of session {}", row.id));
+    let name = tr(&Text::new("sessions_name_of_session").arg(&row.id));
+    let _ = label.set_attribute("aria-label", &name);
     let name = cell(
         "col-name",
         &[&label, &text_el("code", "session-id", row.id.as_str())],
     );
     // Stale is said in words, not by colour alone.
-    let stale = text_el("span", "stale-marker", "Stale");
+    let stale = text_el("span", "stale-marker", &msg("sessions_stale_marker"));
     let status = cell(
         "col-status",
         &[
@@ -348,7 +347,7 @@ fn new_row(row: &SessionRow) -> Element {
     );
     let actions = make("div", "actions");
     for (action, text) in ACTIONS {
-        let button = text_el("button", "", text);
+        let button = text_el("button", "", &msg(text));
         let _ = button.set_attribute("type", "button");
         let _ = button.set_attribute("data-action", &wire_name(action));
         if matches!(action, SessionAction::Logout) {
@@ -366,42 +365,43 @@ fn new_row(row: &SessionRow) -> Element {
         cell("col-seen", &[]),
         cell("col-actions", &[&actions]),
     ] {
-        append(&tr, &td);
+        append(&el, &td);
     }
-    tr
+    el
 }
 
-fn fill_row(tr: &Element, row: &SessionRow) {
+fn fill_row(el: &Element, row: &SessionRow) {
     let status = row.status.map_or("NONE", ServerStatus::as_str);
-    let _ = tr.set_attribute("data-status", status);
-    let _ = tr.set_attribute("data-known", if row.known { "true" } else { "false" });
+    let _ = el.set_attribute("data-status", status);
+    let _ = el.set_attribute("data-known", if row.known { "true" } else { "false" });
     let _ = match row.tab {
-        Some(tab) => tr.set_attribute("data-tab", &tab.to_string()),
-        None => tr.remove_attribute("data-tab"),
+        Some(tab) => el.set_attribute("data-tab", &tab.to_string()),
+        None => el.remove_attribute("data-tab"),
     };
-    let _ = tr.set_attribute("aria-busy", if row.busy { "true" } else { "false" });
-    if let Some(select) = part(tr, "[data-select]") {
-        let _ = select.set_attribute("aria-label", &format!("Select {}", row.label));
+    let _ = el.set_attribute("aria-busy", if row.busy { "true" } else { "false" });
+    if let Some(select) = part(el, "[data-select]") {
+        let name = tr(&Text::new("sessions_select_row").arg(&row.label));
+        let _ = select.set_attribute("aria-label", &name);
     }
-    if let Some(swatch) = part(tr, ".swatch") {
+    if let Some(swatch) = part(el, ".swatch") {
         let style = swatch.unchecked_ref::<Styled>().style();
         let name = match row.colour {
             Some(colour) => {
                 style.set_property("--session-colour", colour.css());
                 let _ = swatch.set_attribute("data-colour", colour.name());
-                format!("Colour: {}", colour.name())
+                tr(&Text::new("sessions_colour_named").arg(msg(colour.key())))
             }
             None => {
                 style.remove_property("--session-colour");
                 let _ = swatch.remove_attribute("data-colour");
-                "No colour".to_owned()
+                msg("sessions_no_colour")
             }
         };
         let _ = swatch.set_attribute("aria-label", &name);
         let _ = swatch.set_attribute("title", &name);
     }
     if let Some(input) =
-        part(tr, "[data-field=label]").and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
+        part(el, "[data-field=label]").and_then(|e| e.dyn_into::<HtmlInputElement>().ok())
     {
         // Never under the user's fingers: a name being typed is kept until committed.
         if document().active_element().as_ref() != Some(input.as_ref()) {
@@ -409,40 +409,47 @@ fn fill_row(tr: &Element, row: &SessionRow) {
         }
     }
     let account = row.account.as_ref().map(|a| a.display());
-    set_text(tr, ".col-account", account.as_deref().unwrap_or("—"));
-    set_text(tr, ".status-text", &row.status_text);
-    if let Some(error) = part(tr, ".row-error") {
+    set_text(el, ".col-account", account.as_deref().unwrap_or("—"));
+    set_text(el, ".status-text", &row.status_text);
+    if let Some(error) = part(el, ".row-error") {
         error.set_text_content(row.error.as_deref());
         hide(&error, row.error.is_none());
     }
-    fill_monitoring(tr, row);
-    let tab = row.tab.map(|t| format!("Tab {t}"));
-    set_text(tr, ".col-tab", tab.as_deref().unwrap_or("Not in a tab"));
+    fill_monitoring(el, row);
+    let tab = match row.tab {
+        Some(tab) => tr(&Text::new("sessions_tab_number").arg(tab)),
+        None => msg("sessions_not_in_tab"),
+    };
+    set_text(el, ".col-tab", &tab);
     let seen = row.last_seen_connected.map(local_time);
-    set_text(tr, ".col-seen", seen.as_deref().unwrap_or("never"));
+    let seen = seen.unwrap_or_else(|| msg("sessions_never_seen"));
+    set_text(el, ".col-seen", &seen);
     for (action, text) in ACTIONS {
-        let Some(button) = part(tr, &format!("[data-action={}]", wire_name(action))) else {
+        let Some(button) = part(el, &format!("[data-action={}]", wire_name(action))) else {
             continue;
         };
         hide(&button, !applies(action, row));
         set_disabled(&button, row.busy);
-        let _ = button.set_attribute("aria-label", &format!("{text}: {}", row.label));
+        let name = Text::new("sessions_action_on")
+            .arg(msg(text))
+            .arg(&row.label);
+        let _ = button.set_attribute("aria-label", &tr(&name));
     }
 }
 
 /// The row's staleness (`data-stale`, the "Stale" marker) and its monitoring line.
-fn fill_monitoring(tr: &Element, row: &SessionRow) {
-    let _ = tr.set_attribute("data-stale", if row.stale { "true" } else { "false" });
-    if let Some(marker) = part(tr, ".stale-marker") {
+fn fill_monitoring(el: &Element, row: &SessionRow) {
+    let _ = el.set_attribute("data-stale", if row.stale { "true" } else { "false" });
+    if let Some(marker) = part(el, ".stale-marker") {
         hide(&marker, !row.stale);
         let days = with_page(|p| p.view.as_ref().map(|v| v.stale_after_days.days()));
         let why = days.map_or_else(
-            || "Not connected for a long time".to_owned(),
-            |days| format!("Not connected for more than {days} days"),
+            || msg("sessions_stale_long"),
+            |days| tr(&Text::new("sessions_stale_days").arg(days)),
         );
         let _ = marker.set_attribute("title", &why);
     }
-    let Some(stats) = part(tr, ".row-stats") else {
+    let Some(stats) = part(el, ".row-stats") else {
         return;
     };
     hide(&stats, !row.known);
@@ -450,15 +457,15 @@ fn fill_monitoring(tr: &Element, row: &SessionRow) {
         row.connected_ms,
         row.drops,
         row.last_seen_connected.is_some(),
+        tr,
     );
     if let Some(error) = &row.last_error {
-        line.push_str(&format!(
-            " · last error: {}, {}",
-            error.code,
-            local_time(error.at)
-        ));
+        line = Text::new("sessions_monitoring_last_error")
+            .arg(tr(&line))
+            .arg(&error.code)
+            .arg(local_time(error.at));
     }
-    stats.set_text_content(Some(&line));
+    stats.set_text_content(Some(&tr(&line)));
     let _ = stats.set_attribute("data-drops", &row.drops.to_string());
     let _ = stats.set_attribute("data-connected-ms", &row.connected_ms.round().to_string());
 }
@@ -586,10 +593,10 @@ fn apply_filter() {
             hide(&table, shown == 0);
         }
         if let Some(empty) = part(&section, ".group-empty") {
-            empty.set_text_content(Some(match rows.is_empty() {
-                true => "No sessions on this server.",
-                false => "No session here matches the filter.",
-            }));
+            empty.set_text_content(Some(&msg(match rows.is_empty() {
+                true => "sessions_group_empty",
+                false => "sessions_group_no_match",
+            })));
             hide(&empty, shown > 0);
         }
         total += rows.len();
@@ -624,8 +631,8 @@ fn update_selection() {
     }
     if let Some(count) = element("selection-count") {
         count.set_text_content(Some(&match selected {
-            0 => "None selected".to_owned(),
-            n => format!("{n} selected"),
+            0 => msg("sessions_none_selected"),
+            n => tr(&Text::new("sessions_selected_count").arg(n)),
         }));
     }
     if let Some(bulk) = element("bulk") {
@@ -670,7 +677,7 @@ fn on_row_click(event: web_sys::Event) {
         action,
         ids: vec![row.id.clone()],
     };
-    let name = format!("“{}”", row.label);
+    let name = tr(&Text::new("sessions_quoted_name").arg(&row.label));
     match confirmation(action, &name) {
         Some((question, yes)) => ask(&question, yes, vec![request]),
         None => send(&request),
@@ -711,7 +718,8 @@ fn on_row_change(event: web_sys::Event) {
             }
         }
         Err(why) => {
-            show_notice(false, &format!("{why} The name was not changed."));
+            let why = Text::new("sessions_name_not_changed").arg(tr(&why.text()));
+            show_notice(false, &tr(&why));
             target.set_value(&row.label);
         }
     }
@@ -730,11 +738,11 @@ fn bulk(name: &str) {
         .map(|row| row.id)
         .collect();
     if ids.is_empty() {
-        return show_notice(false, "None of the selected sessions can do that.");
+        return show_notice(false, &msg("sessions_bulk_none_applies"));
     }
     let count = match ids.len() {
-        1 => "1 session".to_owned(),
-        n => format!("{n} sessions"),
+        1 => msg("sessions_count_one"),
+        n => tr(&Text::new("sessions_count_other").arg(n)),
     };
     let requests: Vec<_> = ids
         .chunks(MAX_PER_ACT)
@@ -766,11 +774,11 @@ fn forget_stale() {
         (ids, view.stale_after_days.days())
     });
     if ids.is_empty() {
-        return show_notice(true, "No session is stale.");
+        return show_notice(true, &msg("sessions_none_stale"));
     }
     let count = match ids.len() {
-        1 => "1 stale session".to_owned(),
-        n => format!("{n} stale sessions"),
+        1 => msg("sessions_stale_count_one"),
+        n => tr(&Text::new("sessions_stale_count_other").arg(n)),
     };
     let requests = ids
         .chunks(MAX_PER_ACT)
@@ -778,36 +786,20 @@ fn forget_stale() {
             ids: chunk.to_vec(),
         })
         .collect();
-    ask(
-        &format!(
-            "Close and forget {count}? None has been connected for more than {days} days. \
-             Each is closed on its server (its login is kept there) and forgotten in this \
-             browser, with its name and colour."
-        ),
-        "Close and forget",
-        requests,
-    );
+    let question = Text::new("sessions_forget_stale_question")
+        .arg(count)
+        .arg(days);
+    ask(&tr(&question), "sessions_forget_stale_yes", requests);
 }
 
-/// The question asked before an action that cannot be undone, and its "yes".
+/// The question asked before an action that cannot be undone, and its "yes" (a message).
 fn confirmation(action: SessionAction, what: &str) -> Option<(String, &'static str)> {
-    match action {
-        SessionAction::Logout => Some((
-            format!(
-                "Log out {what}? The WhatsApp account is unlinked from the phone and the session \
-                 ends on the server; pairing again needs the phone."
-            ),
-            "Log out",
-        )),
-        SessionAction::Forget => Some((
-            format!(
-                "Forget {what} in this browser? The server is not told: a session still \
-                 running there keeps running."
-            ),
-            "Forget",
-        )),
-        _ => None,
-    }
+    let (question, yes) = match action {
+        SessionAction::Logout => ("sessions_logout_question", "sessions_action_logout"),
+        SessionAction::Forget => ("sessions_forget_question", "sessions_action_forget"),
+        _ => return None,
+    };
+    Some((tr(&Text::new(question).arg(what)), yes))
 }
 
 fn view_row(id: &str) -> Option<SessionRow> {
@@ -824,7 +816,8 @@ fn view_row(id: &str) -> Option<SessionRow> {
 
 // ---- the confirmation -------------------------------------------------------------------
 
-fn ask(question: &str, yes: &str, requests: Vec<SessionsRequest>) {
+/// Asks `question`; `yes` is the message of the button that goes ahead.
+fn ask(question: &str, yes: &'static str, requests: Vec<SessionsRequest>) {
     let opener = document()
         .active_element()
         .and_then(|e| e.dyn_into::<HtmlElement>().ok());
@@ -833,7 +826,7 @@ fn ask(question: &str, yes: &str, requests: Vec<SessionsRequest>) {
         q.set_text_content(Some(question));
     }
     if let Some(button) = element("confirm-yes") {
-        button.set_text_content(Some(yes));
+        button.set_text_content(Some(&msg(yes)));
     }
     if let Some(page) = element("page") {
         let _ = page.set_attribute("inert", "");
@@ -869,8 +862,8 @@ fn save_export(text: &str) {
         today.get_date()
     );
     match download(&name, text) {
-        Ok(()) => show_notice(true, &format!("Exported to {name}, in your downloads.")),
-        Err(why) => show_notice(false, &format!("The export could not be saved: {why}")),
+        Ok(()) => show_notice(true, &tr(&Text::new("sessions_exported").arg(name))),
+        Err(why) => show_notice(false, &tr(&Text::new("sessions_export_not_saved").arg(why))),
     }
 }
 
@@ -906,11 +899,7 @@ async fn import_file() {
     let Some(file) = file else {
         return;
     };
-    let too_large = format!(
-        "This file is too large to be a wpp-tabs session export (at most {} KiB): nothing was \
-         imported.",
-        MAX_IMPORT_BYTES / 1024
-    );
+    let too_large = tr(&Text::new("sessions_import_too_large").arg(MAX_IMPORT_BYTES / 1024));
     if file.size() > MAX_IMPORT_BYTES as f64 {
         return show_notice(false, &too_large);
     }
@@ -918,7 +907,10 @@ async fn import_file() {
         Ok(text) => text.as_string().unwrap_or_default(),
         Err(err) => {
             let why = js_error_text(&err);
-            return show_notice(false, &format!("The file could not be read: {why}"));
+            return show_notice(
+                false,
+                &tr(&Text::new("sessions_import_unreadable").arg(why)),
+            );
         }
     };
     let request = SessionsRequest::Import { text };
@@ -926,7 +918,7 @@ async fn import_file() {
     if encode(&request).to_string().len() > MAX_IMPORT_BYTES {
         return show_notice(false, &too_large);
     }
-    show_notice(true, "Importing…");
+    show_notice(true, &msg("sessions_importing"));
     send(&request);
 }
 
