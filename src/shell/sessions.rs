@@ -141,7 +141,7 @@ fn connect() {
 /// Posts `request` to the worker; says so on the page when there is no worker to take it.
 fn send(request: &SessionsRequest) {
     if !post_to_worker(&to_js(&encode(request))) {
-        show_notice(false, &msg("sessions_worker_restarting"));
+        show_notice(false, &msg("common_worker_restarting"));
     }
 }
 
