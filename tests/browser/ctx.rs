@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wpp_tabs::core::messages::PROTOCOL_VERSION;
 
-use crate::harness::{ensure, wait_for, wd, Browser, Build, Kind, Result, WAIT};
+use crate::harness::{ensure, wait_for, wd, Browser, Build, Kind, Look, Result, WAIT};
 use crate::sim::Sim;
 
 /// Everything a check reads from a popup, in one round trip.
@@ -192,11 +192,11 @@ impl Ctx {
         })
     }
 
-    /// A fresh browser whose interface is in `locale` (`pt-BR`), and a fresh sim.
-    pub async fn in_locale(kind: Kind, locale: &str) -> Result<Ctx> {
-        let b = Browser::launch_in(kind, &Build::test()?, Some(locale))
+    /// A fresh browser that looks as `look` says (language, dark), and a fresh sim.
+    pub async fn with_look(kind: Kind, look: &Look<'_>) -> Result<Ctx> {
+        let b = Browser::launch_in(kind, &Build::test()?, look)
             .await
-            .map_err(|e| format!("cannot launch {kind} in {locale} with the extension: {e}"))?;
+            .map_err(|e| format!("cannot launch {kind} ({look:?}) with the extension: {e}"))?;
         Ctx::with_browser(b, Sim::start().await?).await
     }
 

@@ -326,20 +326,28 @@ async fn connect(driver: &DriverProcess, caps: Value) -> Result<Client> {
     Ok(client)
 }
 
+/// How the browser presents itself: its interface language (`pt-BR`; `None`: English) and
+/// whether it asks pages for their dark colours.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Look<'a> {
+    pub locale: Option<&'a str>,
+    pub dark: bool,
+}
+
 impl Browser {
     pub async fn launch(kind: Kind, build: &Build) -> Result<Browser> {
-        Browser::launch_in(kind, build, None).await
+        Browser::launch_in(kind, build, &Look::default()).await
     }
 
-    /// The browser with its interface in `locale` (`pt-BR`, ...), or its default (English).
-    pub async fn launch_in(kind: Kind, build: &Build, locale: Option<&str>) -> Result<Browser> {
+    /// The browser with its interface as `look` says (language, dark theme).
+    pub async fn launch_in(kind: Kind, build: &Build, look: &Look<'_>) -> Result<Browser> {
         let started = Instant::now();
         let b = match kind {
             Kind::Chromium => {
-                Browser::chromium_in(&build.chrome_dir, TempDir::new("chromium")?, locale).await?
+                Browser::chromium_in(&build.chrome_dir, TempDir::new("chromium")?, look).await?
             }
             Kind::Firefox => {
-                Browser::firefox_in(&build.firefox_zip, &build.firefox_manifest, locale).await?
+                Browser::firefox_in(&build.firefox_zip, &build.firefox_manifest, look).await?
             }
         };
         LAUNCHES.lock().unwrap().push((kind, started.elapsed()));
@@ -348,7 +356,7 @@ impl Browser {
 
     /// Headless Chromium with the unpacked extension in `ext_dir`.
     pub async fn chromium(ext_dir: &Path) -> Result<Browser> {
-        Browser::chromium_in(ext_dir, TempDir::new("chromium")?, None).await
+        Browser::chromium_in(ext_dir, TempDir::new("chromium")?, &Look::default()).await
     }
 
     /// Chromium only: a browser restart. Quits the browser cleanly (WebDriver "delete
@@ -370,20 +378,21 @@ impl Browser {
         let tmp = TempDir::new("chromium")?;
         copy_dir(&driver._tmp.0.join("profile"), &tmp.0.join("profile"))?;
         drop(driver);
-        Browser::chromium_in(ext_dir, tmp, None).await
+        Browser::chromium_in(ext_dir, tmp, &Look::default()).await
     }
 
     /// Headless Chromium with the unpacked extension in `ext_dir`, its driver's files and the
-    /// profile (`profile/`, used as it is if it exists) in `tmp`; its interface in `locale`
-    /// (`--lang`, which needs the `chromium-l10n` files) when given.
-    async fn chromium_in(ext_dir: &Path, tmp: TempDir, locale: Option<&str>) -> Result<Browser> {
+    /// profile (`profile/`, used as it is if it exists) in `tmp`; its interface in
+    /// `look.locale` (`--lang`, which needs the `chromium-l10n` files) when given.
+    async fn chromium_in(ext_dir: &Path, tmp: TempDir, look: &Look<'_>) -> Result<Browser> {
         let abs =
             std::fs::canonicalize(ext_dir).map_err(|e| format!("canonicalize {ext_dir:?}: {e}"))?;
         let ext_id = chromium_extension_id(&abs)?;
         let port = free_port();
         let profile = tmp.0.join("profile");
         // Chromium on Linux takes its interface language from the environment.
-        let env: Vec<(&str, String)> = locale
+        let env: Vec<(&str, String)> = look
+            .locale
             .map(|l| vec![("LANGUAGE", l.replace('-', "_"))])
             .unwrap_or_default();
         let driver = DriverProcess::spawn_with_env(
@@ -409,10 +418,13 @@ impl Browser {
                 ],
             },
         });
-        if let Some(locale) = locale {
-            let args = caps["goog:chromeOptions"]["args"].as_array_mut().unwrap();
+        let args = caps["goog:chromeOptions"]["args"].as_array_mut().unwrap();
+        if let Some(locale) = look.locale {
             args.push(json!(format!("--lang={locale}")));
             args.push(json!(format!("--accept-lang={locale}")));
+        }
+        if look.dark {
+            args.push(json!("--force-dark-mode"));
         }
         let wd = connect(&driver, caps).await?;
         let addr = wd
@@ -437,9 +449,9 @@ impl Browser {
     }
 
     /// Headless Firefox with the add-on `zip` installed temporarily (its gecko id read from
-    /// `manifest`), at `moz-extension://FIREFOX_UUID/`; its interface in `locale`
+    /// `manifest`), at `moz-extension://FIREFOX_UUID/`; its interface in `look.locale`
     /// (`intl.locale.requested`, which needs the language pack `firefox-esr-l10n-*`) when given.
-    pub async fn firefox_in(zip: &Path, manifest: &Path, locale: Option<&str>) -> Result<Browser> {
+    pub async fn firefox_in(zip: &Path, manifest: &Path, look: &Look<'_>) -> Result<Browser> {
         let manifest: Value = serde_json::from_slice(
             &std::fs::read(manifest).map_err(|e| format!("read {manifest:?}: {e}"))?,
         )
@@ -456,10 +468,14 @@ impl Browser {
         copy_dir(&firefox_template().await?, &profile)?;
         let driver = spawn_geckodriver(tmp).await?;
         let mut caps = firefox_caps(&json!({ gecko_id: FIREFOX_UUID }).to_string(), &profile);
-        if let Some(locale) = locale {
-            let prefs = &mut caps["moz:firefoxOptions"]["prefs"];
+        let prefs = &mut caps["moz:firefoxOptions"]["prefs"];
+        if let Some(locale) = look.locale {
             prefs["intl.locale.requested"] = json!(locale);
             prefs["intl.accept_languages"] = json!(locale);
+        }
+        if look.dark {
+            // 0: pages see `prefers-color-scheme: dark`.
+            prefs["layout.css.prefers-color-scheme.content-override"] = json!(0);
         }
         let wd = connect(&driver, caps).await?;
         use base64::Engine;

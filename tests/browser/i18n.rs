@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 use crate::ctx::Ctx;
-use crate::harness::{ensure, Kind, Result};
+use crate::harness::{ensure, Kind, Look, Result};
 
 /// The page's visible words: `lang`, the title, each line of rendered text, and the
 /// `title`, `aria-label`, `placeholder` and `alt` of the elements shown.
@@ -152,7 +152,11 @@ impl Checker {
 
 /// Every page, in each state a user meets, in Portuguese.
 pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
-    let mut ctx = Ctx::in_locale(kind, "pt-BR").await?;
+    let look = Look {
+        locale: Some("pt-BR"),
+        dark: false,
+    };
+    let mut ctx = Ctx::with_look(kind, &look).await?;
     let mut checker = Checker::new()?;
     let ui = ctx.eval("return api.i18n.getUILanguage();", vec![]).await?;
     ctx.create_tab("A").await?;
