@@ -134,7 +134,8 @@ impl<S: Shell + 'static> Worker<S> {
     }
 
     fn notice(&self, port: PortKey, ok: bool, message: &str) {
-        let message = message.to_owned();
+        // Until these notices have catalogue keys of their own, each goes as written.
+        let message = crate::core::text::Text::new("common_message").arg(message);
         self.post(port, &WorkerPush::Notice { ok, message });
     }
 

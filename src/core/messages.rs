@@ -9,6 +9,7 @@ use crate::core::session_id::SessionId;
 use crate::core::settings::{ClosedTab, Remember, SecretKey, ServerId, ServerUrl, StaleAfterDays};
 use crate::core::status::ServerStatus;
 use crate::core::storage::TabId;
+use crate::core::text::Text;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -149,7 +150,7 @@ pub enum WorkerPush {
     /// The outcome of something the page asked for.
     Notice {
         ok: bool,
-        message: String,
+        message: Text,
     },
     Exported {
         text: String,
@@ -169,7 +170,7 @@ pub enum WorkerPush {
 #[derive(Clone, PartialEq)]
 pub enum PopupPush {
     State { view: Box<TabView> },
-    Notice { ok: bool, message: String },
+    Notice { ok: bool, message: Text },
     Other,
 }
 
@@ -177,7 +178,7 @@ pub enum PopupPush {
 #[derive(Clone, PartialEq)]
 pub enum SessionsPush {
     Sessions { view: SessionsView },
-    Notice { ok: bool, message: String },
+    Notice { ok: bool, message: Text },
     Exported { text: String },
     Other,
 }
@@ -190,7 +191,7 @@ pub enum DiagnosticsPush {
     },
     Notice {
         ok: bool,
-        message: String,
+        message: Text,
     },
     Other,
 }
@@ -300,8 +301,8 @@ pub struct SessionRow {
     pub account: Option<Account>,
     pub status: Option<ServerStatus>,
     pub phase: Option<Phase>,
-    pub status_text: String,
-    pub error: Option<String>,
+    pub status_text: Text,
+    pub error: Option<Text>,
     pub tab: Option<TabId>,
     pub last_seen_connected: Option<f64>,
     pub busy: bool,
@@ -318,6 +319,11 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
+    /// Every catalogue message the row carries.
+    pub fn texts(&self) -> impl Iterator<Item = &Text> {
+        std::iter::once(&self.status_text).chain(&self.error)
+    }
+
     /// A session the server lists but this extension does not know.
     pub fn unknown(id: SessionId, server: ServerId) -> SessionRow {
         SessionRow {
@@ -329,7 +335,7 @@ impl SessionRow {
             account: None,
             status: None,
             phase: None,
-            status_text: "On the server, not known to this browser".into(),
+            status_text: Text::new("status_unknown_session"),
             error: None,
             tab: None,
             last_seen_connected: None,
@@ -620,12 +626,51 @@ impl Validate for WorkerPush {
 }
 impl Validate for PopupPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            PopupPush::State { view } => valid_texts(view.texts()),
+            PopupPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
+            PopupPush::Other => Ok(()),
+        }
+    }
 }
 impl Validate for SessionsPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            SessionsPush::Sessions { view } => valid_texts(
+                view.groups
+                    .iter()
+                    .flat_map(|g| &g.sessions)
+                    .flat_map(SessionRow::texts),
+            ),
+            SessionsPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
+            SessionsPush::Exported { .. } | SessionsPush::Other => Ok(()),
+        }
+    }
+}
+
+/// A page asks the browser only for keys a catalogue may hold.
+fn valid_texts<'a>(mut texts: impl Iterator<Item = &'a Text>) -> Result<(), MessageError> {
+    match texts.find(|t| !t.is_valid()) {
+        Some(text) => Err(MessageError::Invalid(format!(
+            "not a message key: {:?}",
+            text.key
+        ))),
+        None => Ok(()),
+    }
 }
 impl Validate for DiagnosticsPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
+
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            DiagnosticsPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -691,7 +736,7 @@ mod tests {
             decode::<PopupRequest>(json!({"v": 3, "type": "pairByPhone", "phone": "0219999"}))
                 .unwrap_err()
                 .to_string();
-        assert!(err.contains("country code"), "{err}");
+        assert!(err.contains("phone_error_leading_zero"), "{err}");
     }
 
     #[test]
@@ -1052,7 +1097,7 @@ mod page_push_tests {
             },
             WorkerPush::Notice {
                 ok: false,
-                message: "no".into(),
+                message: Text::new("common_cancel"),
             },
             WorkerPush::Exported { text: "{}".into() },
             WorkerPush::Diagnostics {

@@ -50,7 +50,9 @@ fn connect() {
         DIAGNOSTICS_PORT,
         |push| match push {
             Ok(DiagnosticsPush::Diagnostics { view }) => render(&view),
-            Ok(DiagnosticsPush::Notice { ok, message }) => show_result("copy-status", ok, &message),
+            Ok(DiagnosticsPush::Notice { ok, message }) => {
+                show_result("copy-status", ok, &super::i18n::tr(&message))
+            }
             Ok(DiagnosticsPush::Other) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
         },

@@ -126,7 +126,7 @@ fn connect() {
                 with_page(|p| p.view = Some(view.clone()));
                 render(&view);
             }
-            Ok(SessionsPush::Notice { ok, message }) => show_notice(ok, &message),
+            Ok(SessionsPush::Notice { ok, message }) => show_notice(ok, &super::i18n::tr(&message)),
             Ok(SessionsPush::Exported { text }) => save_export(&text),
             Ok(SessionsPush::Other) => console_warn("wpp-tabs: another page's view sent here"),
             Err(err) => show_unreadable_update(&err),
@@ -410,9 +410,10 @@ fn fill_row(tr: &Element, row: &SessionRow) {
     }
     let account = row.account.as_ref().map(|a| a.display());
     set_text(tr, ".col-account", account.as_deref().unwrap_or("—"));
-    set_text(tr, ".status-text", &row.status_text);
+    set_text(tr, ".status-text", &super::i18n::tr(&row.status_text));
     if let Some(error) = part(tr, ".row-error") {
-        error.set_text_content(row.error.as_deref());
+        let message = row.error.as_ref().map(super::i18n::tr);
+        error.set_text_content(message.as_deref());
         hide(&error, row.error.is_none());
     }
     fill_monitoring(tr, row);
