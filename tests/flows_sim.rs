@@ -19,7 +19,7 @@ use wpp_tabs::core::lock::{Crypto, OpenError, Passphrase, Sealed};
 use wpp_tabs::core::messages::{encode, OptionsRequest, PopupRequest, WorkerPush};
 use wpp_tabs::core::push::SocketKey;
 use wpp_tabs::core::server::{HttpServer, Server, Transport};
-use wpp_tabs::core::session::{Badge, PairAction, Phase, TabView};
+use wpp_tabs::core::session::{Badge, PairAction, Phase, TabTitle, TabView};
 use wpp_tabs::core::session_id::SessionId;
 use wpp_tabs::core::settings::{SecretKey, ServerId, ServerUrl};
 use wpp_tabs::core::status::ServerStatus;
@@ -126,7 +126,7 @@ impl Shell for NativeShell {
         None
     }
     fn focus_tab(&self, _tab: TabId) {}
-    fn set_title(&self, _tab: TabId, _title: &str) {}
+    fn set_title(&self, _tab: TabId, _title: &TabTitle) {}
     fn notify(&self, _notice: &Notice) {}
     fn open_sessions_page(&self) {}
     fn post(&self, port: PortKey, push: &WorkerPush) {

@@ -5,6 +5,7 @@ use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerUrl};
 use crate::core::status::ServerStatus;
 use crate::core::storage::Token;
+use crate::core::text::Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -233,6 +234,22 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
+    /// What the user reads: the [`fmt::Display`] sentence, from the catalogue.
+    pub fn text(&self) -> Text {
+        match self {
+            ApiError::Unreachable => Text::new("error_unreachable"),
+            ApiError::Timeout => Text::new("error_timeout"),
+            ApiError::WrongSecret => Text::new("error_wrong_secret"),
+            ApiError::Unauthorized => Text::new("error_unauthorized"),
+            ApiError::Malformed(what) => Text::new("error_malformed").arg(what),
+            ApiError::NotConnected => Text::new("error_not_connected"),
+            ApiError::Server { status, message } => {
+                Text::new("error_server").arg(status).arg(message)
+            }
+            ApiError::Storage(why) => Text::new("error_storage").arg(why),
+        }
+    }
+
     /// Stable short code for the popup's `data-error` and the tests.
     pub fn code(&self) -> &'static str {
         match self {
@@ -333,24 +350,23 @@ pub const PAIRING_PHONE_DIGITS: std::ops::RangeInclusive<usize> = 8..=15;
 pub struct PairingPhone(String);
 
 impl PairingPhone {
+    /// `Err`: the catalogue key of what is wrong with the number, for the user.
     pub fn parse(typed: &str) -> Result<PairingPhone, &'static str> {
         let digits: String = typed
             .chars()
             .filter(|c| !c.is_whitespace() && !matches!(c, '+' | '-' | '(' | ')'))
             .collect();
         if digits.is_empty() {
-            return Err("Enter the phone number, with its country code.");
+            return Err("phone_error_empty");
         }
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("A phone number has only digits (spaces, +, - and parentheses are fine).");
+            return Err("phone_error_digits");
         }
         if digits.starts_with('0') {
-            return Err(
-                "Start with the country code (55 for Brazil, 1 for the US), not with 0 or 00.",
-            );
+            return Err("phone_error_leading_zero");
         }
         if !PAIRING_PHONE_DIGITS.contains(&digits.len()) {
-            return Err("A phone number with its country code has 8 to 15 digits.");
+            return Err("phone_error_length");
         }
         Ok(PairingPhone(digits))
     }
@@ -932,6 +948,25 @@ mod tests {
         assert_eq!(req.timeout_ms, 60_000);
         let plain = ApiRequest::start_session(&server(), &session(), &token());
         assert_eq!(plain.timeout_ms, REQUEST_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn an_error_reads_the_same_in_the_log_and_to_the_user() {
+        for err in [
+            ApiError::Unreachable,
+            ApiError::Timeout,
+            ApiError::WrongSecret,
+            ApiError::Unauthorized,
+            ApiError::Malformed("bad JSON".into()),
+            ApiError::NotConnected,
+            ApiError::Server {
+                status: 500,
+                message: "boom".into(),
+            },
+            ApiError::Storage("quota".into()),
+        ] {
+            assert_eq!(err.text().english(), err.to_string());
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::core::session_id::SessionId;
 use crate::core::settings::{SecretKey, ServerConfig, ServerId, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::{TabId, Token};
+use crate::core::text::Text;
 use crate::core::worker::{
     Notice, PageKind, PortKey, SettingsVerdict, Shell, Worker, DROP_NOTIFICATION_PREFIX,
     LOGOUT_MENU_ID, SESSIONS_COMMAND, SESSIONS_MENU_ID,
@@ -746,16 +747,15 @@ impl<S: Shell + 'static> Worker<S> {
             Some(account) => format!("{label}: {}", account.display()),
             None => label.to_owned(),
         };
-        let server_name = settings
-            .server(server)
-            .map_or_else(|| "its server".to_owned(), |s| s.name.clone());
-        let message = match server_down {
-            true => format!("{who}. {server_name} stopped answering. Click to see the session."),
-            false => format!("{who} was unlinked or closed. Click to pair it again."),
+        let server_name = settings.server(server).map(|s| s.name.clone());
+        let message = match (server_down, server_name) {
+            (true, Some(name)) => Text::new("notify_drop_server_down").arg(who).arg(name),
+            (true, None) => Text::new("notify_drop_its_server_down").arg(who),
+            (false, _) => Text::new("notify_drop_unlinked").arg(who),
         };
         self.shell.notify(&Notice {
             id: format!("{DROP_NOTIFICATION_PREFIX}{id}"),
-            title: "WhatsApp account disconnected".into(),
+            title: Text::new("notify_drop_title"),
             message,
         });
     }

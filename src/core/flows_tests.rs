@@ -6,13 +6,14 @@ use crate::core::api::{Account, ApiError, CloseOutcome, LogoutOutcome, StatusRep
 use crate::core::messages::{encode, OptionsRequest, PopupRequest, SessionsView, WorkerPush};
 use crate::core::push::{SocketKey, SocketSignal};
 use crate::core::server::Server;
-use crate::core::session::{Badge, PairAction, Phase, TabView};
+use crate::core::session::{Badge, PairAction, Phase, TabTitle, TabView};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{Remember, SecretKey, ServerId, ServerUrl, Settings};
 use crate::core::status::ServerStatus;
 use crate::core::storage::{keys, TabId, Token};
 use crate::core::store::memory::MemoryKv;
 use crate::core::store::{Area, Store};
+use crate::core::text::Text;
 use crate::core::timings::Timings;
 use crate::core::worker::{
     Notice, PageKind, PortKey, Shell, Worker, LOGOUT_MENU_ID, REFRESH_ALARM,
@@ -385,8 +386,9 @@ impl Shell for FakeShell {
         self.focused.borrow_mut().push(tab);
     }
 
-    fn set_title(&self, tab: TabId, title: &str) {
-        self.titles.borrow_mut().insert(tab, title.to_owned());
+    fn set_title(&self, tab: TabId, title: &TabTitle) {
+        let title = title.render(Text::english);
+        self.titles.borrow_mut().insert(tab, title);
     }
 
     fn notify(&self, notice: &Notice) {
@@ -629,7 +631,7 @@ fn a_popup_with_settings_assigns_an_id_mints_starts_and_shows_the_qr() {
         pass(u64::from(T.fast_poll_ms) + 10).await;
         let view = shown(&w, port);
         assert_eq!((view.phase, view.qr.as_deref()), (Phase::QrCode, Some(QR)));
-        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "QR");
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, Some("badge_qr"));
         // A scan connects; the stale QR is not shown, and polling stops.
         shell(&w).server.set(&id, ServerStatus::Connected);
         pass(u64::from(T.fast_poll_ms) + 10).await;
@@ -778,7 +780,7 @@ fn a_stuck_start_offers_restart_which_closes_then_starts() {
         let view = shown(&w, port);
         assert_eq!(view.phase, Phase::Stuck);
         assert_eq!(view.action, Some(PairAction::Restart));
-        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "!");
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, Some("badge_error"));
         shell(&w).server.calls.borrow_mut().clear();
         send(&w, port, PopupRequest::Pair { server: None }).await;
         let calls: Vec<_> = shell(&w).server.calls.borrow().clone();
@@ -923,7 +925,7 @@ fn logout_of_a_connected_session_forgets_exactly_its_keys_and_index_entry() {
         assert_eq!(keys_of(&w, &id), Vec::<String>::new());
         assert_eq!(keys_of(&w, &other), attached_keys(2, &other));
         assert_eq!(shown(&w, port).session_id, None);
-        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "");
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, None);
     });
 }
 
@@ -1035,7 +1037,7 @@ fn the_alarm_refreshes_unwatched_sessions_for_their_badges() {
         assert_eq!(shell(&w).server.count("status-session"), polls);
         minute_alarm(&w).await;
         assert_eq!(shell(&w).server.count("status-session"), polls + 1);
-        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "ON");
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, Some("badge_on"));
     });
 }
 
@@ -1139,7 +1141,7 @@ fn a_tab_that_finished_loading_gets_its_badge_again() {
         w.tab_updated(tab(1), Some("loading")).await;
         assert!(shell(&w).badges.borrow().get(&tab(1)).is_none());
         w.tab_updated(tab(1), Some("complete")).await;
-        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, "QR");
+        assert_eq!(shell(&w).badges.borrow()[&tab(1)].text, Some("badge_qr"));
     });
 }
 
@@ -1179,7 +1181,7 @@ fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning(
         let port = open_popup(&w, 1).await;
         let view = shown(&w, port);
         assert!(
-            view.needs_settings && view.status_text.contains("http://"),
+            view.needs_settings && view.status_text.english().contains("http://"),
             "{view:?}"
         );
         assert!(shell(&w).server.calls.borrow().is_empty());
@@ -1389,7 +1391,10 @@ fn after_a_browser_restart_sessions_are_offered_and_reattach_without_a_qr() {
         let port = open_popup(&w2, 7).await;
         let view = shown(&w2, port);
         assert_eq!(view.session_id, None, "nothing attached yet");
-        assert_eq!(view.action_label.as_deref(), Some("Pair a new account"));
+        assert_eq!(
+            view.action_label.map(|l| l.english()).as_deref(),
+            Some("Pair a new account")
+        );
         let offered: Vec<&str> = view.attachable.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(offered, ["Account 2", "Loja Centro"]);
         assert_eq!(shell(&w2).server.calls.borrow().len(), 0, "nothing started");
@@ -1433,11 +1438,14 @@ fn one_notification_per_drop_naming_the_account() {
         let notices = shell(&w).notices.borrow().clone();
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert_eq!(notices[0].id, format!("wpp-drop:{id}"));
-        assert!(notices[0].message.contains("Account 1"), "{notices:?}");
+        assert!(
+            notices[0].message.english().contains("Account 1"),
+            "{notices:?}"
+        );
         let phone = shell(&w).server.accounts.borrow()[id.as_str()]
             .phone
             .clone();
-        assert!(notices[0].message.contains(&phone), "{notices:?}");
+        assert!(notices[0].message.english().contains(&phone), "{notices:?}");
         // Connected again, then the server stops answering: a second drop, a second notice.
         shell(&w).server.set(&id, ServerStatus::Connected);
         minute_alarm(&w).await;
@@ -1452,7 +1460,7 @@ fn one_notification_per_drop_naming_the_account() {
         let notices = shell(&w).notices.borrow().clone();
         assert_eq!(notices.len(), 2, "{notices:?}");
         assert!(
-            notices[1].message.contains("stopped answering"),
+            notices[1].message.english().contains("stopped answering"),
             "{notices:?}"
         );
         // Clicking it brings up the session's tab.
@@ -2327,7 +2335,7 @@ fn a_locked_secret_is_at_rest_only_sealed_and_a_restart_asks_for_its_passphrase(
         send(&w2, port, unlock("not the passphrase")).await;
         let error = shown(&w2, port).unlock.and_then(|p| p.error);
         assert_eq!(
-            error.as_deref(),
+            error.map(|e| e.english()).as_deref(),
             Some("Wrong passphrase. Try again in 1 s.")
         );
         assert_eq!(shell(&w2).kv.area(Area::Local), local_before);
@@ -2338,14 +2346,14 @@ fn a_locked_secret_is_at_rest_only_sealed_and_a_restart_asks_for_its_passphrase(
         assert_eq!(shell(&w2).crypto.derived.get(), derived, "not tried");
         let error = shown(&w2, port).unlock.and_then(|p| p.error);
         assert_eq!(
-            error.as_deref(),
+            error.map(|e| e.english()).as_deref(),
             Some("Wrong passphrase. Wait 1 s before the next try.")
         );
         pass(1_000).await;
         send(&w2, port, unlock("still not the passphrase")).await;
         let error = shown(&w2, port).unlock.and_then(|p| p.error);
         assert_eq!(
-            error.as_deref(),
+            error.map(|e| e.english()).as_deref(),
             Some("Wrong passphrase. Try again in 2 s.")
         );
         pass(2_000).await;

@@ -16,6 +16,7 @@
 use crate::core::messages::OptionsReply;
 use crate::core::settings::{Remember, SecretKey, ServerConfig, ServerId, ServerUrl, Settings};
 use crate::core::storage::TabId;
+use crate::core::text::Text;
 use crate::core::worker::{Shell, Worker};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -211,7 +212,7 @@ pub struct Throttle {
     /// A try is running (deriving the key takes a while).
     pub busy: bool,
     /// What the last try came to, for the popup.
-    pub error: Option<String>,
+    pub error: Option<Text>,
 }
 
 impl Throttle {
@@ -222,9 +223,7 @@ impl Throttle {
         }
         if now < self.not_before {
             let secs = ((self.not_before - now) / 1000.0).ceil();
-            self.error = Some(format!(
-                "Wrong passphrase. Wait {secs} s before the next try."
-            ));
+            self.error = Some(Text::new("unlock_wait").arg(secs));
             return false;
         }
         self.busy = true;
@@ -237,14 +236,11 @@ impl Throttle {
         self.failures = self.failures.saturating_add(1);
         let delay = retry_delay_ms(self.failures);
         self.not_before = now + delay;
-        self.error = Some(format!(
-            "Wrong passphrase. Try again in {} s.",
-            (delay / 1000.0).ceil()
-        ));
+        self.error = Some(Text::new("unlock_wrong").arg((delay / 1000.0).ceil()));
     }
 
     /// A try that failed for another reason: no delay for that.
-    pub fn broke(&mut self, why: String) {
+    pub fn broke(&mut self, why: Text) {
         self.busy = false;
         self.error = Some(why);
     }
@@ -257,7 +253,7 @@ pub struct UnlockPrompt {
     pub server: ServerId,
     pub server_name: String,
     pub busy: bool,
-    pub error: Option<String>,
+    pub error: Option<Text>,
 }
 
 impl UnlockPrompt {
@@ -378,9 +374,7 @@ impl<S: Shell + 'static> Worker<S> {
             }
             Err(OpenError::Failed(why)) => {
                 self.warn(&format!("unlocking server {server} failed: {why}"));
-                self.throttle(&server, |t| {
-                    t.broke(format!("The secret key could not be unlocked: {why}"))
-                });
+                self.throttle(&server, |t| t.broke(Text::new("unlock_failed").arg(why)));
                 return self.render_watched();
             }
         };
@@ -392,7 +386,7 @@ impl<S: Shell + 'static> Worker<S> {
         if let Some(config) = still_locked {
             config.secret_key = Some(secret);
             if let Err(err) = self.store().save_settings(&settings).await {
-                self.throttle(&server, |t| t.broke(err.to_string()));
+                self.throttle(&server, |t| t.broke(err.text()));
                 return self.render_watched();
             }
         }
@@ -641,20 +635,21 @@ mod tests {
         assert!(t.admit(0.0));
         assert!(!t.admit(0.0), "a second try while one runs");
         t.failed(500.0);
+        let error = |t: &Throttle| t.error.as_ref().map(Text::english);
         assert_eq!(
-            t.error.as_deref(),
+            error(&t).as_deref(),
             Some("Wrong passphrase. Try again in 1 s.")
         );
         assert!(!t.admit(1_000.0));
         assert_eq!(
-            t.error.as_deref(),
+            error(&t).as_deref(),
             Some("Wrong passphrase. Wait 1 s before the next try.")
         );
         assert!(t.admit(1_500.0));
         t.failed(2_000.0);
         assert!(!t.admit(3_999.0), "2 s after the second");
         assert!(t.admit(4_000.0));
-        t.broke("storage failed".into());
+        t.broke(Text::new("unlock_failed").arg("storage failed"));
         assert!(
             t.admit(4_000.0),
             "no delay for a failure that is not a wrong passphrase"

@@ -301,8 +301,8 @@ pub struct SessionRow {
     pub account: Option<Account>,
     pub status: Option<ServerStatus>,
     pub phase: Option<Phase>,
-    pub status_text: String,
-    pub error: Option<String>,
+    pub status_text: Text,
+    pub error: Option<Text>,
     pub tab: Option<TabId>,
     pub last_seen_connected: Option<f64>,
     pub busy: bool,
@@ -319,6 +319,11 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
+    /// Every catalogue message the row carries.
+    pub fn texts(&self) -> impl Iterator<Item = &Text> {
+        std::iter::once(&self.status_text).chain(&self.error)
+    }
+
     /// A session the server lists but this extension does not know.
     pub fn unknown(id: SessionId, server: ServerId) -> SessionRow {
         SessionRow {
@@ -330,7 +335,7 @@ impl SessionRow {
             account: None,
             status: None,
             phase: None,
-            status_text: "On the server, not known to this browser".into(),
+            status_text: Text::new("status_unknown_session"),
             error: None,
             tab: None,
             last_seen_connected: None,
@@ -624,8 +629,9 @@ impl Validate for PopupPush {
 
     fn validate(&self) -> Result<(), MessageError> {
         match self {
-            PopupPush::Notice { message, .. } => valid_text(message),
-            _ => Ok(()),
+            PopupPush::State { view } => valid_texts(view.texts()),
+            PopupPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
+            PopupPush::Other => Ok(()),
         }
     }
 }
@@ -634,9 +640,26 @@ impl Validate for SessionsPush {
 
     fn validate(&self) -> Result<(), MessageError> {
         match self {
-            SessionsPush::Notice { message, .. } => valid_text(message),
-            _ => Ok(()),
+            SessionsPush::Sessions { view } => valid_texts(
+                view.groups
+                    .iter()
+                    .flat_map(|g| &g.sessions)
+                    .flat_map(SessionRow::texts),
+            ),
+            SessionsPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
+            SessionsPush::Exported { .. } | SessionsPush::Other => Ok(()),
         }
+    }
+}
+
+/// A page asks the browser only for keys a catalogue may hold.
+fn valid_texts<'a>(mut texts: impl Iterator<Item = &'a Text>) -> Result<(), MessageError> {
+    match texts.find(|t| !t.is_valid()) {
+        Some(text) => Err(MessageError::Invalid(format!(
+            "not a message key: {:?}",
+            text.key
+        ))),
+        None => Ok(()),
     }
 }
 impl Validate for DiagnosticsPush {
@@ -644,20 +667,9 @@ impl Validate for DiagnosticsPush {
 
     fn validate(&self) -> Result<(), MessageError> {
         match self {
-            DiagnosticsPush::Notice { message, .. } => valid_text(message),
+            DiagnosticsPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
             _ => Ok(()),
         }
-    }
-}
-
-/// A page asks the browser only for a key a catalogue may hold.
-fn valid_text(text: &Text) -> Result<(), MessageError> {
-    match text.is_valid() {
-        true => Ok(()),
-        false => Err(MessageError::Invalid(format!(
-            "not a catalogue message: {:?}",
-            text.key
-        ))),
     }
 }
 
@@ -724,7 +736,7 @@ mod tests {
             decode::<PopupRequest>(json!({"v": 3, "type": "pairByPhone", "phone": "0219999"}))
                 .unwrap_err()
                 .to_string();
-        assert!(err.contains("country code"), "{err}");
+        assert!(err.contains("phone_error_leading_zero"), "{err}");
     }
 
     #[test]

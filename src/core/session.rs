@@ -7,6 +7,7 @@ use crate::core::messages::SessionRow;
 use crate::core::session_id::SessionId;
 use crate::core::settings::ServerId;
 use crate::core::status::ServerStatus;
+use crate::core::text::Text;
 use crate::core::timings::Timings;
 use serde::{Deserialize, Serialize};
 
@@ -41,14 +42,14 @@ pub enum PairAction {
 }
 
 impl PairAction {
-    pub fn label(self) -> &'static str {
-        match self {
-            PairAction::Start => "Pair with WhatsApp",
-            PairAction::RefreshQr => "Refresh QR code",
-            PairAction::Restart => "Restart session",
-            PairAction::Retry => "Try again",
-            PairAction::NewCode => "Get a new code",
-        }
+    pub fn label(self) -> Text {
+        Text::new(match self {
+            PairAction::Start => "popup_pair_start",
+            PairAction::RefreshQr => "popup_pair_refresh_qr",
+            PairAction::Restart => "popup_pair_restart",
+            PairAction::Retry => "popup_pair_retry",
+            PairAction::NewCode => "popup_pair_new_code",
+        })
     }
 }
 
@@ -56,14 +57,14 @@ impl PairAction {
 #[serde(rename_all = "camelCase")]
 pub struct ViewError {
     pub code: String,
-    pub message: String,
+    pub message: Text,
 }
 
 impl From<&ApiError> for ViewError {
     fn from(err: &ApiError) -> Self {
         ViewError {
             code: err.code().to_owned(),
-            message: err.to_string(),
+            message: err.text(),
         }
     }
 }
@@ -71,7 +72,8 @@ impl From<&ApiError> for ViewError {
 /// What the toolbar badge of a tab shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Badge {
-    pub text: &'static str,
+    /// The catalogue key of its text; `None`: no text.
+    pub text: Option<&'static str>,
     /// CSS colour.
     pub color: &'static str,
 }
@@ -440,37 +442,37 @@ impl SessionState {
         const GREY: &str = "#6b7280";
         if self.error.is_some() {
             return Badge {
-                text: "!",
+                text: Some("badge_error"),
                 color: "#dc2626",
             };
         }
         match self.phase(now) {
             Phase::NotStarted => Badge {
-                text: "",
+                text: None,
                 color: GREY,
             },
             Phase::Starting | Phase::Initializing => Badge {
-                text: "…",
+                text: Some("badge_busy"),
                 color: GREY,
             },
             Phase::Stuck => Badge {
-                text: "!",
+                text: Some("badge_error"),
                 color: "#dc2626",
             },
             Phase::QrCode => Badge {
-                text: "QR",
+                text: Some("badge_qr"),
                 color: "#d97706",
             },
             Phase::PhoneCode => Badge {
-                text: "PIN",
+                text: Some("badge_pin"),
                 color: "#d97706",
             },
             Phase::Connected => Badge {
-                text: "ON",
+                text: Some("badge_on"),
                 color: "#16a34a",
             },
             Phase::Expired | Phase::Closed => Badge {
-                text: "OFF",
+                text: Some("badge_off"),
                 color: GREY,
             },
         }
@@ -480,24 +482,25 @@ impl SessionState {
         let phase = self.phase(now);
         let by_phone = self.phone.is_some();
         let status_text = match phase {
-            Phase::NotStarted => "Not paired yet",
-            Phase::Starting if by_phone => "Asking the server for a pairing code…",
-            Phase::Starting => "Starting the session…",
-            Phase::Stuck => "The server seems stuck starting this session",
-            Phase::Expired if by_phone => "The pairing code expired",
-            Phase::Expired => "The QR code expired",
-            Phase::Closed => "Session closed",
-            _ => self.status.map_or("", ServerStatus::describe),
+            Phase::NotStarted => Text::new("status_not_paired"),
+            Phase::Starting if by_phone => Text::new("status_asking_code"),
+            Phase::Starting => Text::new("status_starting"),
+            Phase::Stuck => Text::new("status_stuck"),
+            Phase::Expired if by_phone => Text::new("status_code_expired"),
+            Phase::Expired => Text::new("status_qr_expired"),
+            Phase::Closed => Text::new("status_session_closed"),
+            // Each of these phases is the server status of its name.
+            Phase::Initializing => ServerStatus::Initializing.describe(),
+            Phase::QrCode => ServerStatus::QrCode.describe(),
+            Phase::PhoneCode => ServerStatus::PhoneCode.describe(),
+            Phase::Connected => ServerStatus::Connected.describe(),
         };
         let action = self.action(now);
         let mut error = self.error.as_ref().map(ViewError::from);
         if let (Some(err), Some(pairing)) = (error.as_mut(), &self.phone) {
             if self.error == Some(ApiError::Timeout) && pairing.code.is_none() {
-                err.message = format!(
-                    "No pairing code came from the server within {} s. Try again, or use \
-                     the QR code.",
-                    self.timings.phone_code_wait_ms / 1_000
-                );
+                err.message =
+                    Text::new("error_no_pairing_code").arg(self.timings.phone_code_wait_ms / 1_000);
             }
         }
         let pairing = !self.busy && phase != Phase::Connected;
@@ -506,13 +509,13 @@ impl SessionState {
             session_id: session_id.cloned(),
             status: self.status,
             phase,
-            status_text: status_text.to_owned(),
+            status_text,
             qr: self
                 .qr
                 .clone()
                 .filter(|_| self.status == Some(ServerStatus::QrCode)),
             action,
-            action_label: action.map(|a| a.label().to_owned()),
+            action_label: action.map(PairAction::label),
             error,
             can_pair_by_phone: pairing
                 && (action.is_some() || phase == Phase::QrCode || code_unknown),
@@ -543,11 +546,11 @@ pub struct TabView {
     /// The server's last word; `None` before it said anything about the session.
     pub status: Option<ServerStatus>,
     pub phase: Phase,
-    pub status_text: String,
+    pub status_text: Text,
     /// A PNG data URL, only while the status is QRCODE.
     pub qr: Option<String>,
     pub action: Option<PairAction>,
-    pub action_label: Option<String>,
+    pub action_label: Option<Text>,
     pub error: Option<ViewError>,
     /// The server URL or secret is not set: the popup links to the options page.
     pub needs_settings: bool,
@@ -586,6 +589,16 @@ pub struct TabView {
 }
 
 impl TabView {
+    /// Every catalogue message the view carries.
+    pub fn texts(&self) -> impl Iterator<Item = &Text> {
+        let prompt = self.unlock.as_ref().and_then(|u| u.error.as_ref());
+        std::iter::once(&self.status_text)
+            .chain(&self.action_label)
+            .chain(self.error.as_ref().map(|e| &e.message))
+            .chain(prompt)
+            .chain(self.attachable.iter().flat_map(SessionRow::texts))
+    }
+
     /// What the popup paints from storage before the worker answers: the last known status,
     /// and no action yet (only the worker knows whether one is possible).
     pub fn cached(session_id: &SessionId, last_status: Option<ServerStatus>, now: f64) -> Self {
@@ -599,18 +612,13 @@ impl TabView {
     }
 
     /// The toolbar button's tooltip: the extension, and the tab's session when it has one.
-    pub fn title(&self) -> String {
-        let Some(label) = &self.label else {
-            return "wpp-tabs".to_owned();
-        };
-        let mut title = format!("wpp-tabs: {label}");
-        if let Some(account) = &self.account {
-            title.push_str(&format!(" · {}", account.display()));
+    pub fn title(&self) -> TabTitle {
+        TabTitle {
+            session: self.label.as_ref().map(|label| {
+                let account = self.account.as_ref().map(Account::display);
+                (label.clone(), account, self.status_text.clone())
+            }),
         }
-        if !self.status_text.is_empty() {
-            title.push_str(&format!(" · {}", self.status_text));
-        }
-        title
     }
 
     /// Logging out a connected account unlinks it from the phone: the user confirms first.
@@ -626,32 +634,55 @@ impl TabView {
     /// A tab whose settings are missing: nothing can start until they are set.
     pub fn needs_settings(session_id: Option<&SessionId>, insecure_url: bool) -> Self {
         let text = match insecure_url {
-            true => "The server URL is plain http:// to another computer: use https://, or allow it in the options",
-            false => "Set the server URL and secret key first",
+            true => "status_insecure_url",
+            false => "status_needs_settings",
         };
-        let mut view = Self::inactive(session_id, text);
+        let mut view = Self::inactive(session_id, Text::new(text));
         view.needs_settings = true;
         view
     }
 
     /// A popup asked about a tab the browser does not know (closed, or a made-up ID).
     pub fn no_such_tab() -> Self {
-        let mut view = Self::inactive(None, "No such tab");
+        let mut view = Self::inactive(None, Text::new("status_no_tab"));
         view.error = Some(ViewError {
             code: "no-tab".to_owned(),
-            message: "This tab is closed, so it has no session.".to_owned(),
+            message: Text::new("error_tab_closed"),
         });
         view
     }
 
     /// A never-started session's view with no action to offer.
-    fn inactive(session_id: Option<&SessionId>, status_text: &str) -> Self {
+    fn inactive(session_id: Option<&SessionId>, status_text: Text) -> Self {
         let mut view = SessionState::default().view(session_id, 0.0);
         view.action = None;
         view.action_label = None;
         view.can_pair_by_phone = false;
-        view.status_text = status_text.to_owned();
+        view.status_text = status_text;
         view
+    }
+}
+
+/// The toolbar button's tooltip for a tab: `wpp-tabs`, or `wpp-tabs: <label> · <account> ·
+/// <status>` for a tab with a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TabTitle {
+    /// The session's label, account and status.
+    pub session: Option<(String, Option<String>, Text)>,
+}
+
+impl TabTitle {
+    /// The tooltip, with its status in the language `tr` gives.
+    pub fn render(&self, tr: impl Fn(&Text) -> String) -> String {
+        let Some((label, account, status)) = &self.session else {
+            return "wpp-tabs".to_owned();
+        };
+        let mut title = format!("wpp-tabs: {label}");
+        if let Some(account) = account {
+            title.push_str(&format!(" · {account}"));
+        }
+        title.push_str(&format!(" · {}", tr(status)));
+        title
     }
 }
 
@@ -701,7 +732,7 @@ mod tests {
         s.observe(reply(ServerStatus::QrCode, Some(QR)), 5_000.0);
         assert_eq!(s.phase(5_000.0), Phase::QrCode);
         assert_eq!(s.view(None, 5_000.0).qr.as_deref(), Some(QR));
-        assert_eq!(s.badge(5_000.0).text, "QR");
+        assert_eq!(s.badge(5_000.0).text, Some("badge_qr"));
 
         // The server keeps a stale QR after CONNECTED; the view must not show it.
         s.observe(reply(ServerStatus::Connected, Some(QR)), 9_000.0);
@@ -712,7 +743,7 @@ mod tests {
         );
         assert_eq!(s.poll_delay_ms(9_000.0), None);
         assert_eq!(s.action(9_000.0), None);
-        assert_eq!(s.badge(9_000.0).text, "ON");
+        assert_eq!(s.badge(9_000.0).text, Some("badge_on"));
     }
 
     #[test]
@@ -749,7 +780,7 @@ mod tests {
         s.observe(reply(ServerStatus::Initializing, None), later);
         assert_eq!(s.phase(later), Phase::Stuck);
         assert_eq!(s.action(later), Some(PairAction::Restart));
-        assert_eq!(s.badge(later).text, "!");
+        assert_eq!(s.badge(later).text, Some("badge_error"));
         assert!(
             s.poll_delay_ms(later).is_some(),
             "keep watching: it may still recover"
@@ -765,7 +796,7 @@ mod tests {
         let view = s.view(None, 2_000.0);
         assert_eq!(view.status, Some(ServerStatus::QrCode));
         assert_eq!(view.error.as_ref().unwrap().code, "unreachable");
-        assert_eq!(s.badge(2_000.0).text, "!");
+        assert_eq!(s.badge(2_000.0).text, Some("badge_error"));
         assert_eq!(s.poll_delay_ms(2_000.0), Some(2 * T.fast_poll_ms));
         for _ in 0..10 {
             s.fail(ApiError::Timeout);
@@ -910,7 +941,7 @@ mod tests {
         assert!(s.is_busy() && s.phone_pairing().is_some());
         s.starting(3_000.0);
         assert_eq!(
-            s.view(None, 3_000.0).status_text,
+            s.view(None, 3_000.0).status_text.english(),
             "Asking the server for a pairing code…"
         );
         assert!(s.code_arrived(code("ABCD-1234"), 4_000.0));
@@ -930,7 +961,7 @@ mod tests {
         );
         assert_eq!(view.pairing_phone, Some(phone()));
         assert!(view.can_pair_by_qr && !view.can_pair_by_phone && view.action.is_none());
-        assert_eq!(s.badge(4_000.0).text, "PIN");
+        assert_eq!(s.badge(4_000.0).text, Some("badge_pin"));
         assert_eq!(s.poll_delay_ms(4_000.0), Some(T.fast_poll_ms));
         // The same code again (the event after the answer) keeps its date.
         s.code_arrived(code("ABCD1234"), 5_000.0);
@@ -940,8 +971,11 @@ mod tests {
         let view = s.view(None, 64_000.0);
         assert_eq!((view.phase, view.phone_code), (Phase::Expired, None));
         assert_eq!(view.action, Some(PairAction::NewCode));
-        assert_eq!(view.action_label.as_deref(), Some("Get a new code"));
-        assert_eq!(view.status_text, "The pairing code expired");
+        assert_eq!(
+            view.action_label.map(|l| l.english()).as_deref(),
+            Some("Get a new code")
+        );
+        assert_eq!(view.status_text.english(), "The pairing code expired");
         let plan = s.claim_pairing(None, 65_000.0).unwrap();
         assert_eq!((plan.close_first, plan.fresh_name), (false, true));
         assert_eq!(plan.phone, Some(phone()));
@@ -1014,12 +1048,10 @@ mod tests {
         assert_eq!(view.action, Some(PairAction::Retry));
         let error = view.error.unwrap();
         assert_eq!(error.code, "timeout");
+        let message = error.message.english();
         assert!(
-            error
-                .message
-                .contains("No pairing code came from the server within 60 s"),
-            "{}",
-            error.message
+            message.contains("No pairing code came from the server within 60 s"),
+            "{message}"
         );
         assert!(view.can_pair_by_phone && view.can_pair_by_qr);
         let plan = s.claim_pairing(None, 70_001.0).unwrap();

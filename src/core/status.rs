@@ -1,5 +1,6 @@
 //! The session statuses wppconnect-server really reports (contract §3), defined once.
 
+use crate::core::text::Text;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -43,14 +44,14 @@ impl ServerStatus {
     }
 
     /// Words a person understands, for the popup.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ServerStatus::Closed => "Not running",
-            ServerStatus::Initializing => "Starting WhatsApp…",
-            ServerStatus::QrCode => "Scan the QR code with WhatsApp on your phone",
-            ServerStatus::PhoneCode => "Enter the pairing code on your phone",
-            ServerStatus::Connected => "Connected",
-        }
+    pub fn describe(self) -> Text {
+        Text::new(match self {
+            ServerStatus::Closed => "status_closed",
+            ServerStatus::Initializing => "status_initializing",
+            ServerStatus::QrCode => "status_qrcode",
+            ServerStatus::PhoneCode => "status_phonecode",
+            ServerStatus::Connected => "status_connected",
+        })
     }
 }
 

@@ -34,6 +34,13 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// What the user reads: the [`fmt::Display`] sentence, from the catalogue.
+    pub fn text(&self) -> crate::core::text::Text {
+        crate::core::text::Text::new("error_browser_storage").arg(&self.0)
+    }
+}
+
 impl From<StoreError> for crate::core::api::ApiError {
     fn from(err: StoreError) -> Self {
         crate::core::api::ApiError::Storage(err.0)

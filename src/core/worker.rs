@@ -14,11 +14,12 @@ use crate::core::index::{SessionEntry, SessionIndex};
 use crate::core::messages::{SessionRow, SessionsView, WorkerPush};
 use crate::core::push::SocketKey;
 use crate::core::server::Server;
-use crate::core::session::{Badge, Phase, SessionState, TabView};
+use crate::core::session::{Badge, Phase, SessionState, TabTitle, TabView};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{ServerConfig, ServerId, ServerUrl, Settings, StaleAfterDays};
 use crate::core::storage::TabId;
 use crate::core::store::{KeyValue, Store, StoreError};
+use crate::core::text::Text;
 use crate::core::timings::Timings;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,11 +29,12 @@ use std::rc::Rc;
 
 /// The context-menu entries on the page and on the toolbar button.
 pub const LOGOUT_MENU_ID: &str = "logout-tab-session";
-pub const LOGOUT_MENU_TITLE: &str = "Log out this tab's session";
+/// The entries' titles: catalogue keys.
+pub const LOGOUT_MENU_TITLE: &str = "menu_logout";
 pub const SESSIONS_MENU_ID: &str = "open-sessions-page";
 /// The keyboard command (manifest `commands`) that opens the Sessions page.
 pub const SESSIONS_COMMAND: &str = "open-sessions";
-pub const SESSIONS_MENU_TITLE: &str = "Manage sessions";
+pub const SESSIONS_MENU_TITLE: &str = "menu_sessions";
 /// The alarm behind the slow refresh of every session.
 pub const REFRESH_ALARM: &str = "wpp-tabs-refresh";
 /// A drop notification's ID: this prefix and the session ID.
@@ -92,8 +94,8 @@ pub enum PageKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     pub id: String,
-    pub title: String,
-    pub message: String,
+    pub title: Text,
+    pub message: Text,
 }
 
 /// What the worker needs from the browser. Nothing here decides anything.
@@ -117,7 +119,7 @@ pub trait Shell {
     fn post(&self, port: PortKey, push: &WorkerPush);
     fn set_badge(&self, tab: TabId, badge: &Badge);
     /// The toolbar button's tooltip for the tab.
-    fn set_title(&self, tab: TabId, title: &str);
+    fn set_title(&self, tab: TabId, title: &TabTitle);
     fn notify(&self, notice: &Notice);
     /// Opens the Sessions page in a tab (or focuses it).
     fn open_sessions_page(&self);
@@ -175,7 +177,7 @@ pub(crate) struct State {
     ports: HashMap<PortKey, Watch>,
     next_port: u32,
     badges: HashMap<TabId, Badge>,
-    titles: HashMap<TabId, String>,
+    titles: HashMap<TabId, TabTitle>,
     /// The settings as last read; `None` before the first read.
     pub settings: Option<Settings>,
     pub remote: BTreeMap<ServerId, RemoteList>,
@@ -749,7 +751,7 @@ impl State {
             (SettingsVerdict::InsecureRefused, true) => TabView::needs_settings(id, true),
             (SettingsVerdict::Locked, true) => {
                 let mut view = TabView::needs_settings(id, false);
-                view.status_text = "The secret key is locked: enter its passphrase".into();
+                view.status_text = Text::new("status_locked");
                 view
             }
             _ => match live {
@@ -771,7 +773,7 @@ impl State {
             None => {
                 view.attachable = self.rows(now, |l| l.tab.is_none());
                 if !view.attachable.is_empty() && view.action.is_some() {
-                    view.action_label = Some("Pair a new account".to_owned());
+                    view.action_label = Some(Text::new("popup_pair_new_account"));
                 }
                 if let Some(settings) = self.settings.as_ref().filter(|s| s.servers.len() > 1) {
                     view.servers = settings
@@ -820,7 +822,7 @@ impl State {
             status: live.state.status,
             phase: Some(live.state.phase(now)),
             status_text: live.state.view(Some(id), now).status_text,
-            error: live.state.error.as_ref().map(ToString::to_string),
+            error: live.state.error.as_ref().map(ApiError::text),
             tab: live.tab,
             last_seen_connected: live.entry.last_seen_connected,
             busy: live.state.is_busy(),

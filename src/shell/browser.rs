@@ -385,10 +385,8 @@ pub fn append(parent: &Element, child: &Element) {
 /// out of date and the user must know.
 pub fn show_unreadable_update(err: &MessageError) {
     console_warn(&format!("wpp-tabs: worker message refused: {err}"));
-    show_error(&format!(
-        "This page could not read an update from the extension ({err}). \
-         What it shows may be out of date: reload the page."
-    ));
+    let text = crate::core::text::Text::new("common_error_unreadable_update").arg(err);
+    show_error(&super::i18n::tr(&text));
 }
 
 /// The ports a page has opened so far, as `body[data-connections]`.

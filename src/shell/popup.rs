@@ -7,6 +7,7 @@ use super::browser::{
     object, on_click, on_event, post_to_worker, runtime, select_element, set_disabled, set_hidden,
     to_js,
 };
+use super::i18n::{msg, tr};
 use super::store::BrowserStorage;
 use crate::core::api::PairingPhone;
 use crate::core::index::{Colour, Label};
@@ -15,6 +16,7 @@ use crate::core::session::{display_id, TabView};
 use crate::core::settings::ServerId;
 use crate::core::storage::TabId;
 use crate::core::store::Store;
+use crate::core::text::Text;
 use gloo_timers::callback::Timeout;
 use js_sys::Array;
 use std::cell::RefCell;
@@ -47,7 +49,7 @@ struct PopupState {
 #[cfg_attr(feature = "entry-popup", wasm_bindgen)]
 pub async fn popup_main() {
     let Some(tab) = target_tab().await else {
-        return show_error("This popup could not tell which tab it belongs to.");
+        return show_error(&msg("popup_error_no_tab"));
     };
     let confirm_window = url_param("confirm").as_deref() == Some("logout");
     POPUP.with(|p| {
@@ -139,15 +141,12 @@ fn connect(tab: TabId) {
                 render(&view, ViewSource::Worker);
                 follow_confirmation(*view);
             }
-            Ok(PopupPush::Notice { ok: false, message }) => show_error(&super::i18n::tr(&message)),
+            Ok(PopupPush::Notice { ok: false, message }) => show_error(&tr(&message)),
             Ok(_) => {}
             // Never silent: what is on screen may be out of date, and the user must know.
             Err(err) => {
                 console_warn(&format!("wpp-tabs: worker message refused: {err}"));
-                show_error(&format!(
-                    "This popup could not read an update from the extension ({err}). \
-                     What it shows may be out of date: close and reopen it."
-                ));
+                show_error(&tr(&Text::new("popup_error_unreadable_update").arg(err)));
             }
         },
         to_js(&encode(&PopupRequest::Subscribe { tab_id: tab })),
@@ -251,7 +250,7 @@ fn submit_phone() {
             send(PopupRequest::PairByPhone { phone, server });
         }
         Err(why) => {
-            show_phone_error(Some(why));
+            show_phone_error(Some(&msg(why)));
             let _ = field.focus();
         }
     }
@@ -289,10 +288,10 @@ fn render_phone_form(view: Option<&TabView>) {
     set_hidden("pair-by-phone", !allowed || open);
     if let Some(link) = element("pair-by-phone") {
         let again = view.as_ref().is_some_and(|v| v.pairing_phone.is_some());
-        link.set_text_content(Some(match again {
-            true => "Use another phone number",
-            false => "Link with phone number instead",
-        }));
+        link.set_text_content(Some(&msg(match again {
+            true => "phone_use_another",
+            false => "phone_link_instead",
+        })));
     }
 }
 
@@ -305,13 +304,8 @@ fn render_phone(view: &TabView) {
     set_hidden("phone-code-box", code.is_none());
     if let Some(el) = element("phone-code-expiry") {
         let until = view.phone_code_expires_at.map(|at| {
-            let d = js_sys::Date::new(&at.into());
-            format!(
-                "Valid until {:02}:{:02}:{:02}.",
-                d.get_hours(),
-                d.get_minutes(),
-                d.get_seconds()
-            )
+            let time = js_sys::Date::new(&at.into()).to_locale_time_string("default");
+            tr(&Text::new("phone_code_valid_until").arg(String::from(time)))
         });
         el.set_text_content(until.as_deref());
     }
@@ -373,7 +367,8 @@ fn render_attach_list(view: &TabView) {
             .unwrap_or_default();
         button.set_text_content(Some(&format!(
             "{}{account} — {}",
-            row.label, row.status_text
+            row.label,
+            tr(&row.status_text)
         )));
         let id = row.id.clone();
         let on_click = Closure::<dyn Fn()>::new(move || {
@@ -508,19 +503,25 @@ async fn copy_text(text: &str) -> Result<(), String> {
     }
 }
 
+/// "Copied" on `button` for a moment.
+fn copied(button: Element) {
+    button.set_text_content(Some(&msg("popup_copied")));
+    Timeout::new(COPIED_MS, move || {
+        button.set_text_content(Some(&msg("popup_copy")));
+    })
+    .forget();
+}
+
 async fn copy_phone_code() {
     let code = with_popup(|p| p.view.as_ref().and_then(|v| v.phone_code.clone())).flatten();
     let (Some(code), Some(button)) = (code, element("copy-phone-code")) else {
         return;
     };
     match copy_text(&code.display()).await {
-        Ok(()) => {
-            button.set_text_content(Some("Copied"));
-            Timeout::new(COPIED_MS, move || button.set_text_content(Some("Copy"))).forget();
-        }
+        Ok(()) => copied(button),
         Err(why) => {
             console_warn(&format!("wpp-tabs: copy failed: {why}"));
-            button.set_text_content(Some("Copy failed: select the code"));
+            button.set_text_content(Some(&msg("popup_copy_failed_code")));
         }
     }
 }
@@ -533,13 +534,10 @@ async fn copy_session_id() {
         return;
     };
     match copy_text(&full_id).await {
-        Ok(()) => {
-            button.set_text_content(Some("Copied"));
-            Timeout::new(COPIED_MS, move || button.set_text_content(Some("Copy"))).forget();
-        }
+        Ok(()) => copied(button),
         Err(why) => {
             console_warn(&format!("wpp-tabs: copy failed: {why}"));
-            button.set_text_content(Some("Copy failed: select the ID"));
+            button.set_text_content(Some(&msg("popup_copy_failed_id")));
             if let Some(id) = element("session-id") {
                 id.set_text_content(Some(&full_id));
             }
@@ -600,7 +598,7 @@ fn render(view: &TabView, source: ViewSource) {
     render_attach_list(view);
     render_server_choice(view);
     if let Some(el) = element("status") {
-        el.set_text_content(Some(&view.status_text));
+        el.set_text_content(Some(&tr(&view.status_text)));
         let status = view.status.map_or("NONE", |s| s.as_str());
         let _ = el.set_attribute("data-status", status);
         let phase = serde_json::to_value(view.phase).ok();
@@ -622,7 +620,7 @@ fn render(view: &TabView, source: ViewSource) {
     set_hidden("qr-hint", view.qr.is_none());
     render_phone(view);
     if let Some(el) = element("pair") {
-        el.set_text_content(view.action_label.as_deref());
+        el.set_text_content(view.action_label.as_ref().map(tr).as_deref());
         set_disabled(&el, view.busy);
     }
     set_hidden("pair", view.action.is_none());
@@ -633,7 +631,7 @@ fn render(view: &TabView, source: ViewSource) {
     if let Some(el) = element("error") {
         match &view.error {
             Some(error) => {
-                el.set_text_content(Some(&error.message));
+                el.set_text_content(Some(&tr(&error.message)));
                 let _ = el.set_attribute("data-error", &error.code);
             }
             None => {

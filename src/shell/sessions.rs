@@ -410,9 +410,10 @@ fn fill_row(el: &Element, row: &SessionRow) {
     }
     let account = row.account.as_ref().map(|a| a.display());
     set_text(el, ".col-account", account.as_deref().unwrap_or("—"));
-    set_text(el, ".status-text", &row.status_text);
+    set_text(el, ".status-text", &tr(&row.status_text));
     if let Some(error) = part(el, ".row-error") {
-        error.set_text_content(row.error.as_deref());
+        let message = row.error.as_ref().map(tr);
+        error.set_text_content(message.as_deref());
         hide(&error, row.error.is_none());
     }
     fill_monitoring(el, row);

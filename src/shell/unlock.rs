@@ -6,10 +6,12 @@
 use super::browser::{
     element, input, on_click, select_element, set_disabled, set_hidden, show_result,
 };
+use super::i18n::{msg, tr};
 use crate::core::lock::Passphrase;
 use crate::core::messages::{OptionsReply, OptionsRequest, PopupRequest, ServerSummary};
 use crate::core::session::TabView;
 use crate::core::settings::{Remember, ServerId};
+use crate::core::text::Text;
 use std::cell::RefCell;
 
 thread_local! {
@@ -23,15 +25,12 @@ fn server() -> Option<ServerId> {
 
 /// Takes the typed passphrase out of `id` (the field is emptied: it stays nowhere).
 fn take_passphrase(id: &str) -> Result<Passphrase, String> {
-    let field = input(id).ok_or("the page has no passphrase field")?;
+    let field = input(id).ok_or_else(|| msg("unlock_no_field"))?;
     let typed = field.value();
     field.set_value("");
-    Passphrase::parse(&typed).map_err(|why| {
+    Passphrase::parse(&typed).map_err(|_| {
         let _ = field.focus();
-        format!(
-            "The passphrase has {} characters: {why}.",
-            typed.chars().count()
-        )
+        tr(&Text::new("unlock_passphrase_length").arg(typed.chars().count()))
     })
 }
 
@@ -56,20 +55,17 @@ pub fn render_popup(view: &TabView) {
     SERVER.with(|s| *s.borrow_mut() = prompt.map(|p| p.server.clone()));
     let Some(prompt) = prompt else { return };
     if let Some(label) = element("unlock-label") {
-        label.set_text_content(Some(&format!(
-            "Passphrase of the secret key of {}",
-            prompt.server_name
-        )));
+        let text = Text::new("unlock_label_of").arg(&prompt.server_name);
+        label.set_text_content(Some(&tr(&text)));
     }
     if let Some(button) = element("unlock-submit") {
         set_disabled(&button, prompt.busy);
-        button.set_text_content(Some(if prompt.busy {
-            "Unlocking…"
-        } else {
-            "Unlock"
-        }));
+        button.set_text_content(Some(&msg(match prompt.busy {
+            true => "unlock_unlocking",
+            false => "unlock_submit",
+        })));
     }
-    show_popup_error(prompt.error.as_deref());
+    show_popup_error(prompt.error.as_ref().map(tr).as_deref());
     if appears {
         if let Some(field) = input("passphrase") {
             let _ = field.focus();
@@ -97,28 +93,26 @@ pub fn wire_options() {
             },
             Err(why) => return show_result("lock-status", false, &why),
         };
-        show_pending("Encrypting…");
-        let done = "Locked: the key is now stored only encrypted.";
+        show_pending(&msg("unlock_encrypting"));
+        let done = "unlock_locked_sealed";
         wasm_bindgen_futures::spawn_local(act(request, id, done));
     });
     on_click("lock-now", || {
         let Some(id) = server() else { return };
-        show_pending("Locking…");
+        show_pending(&msg("unlock_locking"));
         let request = OptionsRequest::LockNow { id: id.clone() };
-        let done = "Locked: a tab's popup asks for the passphrase.";
+        let done = "unlock_locked_now";
         wasm_bindgen_futures::spawn_local(act(request, id, done));
     });
 }
 
-/// Sends `request`; once saved, shows the settings again with server `id` chosen.
+/// Sends `request`; once saved, shows the settings again with server `id` chosen, and the
+/// message `done`.
 async fn act(request: OptionsRequest, id: ServerId, done: &'static str) {
     let (ok, message) = match super::options::ask(&request).await {
         Ok(OptionsReply::Saved { .. }) => match super::options::load(Some(id), false).await {
-            Ok(()) => (true, done.to_owned()),
-            Err(why) => (
-                false,
-                format!("Done, but the settings could not be read: {why}"),
-            ),
+            Ok(()) => (true, msg(done)),
+            Err(why) => (false, tr(&Text::new("unlock_done_unread").arg(why))),
         },
         Ok(OptionsReply::Error { message }) => (false, message),
         Ok(other) => (false, super::options::unexpected(&other)),
@@ -153,8 +147,7 @@ pub fn fill_options(server: Option<&ServerSummary>) {
         .and_then(|s| s.remember_until)
         .filter(|_| remember.is_remembered());
     if let Some(el) = element("remember-until") {
-        let text =
-            until.map(|ms| format!("Remembered until {}; then asked for again.", local_time(ms)));
+        let text = until.map(|ms| tr(&Text::new("unlock_remembered_until").arg(local_time(ms))));
         el.set_text_content(text.as_deref());
     }
     set_hidden("remember-until", until.is_none());
@@ -164,20 +157,18 @@ pub fn fill_options(server: Option<&ServerSummary>) {
     show_pending("");
     let Some(server) = lockable else { return };
     let state = match (server.locked, server.unlocked) {
-        (false, _) => "Not locked: the key is stored on this computer as typed.",
-        (true, true) => "Locked with a passphrase, and unlocked for this browser session.",
-        (true, false) => {
-            "Locked. A tab's popup asks for the passphrase when a session needs the key."
-        }
+        (false, _) => "unlock_state_clear",
+        (true, true) => "unlock_state_unlocked",
+        (true, false) => "unlock_state_locked",
     };
     if let Some(el) = element("lock-state") {
-        el.set_text_content(Some(state));
+        el.set_text_content(Some(&msg(state)));
     }
     if let Some(button) = element("passphrase-set") {
-        button.set_text_content(Some(match server.locked {
-            true => "Change the passphrase",
-            false => "Lock with this passphrase",
-        }));
+        button.set_text_content(Some(&msg(match server.locked {
+            true => "unlock_change_passphrase",
+            false => "unlock_lock_with_passphrase",
+        })));
         // A new passphrase seals the clear key, which a locked one is not.
         set_disabled(&button, server.locked && !server.unlocked);
     }
@@ -197,15 +188,8 @@ pub fn remember_from_form() -> Remember {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in local time.
+/// The date and time, as the browser's locale writes them.
 fn local_time(ms: f64) -> String {
     let d = js_sys::Date::new(&ms.into());
-    format!(
-        "{}-{:02}-{:02} {:02}:{:02}",
-        d.get_full_year(),
-        d.get_month() + 1,
-        d.get_date(),
-        d.get_hours(),
-        d.get_minutes()
-    )
+    d.to_locale_string("default", &js_sys::Object::new()).into()
 }

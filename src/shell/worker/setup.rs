@@ -5,13 +5,14 @@ use crate::core::worker::{
     LOGOUT_MENU_ID, LOGOUT_MENU_TITLE, REFRESH_ALARM, SESSIONS_MENU_ID, SESSIONS_MENU_TITLE,
 };
 use crate::shell::browser::{alarms, console_warn, js_error_text, object};
+use crate::shell::i18n::msg;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use web_extensions_sys::chrome;
 
 pub fn create_menu() {
-    menu_item(LOGOUT_MENU_ID, LOGOUT_MENU_TITLE, &["page", "action"]);
-    menu_item(SESSIONS_MENU_ID, SESSIONS_MENU_TITLE, &["action"]);
+    menu_item(LOGOUT_MENU_ID, &msg(LOGOUT_MENU_TITLE), &["page", "action"]);
+    menu_item(SESSIONS_MENU_ID, &msg(SESSIONS_MENU_TITLE), &["action"]);
 }
 
 fn menu_item(id: &str, title: &str, contexts: &[&str]) {

@@ -4,7 +4,7 @@ use super::{ports, sockets};
 use crate::core::messages::{encode, WorkerPush};
 use crate::core::push::SocketKey;
 use crate::core::server::{HttpServer, Server};
-use crate::core::session::Badge;
+use crate::core::session::{Badge, TabTitle};
 use crate::core::settings::ServerUrl;
 use crate::core::storage::TabId;
 use crate::core::worker::{Notice, PortKey, Shell};
@@ -14,6 +14,7 @@ use crate::shell::browser::{
 };
 use crate::shell::crypto::WebCrypto;
 use crate::shell::http::Fetch;
+use crate::shell::i18n::{msg, tr};
 use crate::shell::store::BrowserStorage;
 use gloo_timers::future::TimeoutFuture;
 use std::future::Future;
@@ -82,7 +83,8 @@ impl Shell for BrowserShell {
         });
     }
 
-    fn set_title(&self, tab: TabId, title: &str) {
+    fn set_title(&self, tab: TabId, title: &TabTitle) {
+        let title = title.render(tr);
         let details = object(&[("tabId", tab.get().into()), ("title", title.into())]);
         spawn_local(async move {
             // The tab may have closed meanwhile.
@@ -94,8 +96,8 @@ impl Shell for BrowserShell {
         let options = object(&[
             ("type", "basic".into()),
             ("iconUrl", runtime().get_url("icons/icon-128.png").into()),
-            ("title", notice.title.as_str().into()),
-            ("message", notice.message.as_str().into()),
+            ("title", tr(&notice.title).into()),
+            ("message", tr(&notice.message).into()),
         ]);
         let id = notice.id.clone();
         spawn_local(async move {
@@ -123,7 +125,8 @@ impl Shell for BrowserShell {
 
     fn set_badge(&self, tab: TabId, badge: &Badge) {
         let tab_id = || ("tabId", tab.get().into());
-        let text = object(&[tab_id(), ("text", badge.text.into())]);
+        let words = badge.text.map(msg).unwrap_or_default();
+        let text = object(&[tab_id(), ("text", words.into())]);
         let color = object(&[tab_id(), ("color", badge.color.into())]);
         spawn_local(async move {
             // The tab may have closed meanwhile; a badge for it no longer matters.
