@@ -21,10 +21,17 @@ for (const e of document.querySelectorAll('[title],[aria-label],[placeholder],[a
     if (v) attrs.push(`${a}=${v}`);
   }
 }
+// Records kept as written (`translate="no"`: the diagnostics log, for a bug report) are
+// left out while the text is read.
+const records = [...document.querySelectorAll('[translate="no"]')];
+const displays = records.map(e => e.style.display);
+records.forEach(e => { e.style.display = 'none'; });
+const lines = [document.title, ...document.body.innerText.split('\n')].map(l => l.trim()).filter(l => l);
+records.forEach((e, i) => { e.style.display = displays[i]; });
 return {
   lang: document.documentElement.lang,
   uiLanguage: (globalThis.browser ?? globalThis.chrome).i18n.getUILanguage(),
-  lines: [document.title, ...document.body.innerText.split('\n')].map(l => l.trim()).filter(l => l),
+  lines,
   attrs,
 };
 "#;
@@ -88,8 +95,9 @@ impl Checker {
                 continue;
             }
             if let Some(part) = fixed_parts(message).into_iter().next() {
-                // Short parts ("OK", ":") are no evidence either way.
-                if part.len() >= 8 {
+                // A word or two ("servers.", "sessions") may be a name in a record; a phrase
+                // of three words is English.
+                if part.split_whitespace().count() >= 3 {
                     english.push((key.clone(), part));
                 }
             }
