@@ -54,6 +54,8 @@ mod real_server;
 #[cfg(not(target_arch = "wasm32"))]
 mod resilience;
 #[cfg(not(target_arch = "wasm32"))]
+mod screenshots;
+#[cfg(not(target_arch = "wasm32"))]
 mod servers;
 #[cfg(not(target_arch = "wasm32"))]
 mod sessions_page;
@@ -492,6 +494,9 @@ mod suite {
         }));
         trials.push(on_demand("bench_host_permission", || {
             Box::pin(crate::bench_push::host_permission())
+        }));
+        trials.push(on_demand("screenshots", || {
+            Box::pin(crate::screenshots::screenshots())
         }));
         trials.push(on_demand("bench_sessions_page_load", || {
             Box::pin(bench::sessions_page_load())
