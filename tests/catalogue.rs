@@ -4,9 +4,9 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use wpp_tabs::core::text::parse_catalogue;
 
 /// The locales shipped; `en` is the default (`default_locale`) and the reference.
 const LOCALES: [&str; 3] = ["en", "pt_BR", "es"];
@@ -40,16 +40,7 @@ fn root() -> PathBuf {
 fn catalogue(locale: &str) -> BTreeMap<String, String> {
     let path = root().join(format!("extension/_locales/{locale}/messages.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let raw: BTreeMap<String, Value> =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    raw.into_iter()
-        .map(|(k, v)| {
-            let message = v["message"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{locale}/{k} has no message"));
-            (k, message.to_owned())
-        })
-        .collect()
+    parse_catalogue(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
 fn is_key_shaped(s: &str) -> bool {

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// The most substitutions `i18n.getMessage` takes (Chrome returns nothing past 9).
 pub const MAX_ARGS: usize = 9;
@@ -33,8 +35,8 @@ impl Text {
     }
 
     /// A key is what a catalogue may hold: lower-case ASCII letters, digits and `_` (the
-    /// browser ignores a key's case), at most 64. Checked
-    /// on receipt, so a page never asks the browser for a key a message made up.
+    /// browser ignores a key's case), at most 64. Checked on receipt, so a page never asks the
+    /// browser for a key a message made up.
     pub fn is_valid(&self) -> bool {
         !self.key.is_empty()
             && self.key.len() <= 64
@@ -80,20 +82,24 @@ pub fn substitute(message: &str, args: &[String]) -> String {
     out
 }
 
-/// The English catalogue, read once: key -> message.
-pub fn english_catalogue() -> &'static std::collections::BTreeMap<String, String> {
-    use std::sync::OnceLock;
-    static CATALOGUE: OnceLock<std::collections::BTreeMap<String, String>> = OnceLock::new();
+/// A catalogue file (`messages.json`) as key -> message; an entry without a message is refused.
+pub fn parse_catalogue(json: &str) -> Result<BTreeMap<String, String>, String> {
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| e.to_string())?;
+    raw.into_iter()
+        .map(|(key, entry)| match entry["message"].as_str() {
+            Some(message) => Ok((key, message.to_owned())),
+            None => Err(format!("{key} has no message")),
+        })
+        .collect()
+}
+
+/// The English catalogue, read once.
+pub fn english_catalogue() -> &'static BTreeMap<String, String> {
+    static CATALOGUE: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        let raw: std::collections::BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(include_str!("../../extension/_locales/en/messages.json"))
-                .expect("the English catalogue is valid JSON");
-        raw.into_iter()
-            .map(|(k, v)| {
-                let message = v["message"].as_str().unwrap_or_default().to_owned();
-                (k, message)
-            })
-            .collect()
+        parse_catalogue(include_str!("../../extension/_locales/en/messages.json"))
+            .expect("the English catalogue")
     })
 }
 

@@ -3,8 +3,9 @@
 //! user meets speaks Portuguese, and no English is left: neither a message of the English
 //! catalogue nor an English sentence written outside it.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
+use wpp_tabs::core::text::parse_catalogue;
 
 use crate::ctx::Ctx;
 use crate::harness::{ensure, Kind, Look, Result};
@@ -48,13 +49,8 @@ fn catalogue(locale: &str) -> Result<BTreeMap<String, String>> {
         "{}/extension/_locales/{locale}/messages.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let raw: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)
-            .map_err(|e| format!("{path}: {e}"))?;
-    Ok(raw
-        .into_iter()
-        .map(|(k, v)| (k, v["message"].as_str().unwrap_or_default().to_owned()))
-        .collect())
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    parse_catalogue(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 /// The fixed parts of a message (around its `$n`), the longest first.

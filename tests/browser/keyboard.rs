@@ -59,7 +59,6 @@ return {
   ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
   tabIndex: e.tabIndex,
   after: !prev || prev === e || !!(prev.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING),
-  inDialog: !!e.closest('[role=alertdialog]'),
 };
 "#;
 

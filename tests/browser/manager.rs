@@ -115,7 +115,7 @@ async fn wait_connected_as(ctx: &Ctx, name: &str, account: (&str, &str)) -> Resu
 
 /// Types `label` into tab `name`'s `#label` and commits it (the change event leaving the field
 /// fires), then waits for the index to hold it.
-async fn label_in_popup(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
+pub async fn label_in_popup(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
     let id = ctx.session_of(name)?;
     ctx.to_popup(name).await?;
     ctx.b

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::ctx::Ctx;
 use crate::harness::{Kind, Look, Result};
+use crate::manager::label_in_popup;
 
 fn out_dir() -> PathBuf {
     std::env::var_os("WPP_SCREENSHOTS_DIR")
@@ -34,19 +35,6 @@ async fn shoot(ctx: &Ctx, whole_window: bool, file: &str) -> Result<String> {
     Ok(file.to_owned())
 }
 
-/// Names tab `name`'s session in its popup.
-async fn name_session(ctx: &Ctx, name: &str, label: &str) -> Result<()> {
-    ctx.to_popup(name).await?;
-    ctx.b
-        .execute(
-            "const i = document.querySelector('#label'); i.value = arguments[0];\
-             i.dispatchEvent(new Event('change', { bubbles: true }));",
-            vec![json!(label)],
-        )
-        .await
-        .map(drop)
-}
-
 /// One language and theme: every picture.
 async fn one_look(lang: &str, look: Look<'_>, theme: &str) -> Result<Vec<String>> {
     let mut ctx = Ctx::with_look(Kind::Chromium, &look).await?;
@@ -64,12 +52,12 @@ async fn one_look(lang: &str, look: Look<'_>, theme: &str) -> Result<Vec<String>
     written.push(shoot(&ctx, true, &file("options")).await?);
 
     let a = ctx.paired_tab("A").await?;
-    name_session(&ctx, "A", "Support").await?;
+    label_in_popup(&ctx, "A", "Support").await?;
     ctx.wait_popup("A", "the QR", |s| s.qr_shown()).await?;
     written.push(shoot(&ctx, false, &file("popup-qr")).await?);
 
     ctx.paired_tab("P").await?;
-    name_session(&ctx, "P", "Sales").await?;
+    label_in_popup(&ctx, "P", "Sales").await?;
     ctx.click_in_popup("P", "#pair-by-phone").await?;
     ctx.to_popup("P").await?;
     ctx.type_into("#phone", "+55 21 98888-7777").await?;
