@@ -203,7 +203,7 @@ fn message_decoding_never_panics_and_round_trips() {
         }),
         encode(&OptionsReply::Connection {
             ok: false,
-            message: "no".into(),
+            message: wpp_tabs::core::text::Text::new("options_test_ok"),
         }),
     ]
     .iter()

@@ -25,6 +25,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+/// An options reply's message, in English.
+fn message_of(reply: &Value) -> String {
+    serde_json::from_value::<Text>(reply["message"].clone())
+        .map(|t| t.english())
+        .unwrap_or_else(|e| panic!("no message in {reply}: {e}"))
+}
+
 mod phone;
 mod push;
 
@@ -1070,20 +1077,14 @@ fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
         assert_eq!(
             (
                 reply["ok"].clone(),
-                reply["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("Enter the secret")
+                message_of(&reply).contains("Enter the secret")
             ),
             (json!(false), true)
         );
         let reply = w
             .options_message(&encode(&test(Some("wrong"))).to_string())
             .await;
-        assert!(reply["message"]
-            .as_str()
-            .unwrap()
-            .contains("refused the secret"));
+        assert!(message_of(&reply).contains("refused the secret"));
         let reply = w
             .options_message(&encode(&test(Some(SECRET))).to_string())
             .await;
@@ -1093,7 +1094,7 @@ fn the_connection_test_merges_the_saved_secret_with_the_verdict() {
         assert_eq!(reply["ok"], true, "the saved secret is used");
         shell(&w).server.fail("healthz", ApiError::Unreachable);
         let reply = w.options_message(&encode(&test(None)).to_string()).await;
-        assert!(reply["message"].as_str().unwrap().contains("Cannot reach"));
+        assert!(message_of(&reply).contains("Cannot reach"));
     });
 }
 
@@ -1120,14 +1121,11 @@ fn options_requests_keep_the_saved_secret_and_never_return_it() {
         // A new URL is a new server as far as the secret goes: it must be entered again.
         let moved = save_server("http://127.0.0.1:21466", None, false);
         let reply = w.options_message(&encode(&moved).to_string()).await;
-        assert!(
-            reply["message"].as_str().unwrap().contains("URL changed"),
-            "{reply}"
-        );
+        assert!(message_of(&reply).contains("URL changed"), "{reply}");
         let refused = w
             .options_message(r#"{"v": 1, "type": "getSettings"}"#)
             .await;
-        assert!(refused["message"].as_str().unwrap().contains("version"));
+        assert!(message_of(&refused).contains("version"));
     });
 }
 
@@ -1152,10 +1150,7 @@ fn plain_http_to_another_computer_needs_the_users_word_and_then_shows_a_warning(
         let save = |allow: bool| save_server(remote.as_str(), Some(SECRET), allow);
         let refused = w.options_message(&encode(&save(false)).to_string()).await;
         assert_eq!(refused["type"], "error");
-        assert!(
-            refused["message"].as_str().unwrap().contains("unencrypted"),
-            "{refused}"
-        );
+        assert!(message_of(&refused).contains("unencrypted"), "{refused}");
         assert!(
             shell(&w).kv.area(Area::Local).is_empty(),
             "nothing was saved"

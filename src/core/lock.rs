@@ -302,7 +302,7 @@ pub fn secret_for_save(
     typed: Option<SecretKey>,
     remember: Remember,
     now: f64,
-) -> Result<SavedSecret, &'static str> {
+) -> Result<SavedSecret, Text> {
     if let Some(secret) = typed {
         return Ok(SavedSecret {
             secret_key: Some(secret),
@@ -311,10 +311,10 @@ pub fn secret_for_save(
         });
     }
     let Some(kept) = existing.filter(|s| &s.server_url == url) else {
-        return Err(match existing {
-            Some(_) => "The URL changed: enter this server's secret key again.",
-            None => "Enter the server's secret key.",
-        });
+        return Err(Text::new(match existing {
+            Some(_) => "options_url_changed",
+            None => "options_no_secret",
+        }));
     };
     let remember_until = match kept.remember == remember {
         true => kept.remember_until,
@@ -325,11 +325,8 @@ pub fn secret_for_save(
         &kept.locked_secret,
         remember.is_remembered(),
     ) {
-        (None, None, _) => Err("Enter the server's secret key."),
-        (None, Some(_), false) => Err(
-            "The secret key is locked: unlock it in a tab's popup, or enter it again, \
-             before keeping it in memory only.",
-        ),
+        (None, None, _) => Err(Text::new("options_no_secret")),
+        (None, Some(_), false) => Err(Text::new("options_secret_locked_memory_only")),
         (secret, locked, remembered) => Ok(SavedSecret {
             secret_key: secret.clone(),
             locked_secret: locked.clone().filter(|_| remembered),
@@ -419,29 +416,22 @@ impl<S: Shell + 'static> Worker<S> {
         id: ServerId,
         passphrase: Passphrase,
     ) -> OptionsReply {
-        let error = |message: &str| OptionsReply::Error {
-            message: message.to_owned(),
-        };
+        let error = |message: Text| OptionsReply::Error { message };
         let Some(server) = settings.server(&id) else {
-            return error("That server is no longer in the settings.");
+            return error(Text::new("options_server_gone"));
         };
         if !server.remember.is_remembered() {
-            return error(
-                "Only a remembered secret key is locked with a passphrase: choose how long \
-                 to remember it, and save, first.",
-            );
+            return error(Text::new("options_passphrase_needs_remember"));
         }
         let Some(secret) = server.secret_key.clone() else {
-            return error(match server.locked_secret {
-                Some(_) => {
-                    "The secret key is locked: unlock it in a tab's popup first, or enter it again."
-                }
-                None => "Enter the server's secret key first.",
-            });
+            return error(Text::new(match server.locked_secret {
+                Some(_) => "options_passphrase_key_locked",
+                None => "options_passphrase_no_secret",
+            }));
         };
         let sealed = match self.shell.crypto().seal(&secret, &passphrase).await {
             Ok(sealed) => sealed,
-            Err(why) => return error(&format!("The secret key could not be encrypted: {why}")),
+            Err(why) => return error(Text::new("options_passphrase_seal_failed").arg(why)),
         };
         // Deriving took a while: seal only the key that is still there.
         let mut settings = self.load_settings().await;
@@ -449,7 +439,7 @@ impl<S: Shell + 'static> Worker<S> {
             Some(s) if s.secret_key.as_ref() == Some(&secret) && s.remember.is_remembered() => {
                 s.locked_secret = Some(sealed);
             }
-            _ => return error("The settings changed meanwhile: try again."),
+            _ => return error(Text::new("options_settings_changed")),
         }
         self.state.borrow_mut().unlocks.remove(&id);
         self.save_and_reply(settings, Some(id)).await
@@ -463,12 +453,12 @@ impl<S: Shell + 'static> Worker<S> {
     ) -> OptionsReply {
         let Some(server) = settings.server_mut(&id) else {
             return OptionsReply::Error {
-                message: "That server is no longer in the settings.".into(),
+                message: Text::new("options_server_gone"),
             };
         };
         if server.locked_secret.is_none() {
             return OptionsReply::Error {
-                message: "This server's secret key has no passphrase: set one first.".into(),
+                message: Text::new("options_lock_no_passphrase"),
             };
         }
         server.secret_key = None;
@@ -792,8 +782,8 @@ mod tests {
         let moved = ServerUrl::parse("https://other.example.com").unwrap();
         let err = secret_for_save(Some(&unlocked), &moved, None, Remember::Days30, now);
         assert_eq!(
-            err,
-            Err("The URL changed: enter this server's secret key again.")
+            err.map(drop).map_err(|t| t.english()),
+            Err("The URL changed: enter this server's secret key again.".to_owned())
         );
         assert!(secret_for_save(None, &url, None, Remember::Always, now).is_err());
     }

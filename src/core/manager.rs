@@ -35,7 +35,7 @@ impl<S: Shell + 'static> Worker<S> {
             Ok(request) => request,
             Err(err) => {
                 self.rejected(&format!("Sessions page message refused: {err}"));
-                return self.notice(port, false, Text::new("sessions_request_refused").arg(err));
+                return self.notice(port, false, Text::new("common_request_refused").arg(err));
             }
         };
         self.load_settings().await;
@@ -151,7 +151,7 @@ impl<S: Shell + 'static> Worker<S> {
             (SessionAction::Logout, _) => self.logout(id).await,
             (SessionAction::Close, _) => self.close(id).await,
             (SessionAction::Restart, _) => self.restart(id).await,
-            (SessionAction::Forget, _) => self.forget(id).await.map_err(storage_failed)?,
+            (SessionAction::Forget, _) => self.forget(id).await.map_err(|e| e.text())?,
         }
         Ok(())
     }
@@ -218,7 +218,7 @@ impl<S: Shell + 'static> Worker<S> {
             let local = match settings.server_at(&exported.url) {
                 Some(local) => local.id.clone(),
                 None if settings.servers.len() >= MAX_SERVERS => {
-                    return Err(Text::new("sessions_import_too_many_servers").arg(MAX_SERVERS));
+                    return Err(Text::new("common_too_many_servers").arg(MAX_SERVERS));
                 }
                 None => {
                     let new_id = settings.next_server_id();
@@ -240,7 +240,7 @@ impl<S: Shell + 'static> Worker<S> {
             self.store()
                 .save_settings(&settings)
                 .await
-                .map_err(storage_failed)?;
+                .map_err(|e| e.text())?;
             self.cache_settings(settings);
         }
         let mut current = self.index();
@@ -332,17 +332,17 @@ impl<S: Shell + 'static> Worker<S> {
                         Ok(names) => RemoteList { names, error: None },
                         Err(err) => RemoteList {
                             names: vec![],
-                            error: Some(err.to_string()),
+                            error: Some(err.text()),
                         },
                     }
                 }
                 _ if SettingsVerdict::of(config) == SettingsVerdict::Locked => RemoteList {
                     names: vec![],
-                    error: Some("This server's secret key is locked: unlock it in a popup.".into()),
+                    error: Some(Text::new("sessions_list_key_locked")),
                 },
                 _ => RemoteList {
                     names: vec![],
-                    error: Some("Set this server's secret key in the options.".into()),
+                    error: Some(Text::new("sessions_list_no_secret")),
                 },
             };
             self.state
@@ -426,7 +426,7 @@ impl<S: Shell + 'static> Worker<S> {
             Err(err) => {
                 self.rejected(&format!("options page message refused: {err}"));
                 OptionsReply::Error {
-                    message: err.to_string(),
+                    message: Text::new("common_request_refused").arg(err),
                 }
             }
         };
@@ -434,7 +434,7 @@ impl<S: Shell + 'static> Worker<S> {
     }
 
     async fn options(self: &Rc<Self>, request: OptionsRequest) -> OptionsReply {
-        let error = |message: String| OptionsReply::Error { message };
+        let error = |message: Text| OptionsReply::Error { message };
         let mut settings = self.load_settings().await;
         match request {
             OptionsRequest::GetSettings => {
@@ -482,11 +482,11 @@ impl<S: Shell + 'static> Worker<S> {
             } => {
                 let name = match parse_server_name(&name) {
                     Ok(name) => name,
-                    Err(err) => return error(err.to_string()),
+                    Err(err) => return error(err.text()),
                 };
                 let existing = id.as_ref().and_then(|id| settings.server(id)).cloned();
                 if id.is_some() && existing.is_none() {
-                    return error("That server is no longer in the settings.".into());
+                    return error(Text::new("options_server_gone"));
                 }
                 let now = self.shell.now_ms();
                 let secret = match crate::core::lock::secret_for_save(
@@ -497,14 +497,14 @@ impl<S: Shell + 'static> Worker<S> {
                     now,
                 ) {
                     Ok(secret) => secret,
-                    Err(why) => return error(why.into()),
+                    Err(why) => return error(why),
                 };
                 if settings
                     .servers
                     .iter()
                     .any(|s| s.server_url == server_url && Some(&s.id) != id.as_ref())
                 {
-                    return error("Another server in the list has this URL.".into());
+                    return error(Text::new("options_url_taken"));
                 }
                 let config = ServerConfig {
                     id: id.clone().unwrap_or_else(|| settings.next_server_id()),
@@ -517,13 +517,15 @@ impl<S: Shell + 'static> Worker<S> {
                     allow_insecure_http,
                 };
                 if let Err(err) = config.check_transport() {
-                    return error(err.to_string());
+                    return error(err.text());
                 }
                 let saved_id = config.id.clone();
                 let full = settings.servers.len() >= MAX_SERVERS;
                 match settings.server_mut(&saved_id) {
                     Some(slot) => *slot = config,
-                    None if full => return error(format!("At most {MAX_SERVERS} servers.")),
+                    None if full => {
+                        return error(Text::new("common_too_many_servers").arg(MAX_SERVERS))
+                    }
                     None => settings.servers.push(config),
                 }
                 // A fresh install's placeholder server, never given a secret, makes way.
@@ -546,16 +548,14 @@ impl<S: Shell + 'static> Worker<S> {
             OptionsRequest::LockNow { id } => self.lock_now(settings, id).await,
             OptionsRequest::RemoveServer { id } => {
                 if settings.server(&id).is_none() {
-                    return error("That server is no longer in the settings.".into());
+                    return error(Text::new("options_server_gone"));
                 }
                 if settings.servers.len() == 1 {
-                    return error("The last server cannot be removed.".into());
+                    return error(Text::new("options_last_server"));
                 }
                 self.loaded().await;
                 if self.has_sessions(&id) {
-                    return error(
-                        "Sessions belong to this server: log them out or forget them first.".into(),
-                    );
+                    return error(Text::new("options_server_has_sessions"));
                 }
                 settings.servers.retain(|s| s.id != id);
                 if settings.default_server == id {
@@ -584,7 +584,7 @@ impl<S: Shell + 'static> Worker<S> {
                 if let Err(err) = check_transport(&server_url, allow_insecure_http) {
                     return OptionsReply::Connection {
                         ok: false,
-                        message: err.to_string(),
+                        message: err.text(),
                     };
                 }
                 let saved = id
@@ -611,7 +611,9 @@ impl<S: Shell + 'static> Worker<S> {
         id: Option<ServerId>,
     ) -> OptionsReply {
         if let Err(why) = settings.check() {
-            return OptionsReply::Error { message: why };
+            return OptionsReply::Error {
+                message: Text::new("options_settings_invalid").arg(why),
+            };
         }
         match self.store().save_settings(&settings).await {
             Ok(()) => {
@@ -619,7 +621,7 @@ impl<S: Shell + 'static> Worker<S> {
                 OptionsReply::Saved { id }
             }
             Err(err) => OptionsReply::Error {
-                message: err.to_string(),
+                message: err.text(),
             },
         }
     }
@@ -642,28 +644,21 @@ impl<S: Shell + 'static> Worker<S> {
     }
 }
 
-/// A storage failure, as the Sessions page says it: the browser's own words are its detail.
-fn storage_failed(err: crate::core::store::StoreError) -> Text {
-    Text::new("sessions_storage_error").arg(err.0)
-}
-
 /// "Test connection": the server answers, and accepts the secret when one is given.
 pub async fn test_connection(server: &impl Server, secret: Option<&SecretKey>) -> OptionsReply {
-    let fail = |message: String| OptionsReply::Connection { ok: false, message };
+    let fail = |message: Text| OptionsReply::Connection { ok: false, message };
     if let Err(err) = server.healthz().await {
-        return fail(err.to_string());
+        return fail(err.text());
     }
     let Some(secret) = secret else {
-        return fail("The server answers. Enter the secret key to check it too.".into());
+        return fail(Text::new("options_test_no_secret"));
     };
     match server.probe_secret(secret).await {
         Ok(()) => OptionsReply::Connection {
             ok: true,
-            message: "Connected: the server answers and accepts the secret key.".into(),
+            message: Text::new("options_test_ok"),
         },
-        Err(ApiError::WrongSecret) => {
-            fail("The server answers, but refused the secret key.".into())
-        }
-        Err(err) => fail(err.to_string()),
+        Err(ApiError::WrongSecret) => fail(Text::new("options_test_wrong_secret")),
+        Err(err) => fail(err.text()),
     }
 }

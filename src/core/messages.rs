@@ -352,15 +352,16 @@ impl SessionRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerGroup {
-    /// `None`: sessions whose server was removed from the settings.
+    /// `None`: sessions whose server was removed from the settings (the page names that group).
     pub id: Option<ServerId>,
+    /// The server's name, as the user gave it; empty for the removed servers' group.
     pub name: String,
     /// The server's URL, as a [`ServerUrl`] of the settings writes it: shown, never
     /// requested, so the page does not parse it again (the parser, host normalisation and
     /// IPv6 included, would be a sizeable part of the page's Wasm module).
     pub url: Option<String>,
     /// Why the server's own list could not be read.
-    pub error: Option<String>,
+    pub error: Option<Text>,
     pub sessions: Vec<SessionRow>,
 }
 
@@ -468,10 +469,10 @@ pub enum OptionsReply {
     },
     Connection {
         ok: bool,
-        message: String,
+        message: Text,
     },
     Error {
-        message: String,
+        message: Text,
     },
 }
 
@@ -620,7 +621,16 @@ impl Validate for SessionsRequest {
     }
 }
 impl Validate for OptionsRequest {}
-impl Validate for OptionsReply {}
+impl Validate for OptionsReply {
+    fn validate(&self) -> Result<(), MessageError> {
+        match self {
+            OptionsReply::Connection { message, .. } | OptionsReply::Error { message } => {
+                valid_texts(std::iter::once(message))
+            }
+            _ => Ok(()),
+        }
+    }
+}
 impl Validate for WorkerPush {
     const MAX_BYTES: usize = MAX_PUSH_BYTES;
 }
@@ -640,12 +650,11 @@ impl Validate for SessionsPush {
 
     fn validate(&self) -> Result<(), MessageError> {
         match self {
-            SessionsPush::Sessions { view } => valid_texts(
-                view.groups
+            SessionsPush::Sessions { view } => valid_texts(view.groups.iter().flat_map(|g| {
+                g.error
                     .iter()
-                    .flat_map(|g| &g.sessions)
-                    .flat_map(SessionRow::texts),
-            ),
+                    .chain(g.sessions.iter().flat_map(SessionRow::texts))
+            })),
             SessionsPush::Notice { message, .. } => valid_texts(std::iter::once(message)),
             SessionsPush::Exported { .. } | SessionsPush::Other => Ok(()),
         }

@@ -166,7 +166,7 @@ struct Watch {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RemoteList {
     pub names: Vec<SessionId>,
-    pub error: Option<String>,
+    pub error: Option<Text>,
 }
 
 #[derive(Default)]
@@ -875,7 +875,7 @@ impl State {
         if !orphans.is_empty() {
             groups.push(crate::core::messages::ServerGroup {
                 id: None,
-                name: "Removed servers".into(),
+                name: String::new(),
                 url: None,
                 error: None,
                 sessions: orphans,

@@ -101,7 +101,7 @@ pub(super) async fn load(select: Option<ServerId>, preferences: bool) -> Result<
             }
             Ok(())
         }
-        OptionsReply::Error { message } => Err(message),
+        OptionsReply::Error { message } => Err(tr(&message)),
         other => Err(unexpected(&other)),
     }
 }
@@ -306,7 +306,7 @@ async fn save() {
                 &tr(&Text::new("options_saved_list_unreadable").arg(why)),
             ),
         },
-        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(OptionsReply::Error { message }) => report(false, &tr(&message)),
         Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
@@ -334,7 +334,7 @@ async fn remove() {
                 &tr(&Text::new("options_removed_list_unreadable").arg(why)),
             ),
         },
-        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(OptionsReply::Error { message }) => report(false, &tr(&message)),
         Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
@@ -353,8 +353,8 @@ async fn test_connection() {
         allow_insecure_http: form.allow_insecure_http,
     };
     match ask(&request).await {
-        Ok(OptionsReply::Connection { ok, message }) => report(ok, &message),
-        Ok(OptionsReply::Error { message }) => report(false, &message),
+        Ok(OptionsReply::Connection { ok, message }) => report(ok, &tr(&message)),
+        Ok(OptionsReply::Error { message }) => report(false, &tr(&message)),
         Ok(other) => report(false, &unexpected(&other)),
         Err(why) => report(false, &why),
     }
@@ -394,7 +394,7 @@ async fn save_preferences() {
     report_pending_in("preferences-status", &msg("options_saving"));
     let (ok, message) = match ask(&request).await {
         Ok(OptionsReply::Saved { .. }) => (true, msg("options_saved")),
-        Ok(OptionsReply::Error { message }) => (false, message),
+        Ok(OptionsReply::Error { message }) => (false, tr(&message)),
         Ok(other) => (false, unexpected(&other)),
         Err(why) => (false, why),
     };

@@ -289,11 +289,16 @@ fn new_group(key: &str) -> Element {
 }
 
 fn fill_group(section: &Element, group: &ServerGroup) {
-    set_text(section, ".server-name", &group.name);
+    let name = match group.id {
+        Some(_) => group.name.clone(),
+        None => msg("sessions_removed_servers"),
+    };
+    set_text(section, ".server-name", &name);
     let url = group.url.as_deref().unwrap_or_default();
     set_text(section, ".server-url", url);
     if let Some(error) = part(section, ".group-error") {
-        error.set_text_content(group.error.as_deref());
+        let message = group.error.as_ref().map(tr);
+        error.set_text_content(message.as_deref());
         hide(&error, group.error.is_none());
     }
     let Some(body) = part(section, "tbody") else {

@@ -114,7 +114,7 @@ async fn act(request: OptionsRequest, id: ServerId, done: &'static str) {
             Ok(()) => (true, msg(done)),
             Err(why) => (false, tr(&Text::new("unlock_done_unread").arg(why))),
         },
-        Ok(OptionsReply::Error { message }) => (false, message),
+        Ok(OptionsReply::Error { message }) => (false, tr(&message)),
         Ok(other) => (false, super::options::unexpected(&other)),
         Err(why) => (false, why),
     };

@@ -8,9 +8,18 @@ use fantoccini::wd::WindowHandle;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wpp_tabs::core::messages::PROTOCOL_VERSION;
+use wpp_tabs::core::text::Text;
 
 use crate::harness::{ensure, wait_for, wd, Browser, Build, Kind, Look, Result, WAIT};
 use crate::sim::Sim;
+
+/// A worker reply's `message` (a catalogue key and its values), in English; empty when it
+/// has none.
+pub fn english_message(reply: &Value) -> String {
+    serde_json::from_value::<Text>(reply["message"].clone())
+        .map(|t| t.english())
+        .unwrap_or_default()
+}
 
 /// Everything a check reads from a popup, in one round trip.
 #[derive(Clone, Debug, Deserialize)]

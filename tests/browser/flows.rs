@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use wpp_tabs::core::api::MAX_REPLY_BYTES;
 use wpp_tabs::core::messages::{POPUP_PORT, PROTOCOL_VERSION};
 
-use crate::ctx::{is_session_id, Ctx, PopupSnapshot};
+use crate::ctx::{english_message, is_session_id, Ctx, PopupSnapshot};
 use crate::harness::{ensure, wait_for, Kind, Result, WAIT};
 
 /// Before any settings exist, a popup shows NONE and the #open-options link.
@@ -601,7 +601,7 @@ pub async fn malformed_messages_refused(kind: Kind) -> Result<String> {
     let expect_error = |i: usize, needle: &str| -> Result<()> {
         let r = &list[i];
         ensure(
-            r["type"] == "error" && r["message"].as_str().is_some_and(|m| m.contains(needle)),
+            r["type"] == "error" && english_message(r).contains(needle),
             format!("reply {i} should be an error mentioning {needle:?}: {r}"),
         )
     };
@@ -645,7 +645,7 @@ pub async fn malformed_messages_refused(kind: Kind) -> Result<String> {
     )?;
     Ok(format!(
         "refusals: {:?}; barrier: C's state push ({} push(es) in all)",
-        list[..4].iter().map(|r| &r["message"]).collect::<Vec<_>>(),
+        list[..4].iter().map(english_message).collect::<Vec<_>>(),
         replies["pushes"]
     ))
 }

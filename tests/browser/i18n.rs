@@ -171,6 +171,16 @@ pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
     ctx.to_main().await?;
     checker.check(&ctx, "options").await?;
     ctx.settings_fast().await?;
+    // The worker's verdict on a connection test, in Portuguese.
+    ctx.to_main().await?;
+    ctx.b.open("options.html").await?;
+    let (result, said) = ctx.press("#test-connection").await?;
+    let expected = catalogue("pt_BR")?["options_test_ok"].clone();
+    ensure(
+        result == "ok" && said == expected,
+        format!("Test connection: {result} {said:?}, expected {expected:?}"),
+    )?;
+    checker.check(&ctx, "options, connection tested").await?;
     let a = ctx.paired_tab("B").await?;
     ctx.to_popup("B").await?;
     checker.check(&ctx, "popup, QR").await?;

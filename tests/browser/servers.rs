@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::ctx::Ctx;
+use crate::ctx::{english_message, Ctx};
 use crate::harness::{ensure, Result};
 use crate::sim::Sim;
 
@@ -179,7 +179,7 @@ pub async fn two_servers_via_options_page(kind: crate::harness::Kind) -> Result<
         }))
         .await?;
     ensure(
-        reply["type"] == "error" && reply["message"] == URL_CHANGED,
+        reply["type"] == "error" && english_message(&reply) == URL_CHANGED,
         format!("the worker on a changed URL without a secret: {reply}"),
     )?;
     ctx.open_options_page().await?;
