@@ -47,8 +47,8 @@ setup_build() {
 
 setup_test() {
   setup_build
-  # The browsers show an extension in Portuguese only with their Portuguese language files.
-  apt_install chromium chromium-driver chromium-l10n firefox-esr firefox-esr-l10n-pt-br curl
+  # The browsers show an extension in Portuguese or Spanish only with those language files.
+  apt_install chromium chromium-driver chromium-l10n firefox-esr firefox-esr-l10n-pt-br firefox-esr-l10n-es-es curl
   command -v node >/dev/null || apt_install nodejs  # runs the shell's Wasm tests
   if ! command -v geckodriver >/dev/null; then
     say "installing geckodriver (Debian does not package it)"

@@ -228,6 +228,14 @@ impl<S: Shell + 'static> Worker<S> {
                 self.with_link(key, |l| l.live = true);
                 let reconnected = self.state.borrow_mut().push.failures.remove(&server);
                 self.log_event(EventKind::Push, Some(&server), None, "push connected");
+                // From now on the connection brings every new QR of this server's sessions:
+                // the one shown is as current as the last check (the flows' or the catch-up
+                // below), so polling for QRs stops now rather than at the next rotation.
+                for live in self.state.borrow_mut().sessions.values_mut() {
+                    if live.entry.server == server {
+                        live.qr_pushed_at = now;
+                    }
+                }
                 // Events sent while it was down are lost: after a loss, catch up once, with
                 // what polling (every `fast_poll_ms` while a popup watches) has not just
                 // checked. A first connection missed nothing the flows did not just ask.

@@ -149,7 +149,8 @@ pub(crate) struct Live {
     pub checked_at: f64,
     /// The account was read since it last connected.
     pub account_read: bool,
-    /// When a `qrCode` event last brought its QR (ms; 0: never).
+    /// When a `qrCode` event last brought its QR, or its server's connection (re)joined (ms; 0:
+    /// never): a QR newer than that comes by push.
     pub qr_pushed_at: f64,
 }
 

@@ -313,11 +313,39 @@ pub fn set_disabled(el: &Element, disabled: bool) {
 }
 
 /// An outcome in the page element with this ID: its text, and `data-result` `ok` or `error`.
+/// The element holds a polite live region (`role=status`) and an assertive one
+/// (`role=alert`): a success is announced when the reader is idle, a failure at once.
 pub fn show_result(id: &str, ok: bool, message: &str) {
-    if let Some(el) = element(id) {
-        el.set_text_content(Some(message));
-        let _ = el.set_attribute("data-result", if ok { "ok" } else { "error" });
+    set_outcome(id, if ok { "ok" } else { "error" }, message);
+}
+
+/// Work under way in the outcome element with this ID (as [`show_result`]), announced
+/// politely; no `data-result`.
+pub fn show_pending(id: &str, message: &str) {
+    set_outcome(id, "", message);
+}
+
+fn set_outcome(id: &str, result: &str, message: &str) {
+    let Some(el) = element(id) else { return };
+    let (speak, silence) = if result == "error" {
+        ("[role=alert]", "[role=status]")
+    } else {
+        ("[role=status]", "[role=alert]")
+    };
+    match (el.query_selector(speak), el.query_selector(silence)) {
+        (Ok(Some(speak)), Ok(Some(silence))) => {
+            silence.set_text_content(None);
+            speak.set_text_content(Some(message));
+        }
+        _ => {
+            console_warn(&format!("wpp-tabs: #{id} lacks its two live regions"));
+            el.set_text_content(Some(message));
+        }
     }
+    let _ = match result {
+        "" => el.remove_attribute("data-result"),
+        r => el.set_attribute("data-result", r),
+    };
 }
 
 /// Calls `handler` on clicks of the page element with this ID, if the page has one; the

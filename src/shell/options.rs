@@ -7,7 +7,7 @@
 
 use super::browser::{
     clear_children, document, element, from_wire_name, input, js_error_text, json_text, on_click,
-    on_event, select_element, set_hidden, show_result, to_js, wire_name,
+    on_event, select_element, set_hidden, show_pending, show_result, to_js, wire_name,
 };
 use super::i18n::{msg, number, tr};
 use crate::core::messages::{decode_text, encode, OptionsReply, OptionsRequest, ServerSummary};
@@ -63,6 +63,9 @@ pub async fn options_main() {
             }
         }
         Err(why) => report(false, &why),
+    }
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("aria-busy", "false");
     }
 }
 
@@ -391,7 +394,7 @@ async fn save_preferences() {
         stale_after_days,
         auto_forget_stale: input("auto-forget-stale").is_some_and(|i| i.checked()),
     };
-    report_pending_in("preferences-status", &msg("options_saving"));
+    show_pending("preferences-status", &msg("options_saving"));
     let (ok, message) = match ask(&request).await {
         Ok(OptionsReply::Saved { .. }) => (true, msg("options_saved")),
         Ok(OptionsReply::Error { message }) => (false, tr(&message)),
@@ -431,15 +434,7 @@ fn report(ok: bool, message: &str) {
 }
 
 fn report_pending(message: &str) {
-    report_pending_in("options-status", message);
-}
-
-/// A message without an outcome yet: `data-result` is removed.
-fn report_pending_in(id: &str, message: &str) {
-    if let Some(status) = element(id) {
-        status.set_text_content(Some(message));
-        let _ = status.remove_attribute("data-result");
-    }
+    show_pending("options-status", message);
 }
 
 fn set_select_value(id: &str, value: String) {

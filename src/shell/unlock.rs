@@ -4,7 +4,7 @@
 //! kept on the page, and nothing sends a passphrase or a secret back.
 
 use super::browser::{
-    element, input, on_click, select_element, set_disabled, set_hidden, show_result,
+    element, input, on_click, select_element, set_disabled, set_hidden, show_pending, show_result,
 };
 use super::i18n::{msg, tr};
 use crate::core::lock::Passphrase;
@@ -93,13 +93,13 @@ pub fn wire_options() {
             },
             Err(why) => return show_result("lock-status", false, &why),
         };
-        show_pending(&msg("unlock_encrypting"));
+        show_pending("lock-status", &msg("unlock_encrypting"));
         let done = "unlock_locked_sealed";
         wasm_bindgen_futures::spawn_local(act(request, id, done));
     });
     on_click("lock-now", || {
         let Some(id) = server() else { return };
-        show_pending(&msg("unlock_locking"));
+        show_pending("lock-status", &msg("unlock_locking"));
         let request = OptionsRequest::LockNow { id: id.clone() };
         let done = "unlock_locked_now";
         wasm_bindgen_futures::spawn_local(act(request, id, done));
@@ -119,13 +119,6 @@ async fn act(request: OptionsRequest, id: ServerId, done: &'static str) {
         Err(why) => (false, why),
     };
     show_result("lock-status", ok, &message);
-}
-
-fn show_pending(message: &str) {
-    if let Some(el) = element("lock-status") {
-        el.set_text_content(Some(message));
-        let _ = el.remove_attribute("data-result");
-    }
 }
 
 /// Fills the remember duration and the passphrase section from the chosen server (`None`:
@@ -154,7 +147,7 @@ pub fn fill_options(server: Option<&ServerSummary>) {
 
     let lockable = server.filter(|s| s.remember.is_remembered() && s.has_secret);
     set_hidden("lock", lockable.is_none());
-    show_pending("");
+    show_pending("lock-status", "");
     let Some(server) = lockable else { return };
     let state = match (server.locked, server.unlocked) {
         (false, _) => "unlock_state_clear",

@@ -1,11 +1,13 @@
 //! Accessibility: axe-core (WCAG 2.x A and AA rules) in the extension's real pages, in each
-//! state a user meets: the popup asking for settings, showing a QR, connected; the options
-//! page; the Sessions page with sessions; the Diagnostics page. Every violation fails.
+//! state a user meets: the popup asking for settings, showing a QR, connected, asking to
+//! confirm a logout, pairing by phone, showing an error; the options
+//! page; the Sessions page with sessions; the Diagnostics page; in light and in dark colours
+//! (where the contrast rules check the dark palette). Every violation fails.
 
 use serde_json::{json, Value};
 
 use crate::ctx::Ctx;
-use crate::harness::{ensure, Kind, Result};
+use crate::harness::{ensure, Kind, Look, Result};
 
 /// axe-core as installed by `scripts/setup.sh` (pinned in `scripts/package-lock.json`).
 fn axe_source() -> Result<String> {
@@ -38,8 +40,33 @@ async fn violations(ctx: &Ctx, axe: &str) -> Result<Vec<String>> {
 }
 
 pub async fn axe_in_every_page(kind: Kind) -> Result<String> {
+    axe_in(kind, &Look::default()).await
+}
+
+pub async fn axe_in_every_page_dark(kind: Kind) -> Result<String> {
+    let look = Look {
+        dark: true,
+        ..Look::default()
+    };
+    axe_in(kind, &look).await
+}
+
+async fn axe_in(kind: Kind, look: &Look<'_>) -> Result<String> {
     let axe = axe_source()?;
-    let mut ctx = Ctx::new(kind).await?;
+    let mut ctx = Ctx::with_look(kind, look).await?;
+    ensure(
+        ctx.b
+            .eval(
+                "return matchMedia('(prefers-color-scheme: dark)').matches;",
+                vec![],
+            )
+            .await?
+            == json!(look.dark),
+        format!(
+            "the pages do not see the colour scheme asked for (dark: {})",
+            look.dark
+        ),
+    )?;
     let mut report = vec![];
     let mut failures = vec![];
     let mut check = |page: &str, found: Vec<String>| {
@@ -57,10 +84,54 @@ pub async fn axe_in_every_page(kind: Kind) -> Result<String> {
     let a = ctx.paired_tab("B").await?;
     ctx.to_popup("B").await?;
     check("popup, QR", violations(&ctx, &axe).await?);
+    // The QR's text alternative says what to do, and how without a camera.
+    let qr = ctx
+        .b
+        .execute(
+            "const qr = document.querySelector('#qr');\
+             const steps = document.getElementById(qr.getAttribute('aria-describedby'));\
+             return { alt: qr.alt, phone: document.querySelector('#pair-by-phone').textContent.trim(),\
+               steps: steps && steps.checkVisibility() ? steps.textContent.trim() : '' };",
+            vec![],
+        )
+        .await?;
+    let says = |k: &str| qr[k].as_str().unwrap_or_default().to_owned();
+    let alt_says_what_to_do = says("alt").contains(&says("phone"))
+        && says("alt").len() > says("phone").len()
+        && !says("steps").is_empty();
+    check(
+        "popup, QR's text alternative",
+        if alt_says_what_to_do {
+            vec![]
+        } else {
+            vec![format!("does not say what to do: {qr}")]
+        },
+    );
     ctx.sim.scan(&a).await?;
     ctx.wait_popup("B", "CONNECTED", |s| s.status() == "CONNECTED")
         .await?;
     check("popup, connected", violations(&ctx, &axe).await?);
+    ctx.click_in_popup("B", "#logout").await?;
+    check("popup, log out?", violations(&ctx, &axe).await?);
+
+    ctx.paired_tab("P").await?;
+    ctx.click_in_popup("P", "#pair-by-phone").await?;
+    check("popup, phone form", violations(&ctx, &axe).await?);
+    ctx.type_into("#phone", "+55 21 98888-7777").await?;
+    ctx.click_in_popup("P", "#phone-submit").await?;
+    ctx.wait_popup("P", "the pairing code", |s| s.status() == "PHONECODE")
+        .await?;
+    check("popup, phone code", violations(&ctx, &axe).await?);
+
+    // With push live the popup skips its polls, where the fault is: sockets refused, it polls.
+    ctx.sim.handle().drop_sockets(true);
+    let e = ctx.paired_tab("E").await?;
+    ctx.sim
+        .fault(json!({"route": "status-session", "session": e, "kind": "http500", "count": 1000}))
+        .await?;
+    ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
+    check("popup, error", violations(&ctx, &axe).await?);
+    ctx.sim.clear_faults().await?;
     for page in ["sessions.html", "diagnostics.html"] {
         ctx.b.open_in_new_window(page).await?;
         check(page, violations(&ctx, &axe).await?);
@@ -70,4 +141,186 @@ pub async fn axe_in_every_page(kind: Kind) -> Result<String> {
         format!("axe violations:\n{}", failures.join("\n")),
     )?;
     Ok(format!("{} (violations per page)", json!(report)))
+}
+
+/// Records, from now on, every text the page shows: the element's ID, its text, whether it is
+/// shown, and how a screen reader hears it: `polite`, `assertive` (its live region's
+/// `aria-live`, or the implicit one of `role=status` / `role=alert`) or `none`.
+const RECORD_ANNOUNCEMENTS: &str = r#"
+if (window.__announced) return;
+window.__announced = [];
+window.__statusNode = document.querySelector('#status');
+const politeness = el => {
+  const region = el.closest('[aria-live],[role=status],[role=alert],[role=log]');
+  if (!region) return 'none';
+  return region.getAttribute('aria-live')
+    ?? (region.getAttribute('role') === 'alert' ? 'assertive' : 'polite');
+};
+const shown = el => el.checkVisibility ? el.checkVisibility() : !!el.offsetParent;
+new MutationObserver(changes => {
+  for (const c of changes) {
+    const el = c.target.nodeType === 1 ? c.target : c.target.parentElement;
+    const text = el && el.textContent.trim();
+    if (!text) continue;
+    const named = el.closest('[id]');
+    window.__announced.push({
+      id: named ? named.id : '', text, shown: shown(el), live: politeness(el),
+    });
+  }
+}).observe(document.body, {
+  subtree: true, childList: true, characterData: true, attributes: true,
+  attributeFilter: ['hidden'],
+});
+"#;
+
+/// What the page recorded since [`RECORD_ANNOUNCEMENTS`]: `(id, text, live)` of the texts
+/// shown.
+async fn announced(ctx: &Ctx) -> Result<Vec<(String, String, String)>> {
+    let v = ctx.b.execute("return window.__announced;", vec![]).await?;
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["shown"] == json!(true))
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+            (s("id"), s("text"), s("live"))
+        })
+        .collect())
+}
+
+/// Status changes are announced politely and errors assertively: in the popup (the status of a
+/// pairing that connects, a server error) and in the options page (a connection test that
+/// works, one that fails). In Chromium the accessibility tree is asked as well.
+pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
+    let mut ctx = Ctx::new(kind).await?;
+    ctx.settings_fast().await?;
+    let mut failures = vec![];
+    let mut expect = |what: String, ok: bool| {
+        if !ok {
+            failures.push(what);
+        }
+    };
+
+    let a = ctx.paired_tab("B").await?;
+    ctx.to_popup("B").await?;
+    ctx.b.execute(RECORD_ANNOUNCEMENTS, vec![]).await?;
+    ctx.sim.scan(&a).await?;
+    let connected = ctx
+        .wait_popup("B", "CONNECTED", |s| s.status() == "CONNECTED")
+        .await?;
+    let heard = announced(&ctx).await?;
+    let said = |text: &str| {
+        heard
+            .iter()
+            .filter(|(_, t, _)| t == text)
+            .collect::<Vec<_>>()
+    };
+    let status_text = connected.status_text.clone();
+    let status_said = said(&status_text);
+    expect(
+        format!("popup: the status {status_text:?} was heard as {status_said:?}, not only in #status, politely"),
+        !status_said.is_empty() && status_said.iter().all(|(id, _, live)| id == "status" && live == "polite"),
+    );
+    let same_node = ctx
+        .b
+        .execute(
+            "return window.__statusNode === document.querySelector('#status') \
+             && window.__statusNode.isConnected;",
+            vec![],
+        )
+        .await?;
+    expect(
+        "popup: #status was replaced, so a screen reader would miss its change".into(),
+        same_node == json!(true),
+    );
+
+    // With push live the popup skips its polls, where the fault is: sockets refused, it polls.
+    ctx.sim.handle().drop_sockets(true);
+    let e = ctx.paired_tab("E").await?;
+    ctx.to_popup("E").await?;
+    ctx.b.execute(RECORD_ANNOUNCEMENTS, vec![]).await?;
+    ctx.sim
+        .fault(json!({"route": "status-session", "session": e, "kind": "http500", "count": 1000}))
+        .await?;
+    let failed = ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
+    let error_said = announced(&ctx).await?;
+    let error_text = failed.error_text.clone();
+    let error_said: Vec<_> = error_said
+        .iter()
+        .filter(|(_, t, _)| *t == error_text)
+        .collect();
+    expect(
+        format!("popup: the error {error_text:?} was heard as {error_said:?}, not assertively"),
+        !error_said.is_empty() && error_said.iter().all(|(_, _, live)| live == "assertive"),
+    );
+    ctx.sim.clear_faults().await?;
+    ctx.sim.handle().drop_sockets(false);
+
+    if let Some(cdp) = ctx.b.cdp.as_ref() {
+        let url = format!("popup.html?tab={}", ctx.tab_id("B")?);
+        let status = cdp.ax_node(&url, "#status").await?;
+        expect(
+            format!("Chromium's accessibility tree has #status as {status}"),
+            ax_property(&status, "live") == json!("polite")
+                && status["role"]["value"] == json!("status"),
+        );
+        let url = format!("popup.html?tab={}", ctx.tab_id("E")?);
+        let error = cdp.ax_node(&url, "#error").await?;
+        expect(
+            format!("Chromium's accessibility tree has #error as {error}"),
+            ax_property(&error, "live") == json!("assertive")
+                && error["role"]["value"] == json!("alert"),
+        );
+    }
+
+    ctx.to_main().await?;
+    ctx.open_options_page().await?;
+    ctx.b.execute(RECORD_ANNOUNCEMENTS, vec![]).await?;
+    let (result, works) = ctx.press("#test-connection").await?;
+    expect(
+        format!("options: a good test gave {result}"),
+        result == "ok",
+    );
+    ctx.type_into("#secret-key", "not-the-secret").await?;
+    let (result, fails) = ctx.press("#test-connection").await?;
+    expect(
+        format!("options: a wrong secret gave {result}"),
+        result == "error",
+    );
+    let heard = announced(&ctx).await?;
+    let how = |text: &str| {
+        heard
+            .iter()
+            .filter(|(_, t, _)| t == text)
+            .map(|(_, _, live)| live.as_str())
+            .collect::<Vec<_>>()
+    };
+    expect(
+        format!(
+            "options: the verdict {works:?} was heard {:?}, not politely",
+            how(&works)
+        ),
+        !how(&works).is_empty() && how(&works).iter().all(|l| *l == "polite"),
+    );
+    expect(
+        format!(
+            "options: the error {fails:?} was heard {:?}, not assertively",
+            how(&fails)
+        ),
+        !how(&fails).is_empty() && how(&fails).iter().all(|l| *l == "assertive"),
+    );
+    ensure(failures.is_empty(), failures.join("\n"))?;
+    Ok(format!(
+        "status {status_text:?} polite; errors {error_text:?} and {fails:?} assertive"
+    ))
+}
+
+/// An accessibility node's property (`live`, `busy`, …) as Chromium reports it.
+fn ax_property(node: &Value, name: &str) -> Value {
+    node["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name)
+        .map_or(Value::Null, |p| p["value"]["value"].clone())
 }

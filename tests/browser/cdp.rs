@@ -196,17 +196,50 @@ impl Cdp {
     /// Evaluates `expression` (as in [`Cdp::eval_in_worker`]) in the page whose URL contains
     /// `url_part`: a window WebDriver does not list, such as an extension's popup-type window.
     pub async fn eval_in_page(&self, url_part: &str, expression: &str) -> Result<Value> {
-        let target = self
-            .targets()
+        let target = self.page_target(url_part).await?;
+        self.attached(&target, async |session| {
+            self.evaluate(session, expression).await
+        })
+        .await
+    }
+
+    async fn page_target(&self, url_part: &str) -> Result<String> {
+        self.targets()
             .await?
             .into_iter()
             .find(|t| {
                 t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.contains(url_part))
             })
             .and_then(|t| t["targetId"].as_str().map(str::to_string))
-            .ok_or_else(|| format!("no page target whose URL contains {url_part}"))?;
+            .ok_or_else(|| format!("no page target whose URL contains {url_part}"))
+    }
+
+    /// The accessibility node Chromium gives assistive technology for the first element
+    /// matching `selector` in the page whose URL contains `url_part`: its `role`, `name` and
+    /// `properties` (`live`, …).
+    pub async fn ax_node(&self, url_part: &str, selector: &str) -> Result<Value> {
+        let target = self.page_target(url_part).await?;
         self.attached(&target, async |session| {
-            self.evaluate(session, expression).await
+            let s = Some(session);
+            let root = self.call("DOM.getDocument", json!({}), s).await?;
+            let found = self
+                .call(
+                    "DOM.querySelector",
+                    json!({"nodeId": root["root"]["nodeId"], "selector": selector}),
+                    s,
+                )
+                .await?;
+            let tree = self
+                .call(
+                    "Accessibility.getPartialAXTree",
+                    json!({"nodeId": found["nodeId"], "fetchRelatives": false}),
+                    s,
+                )
+                .await?;
+            tree["nodes"]
+                .get(0)
+                .cloned()
+                .ok_or_else(|| format!("no accessibility node for {selector}: {tree}"))
         })
         .await
     }

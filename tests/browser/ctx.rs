@@ -192,6 +192,7 @@ impl Ctx {
     /// becomes the control window, on the options page; no tab is known yet.
     pub async fn with_browser(b: Browser, sim: Sim) -> Result<Ctx> {
         b.open("options.html").await?;
+        options_page_ready(&b).await?;
         let main = b.wd.window().await.map_err(wd("current window"))?;
         Ok(Ctx {
             b,
@@ -401,23 +402,11 @@ impl Ctx {
         .await
     }
 
-    /// Opens the options page in the current window, once it is ready: the page fills the
-    /// form from the worker's reply once its Wasm is up (and only then wires its buttons), so
-    /// typing earlier would be overwritten.
+    /// Opens the options page in the current window, once it is ready (see
+    /// [`options_page_ready`]).
     pub async fn open_options_page(&self) -> Result<()> {
         self.b.open("options.html").await?;
-        let b = &self.b;
-        wait_for("options page loaded (#server-url filled)", WAIT, || async {
-            let v = b
-                .execute("return document.querySelector('#server-url').value", vec![])
-                .await?;
-            Ok(if v.as_str().is_some_and(|s| !s.is_empty()) {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            })
-        })
-        .await
+        options_page_ready(&self.b).await
     }
 
     /// Types `text` into the field `css` of the current page, replacing what it held.
@@ -454,7 +443,18 @@ impl Ctx {
                 vec![],
             )
             .await?;
-        self.b.click(button).await?;
+        let b = &self.b;
+        let enabled = format!("return !document.querySelector('{button}').matches(':disabled');");
+        wait_for(&format!("{button} enabled"), WAIT, || async {
+            let v = b.execute(&enabled, vec![]).await?;
+            Ok(if v == json!(true) {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            })
+        })
+        .await?;
+        b.click(button).await?;
         self.result_in(status, button, |_| true).await
     }
 
@@ -679,4 +679,25 @@ impl Ctx {
             })
             .collect())
     }
+}
+
+/// Waits until the options page in the current window is ready: its Wasm has filled the form
+/// from the worker's reply and enabled it (`body[aria-busy=false]`). Typing earlier would be
+/// overwritten, and a click on its buttons would do nothing.
+pub async fn options_page_ready(b: &Browser) -> Result<()> {
+    wait_for(
+        "the options page ready (body[aria-busy=false])",
+        WAIT,
+        || async {
+            let v = b
+                .execute("return document.body.getAttribute('aria-busy');", vec![])
+                .await?;
+            Ok(if v == json!("false") {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            })
+        },
+    )
+    .await
 }

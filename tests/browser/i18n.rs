@@ -1,6 +1,6 @@
-//! The interface in the browser's language: with the browser in Brazilian Portuguese
-//! (`--lang=pt-BR` in Chromium, `intl.locale.requested` in Firefox), every page in each state a
-//! user meets speaks Portuguese, and no English is left: neither a message of the English
+//! The interface in the browser's language: with the browser in Brazilian Portuguese or in
+//! Spanish (`--lang` in Chromium, `intl.locale.requested` in Firefox), every page in each state
+//! a user meets speaks that language, and no English is left: neither a message of the English
 //! catalogue nor an English sentence written outside it.
 
 use serde_json::json;
@@ -68,23 +68,47 @@ fn fixed_parts(message: &str) -> Vec<String> {
     parts
 }
 
+/// A language the extension ships besides English.
+#[derive(Clone, Copy)]
+pub struct Language {
+    /// As the browser is told (`--lang`, `intl.locale.requested`).
+    browser_locale: &'static str,
+    /// The `_locales` folder.
+    catalogue: &'static str,
+    name: &'static str,
+}
+
+pub const PORTUGUESE: Language = Language {
+    browser_locale: "pt-BR",
+    catalogue: "pt_BR",
+    name: "Portuguese",
+};
+
+pub const SPANISH: Language = Language {
+    browser_locale: "es-ES",
+    catalogue: "es",
+    name: "Spanish",
+};
+
 struct Checker {
-    /// English fixed parts that Portuguese says differently: seeing one is a miss.
+    language: Language,
+    /// English fixed parts that the language says differently: seeing one is a miss.
     english: Vec<(String, String)>,
-    /// Portuguese fixed parts that differ from English: seeing one proves the catalogue spoke.
-    portuguese: Vec<String>,
+    /// The language's fixed parts that differ from English: seeing one proves the catalogue
+    /// spoke.
+    translated: Vec<String>,
     failures: Vec<String>,
     report: Vec<String>,
 }
 
 impl Checker {
-    fn new() -> Result<Checker> {
+    fn new(language: Language) -> Result<Checker> {
         let en = catalogue("en")?;
-        let pt = catalogue("pt_BR")?;
+        let other = catalogue(language.catalogue)?;
         let mut english = Vec::new();
-        let mut portuguese = Vec::new();
+        let mut ours = Vec::new();
         for (key, message) in &en {
-            let Some(translated) = pt.get(key) else {
+            let Some(translated) = other.get(key) else {
                 continue;
             };
             if translated == message {
@@ -99,13 +123,14 @@ impl Checker {
             }
             if let Some(part) = fixed_parts(translated).into_iter().next() {
                 if part.len() >= 4 {
-                    portuguese.push(part);
+                    ours.push(part);
                 }
             }
         }
         Ok(Checker {
+            language,
             english,
-            portuguese,
+            translated: ours,
             failures: Vec::new(),
             report: Vec::new(),
         })
@@ -114,7 +139,8 @@ impl Checker {
     async fn check(&mut self, ctx: &Ctx, page: &str) -> Result<()> {
         let seen = ctx.b.execute(VISIBLE_WORDS, vec![]).await?;
         let lang = seen["lang"].as_str().unwrap_or_default();
-        if !lang.starts_with("pt") {
+        let want = &self.language.catalogue[..2];
+        if !lang.starts_with(want) {
             self.failures.push(format!(
                 "{page}: <html lang={lang:?}>, UI language {}",
                 seen["uiLanguage"]
@@ -125,7 +151,7 @@ impl Checker {
             .flat_map(|k| seen[k].as_array().cloned().unwrap_or_default())
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
-        let mut portuguese = 0;
+        let mut translated = 0;
         for text in &texts {
             let lower = text.to_lowercase();
             let words: Vec<&str> = lower
@@ -140,28 +166,38 @@ impl Checker {
                 self.failures
                     .push(format!("{page}: English {key} ({part:?}) in {text:?}"));
             }
-            if self.portuguese.iter().any(|p| text.contains(p.as_str())) {
-                portuguese += 1;
+            if self.translated.iter().any(|p| text.contains(p.as_str())) {
+                translated += 1;
             }
         }
-        if portuguese == 0 {
-            self.failures
-                .push(format!("{page}: no Portuguese message in {texts:?}"));
+        if translated == 0 {
+            self.failures.push(format!(
+                "{page}: no {} message in {texts:?}",
+                self.language.name
+            ));
         }
         self.report
-            .push(format!("{page}: {portuguese}/{}", texts.len()));
+            .push(format!("{page}: {translated}/{}", texts.len()));
         Ok(())
     }
 }
 
-/// Every page, in each state a user meets, in Portuguese.
 pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
+    everywhere_in(kind, PORTUGUESE).await
+}
+
+pub async fn spanish_everywhere(kind: Kind) -> Result<String> {
+    everywhere_in(kind, SPANISH).await
+}
+
+/// Every page, in each state a user meets, in `language`.
+async fn everywhere_in(kind: Kind, language: Language) -> Result<String> {
     let look = Look {
-        locale: Some("pt-BR"),
+        locale: Some(language.browser_locale),
         dark: false,
     };
     let mut ctx = Ctx::with_look(kind, &look).await?;
-    let mut checker = Checker::new()?;
+    let mut checker = Checker::new(language)?;
     let ui = ctx.eval("return api.i18n.getUILanguage();", vec![]).await?;
     ctx.create_tab("A").await?;
     ctx.open_popup("A").await?;
@@ -171,11 +207,11 @@ pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
     ctx.to_main().await?;
     checker.check(&ctx, "options").await?;
     ctx.settings_fast().await?;
-    // The worker's verdict on a connection test, in Portuguese.
+    // The worker's verdict on a connection test, in the language.
     ctx.to_main().await?;
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     let (result, said) = ctx.press("#test-connection").await?;
-    let expected = catalogue("pt_BR")?["options_test_ok"].clone();
+    let expected = catalogue(language.catalogue)?["options_test_ok"].clone();
     ensure(
         result == "ok" && said == expected,
         format!("Test connection: {result} {said:?}, expected {expected:?}"),
@@ -198,10 +234,11 @@ pub async fn portuguese_everywhere(kind: Kind) -> Result<String> {
     }
     ensure(
         checker.failures.is_empty(),
-        format!("not in Portuguese:\n{}", checker.failures.join("\n")),
+        format!("not in {}:\n{}", language.name, checker.failures.join("\n")),
     )?;
     Ok(format!(
-        "UI language {ui}; Portuguese lines per page: {}",
+        "UI language {ui}; {} lines per page: {}",
+        language.name,
         json!(checker.report)
     ))
 }

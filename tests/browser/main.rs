@@ -145,7 +145,14 @@ mod suite {
             scenario!("two_tabs_two_ids", 4, flows::two_tabs_two_ids),
             scenario!("pairing_and_scan", 5, flows::pairing_and_scan),
             scenario!("axe_in_every_page", 8, a11y::axe_in_every_page),
+            scenario!("axe_in_every_page_dark", 8, a11y::axe_in_every_page_dark),
+            scenario!(
+                "status_polite_errors_assertive",
+                8,
+                a11y::status_polite_errors_assertive
+            ),
             scenario!("portuguese_everywhere", 8, i18n::portuguese_everywhere),
+            scenario!("spanish_everywhere", 8, i18n::spanish_everywhere),
             scenario!(
                 "popup_by_keyboard_alone",
                 8,

@@ -382,7 +382,7 @@ async fn reload_firefox_extension(ctx: &mut Ctx) -> Result<()> {
     })
     .await?;
     ctx.b.switch_to(&keep, "switch to the kept window").await?;
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     ctx.main = keep;
     for tab in ctx.tabs.values_mut() {
         tab.popup = None;

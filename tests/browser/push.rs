@@ -128,14 +128,24 @@ pub async fn push_lost_falls_back_to_polling(kind: Kind) -> Result<String> {
     control.allow_sockets();
     push_joined(&ctx, 1).await?;
     let mut quiet = 0;
+    let mut seen = vec![];
     for _ in 0..3 {
         ctx.sim.clear_log().await?;
         qr = next_qr(&ctx, "A", &qr).await?;
-        quiet += usize::from(requests(&ctx).await?.is_empty());
+        let between = requests(&ctx).await?;
+        quiet += usize::from(between.is_empty());
+        seen.push(format!(
+            "{:?} ({} socket(s) joined)",
+            routes(&between),
+            control.sockets_joined()
+        ));
     }
     ensure(
         quiet >= 2,
-        format!("push did not take over again: {quiet}/3 quiet"),
+        format!(
+            "push did not take over again: {quiet}/3 quiet; requests per rotation: {}",
+            seen.join(", ")
+        ),
     )?;
     Ok(format!(
         "{polls} polls while down; back to push ({quiet}/3 quiet rotations)"

@@ -48,7 +48,7 @@ async fn one_look(lang: &str, look: Look<'_>, theme: &str) -> Result<Vec<String>
 
     ctx.settings_fast().await?;
     ctx.to_main().await?;
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     written.push(shoot(&ctx, true, &file("options")).await?);
 
     let a = ctx.paired_tab("A").await?;

@@ -187,7 +187,7 @@ async fn backdate_and_reload(ctx: &Ctx, id: &str) -> Result<String> {
 /// Sets "stale after" on the options page (the control window) and saves the Behaviour part.
 async fn stale_after_on_options_page(ctx: &Ctx, days: u32) -> Result<()> {
     ctx.to_main().await?;
-    ctx.b.open("options.html").await?;
+    ctx.open_options_page().await?;
     ctx.wait_true(
         "the Behaviour fields enabled",
         "return !document.querySelector('#preferences-fields').disabled;",

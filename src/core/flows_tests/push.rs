@@ -203,6 +203,33 @@ fn a_lost_connection_falls_back_to_polling_and_comes_back_with_backoff() {
 }
 
 #[test]
+fn after_a_reconnect_polling_stops_at_once_not_at_the_next_qr() {
+    run(|w| async move {
+        let (port, id, key) = pairing_with_push(&w, 1).await;
+        w.socket_signal(key, SocketSignal::Closed);
+        // Down long enough that the last pushed QR is old: polling alone keeps it current.
+        pass(u64::from(T.qr_silence_ms) + 10).await;
+        let again = last_opened(&w).expect("the connection is retried");
+        assert_ne!(again, key);
+        handshake(&w, again).await;
+        let joined = shell(&w).server.count("status-session");
+        // Until the next rotation, which the connection brings, at most the one catch-up.
+        pass(u64::from(T.qr_silence_ms) - 10).await;
+        let checks = shell(&w).server.count("status-session") - joined;
+        assert!(
+            checks <= 1,
+            "{checks} status checks between the reconnect and the next QR event"
+        );
+        frame(
+            &w,
+            again,
+            &event("qrCode", json!({"data": QR2, "session": id.as_str()})),
+        );
+        assert_eq!(shown(&w, port).qr.as_deref(), Some(QR2));
+    });
+}
+
+#[test]
 fn a_silent_connection_is_given_up_and_replaced() {
     run(|w| async move {
         let (_, _, key) = pairing_with_push(&w, 1).await;
