@@ -326,8 +326,10 @@ fn new_row(row: &SessionRow) -> Element {
     let select = make("input", "");
     let _ = select.set_attribute("type", "checkbox");
     let _ = select.set_attribute("data-select", "");
+    // The colour's name is written beside its swatch: colour is never the only signal.
     let swatch = make("span", "swatch");
-    let _ = swatch.set_attribute("role", "img");
+    let _ = swatch.set_attribute("aria-hidden", "true");
+    let colour_name = make("span", "colour-name");
     let label = make("input", "");
     let _ = label.set_attribute("type", "text");
     let _ = label.set_attribute("data-field", "label");
@@ -362,7 +364,7 @@ fn new_row(row: &SessionRow) -> Element {
     }
     for td in [
         cell("col-select", &[&select]),
-        cell("col-colour", &[&swatch]),
+        cell("col-colour", &[&swatch, &colour_name]),
         name,
         cell("col-account", &[]),
         status,
@@ -394,16 +396,17 @@ fn fill_row(el: &Element, row: &SessionRow) {
             Some(colour) => {
                 style.set_property("--session-colour", colour.css());
                 let _ = swatch.set_attribute("data-colour", colour.name());
-                tr(&Text::new("sessions_colour_named").arg(msg(colour.key())))
+                msg(colour.key())
             }
             None => {
                 style.remove_property("--session-colour");
                 let _ = swatch.remove_attribute("data-colour");
-                msg("sessions_no_colour")
+                String::new()
             }
         };
-        let _ = swatch.set_attribute("aria-label", &name);
-        let _ = swatch.set_attribute("title", &name);
+        if let Some(label) = part(el, ".colour-name") {
+            label.set_text_content(Some(&name));
+        }
     }
     if let Some(input) =
         part(el, "[data-field=label]").and_then(|e| e.dyn_into::<HtmlInputElement>().ok())

@@ -132,15 +132,55 @@ async fn axe_in(kind: Kind, look: &Look<'_>) -> Result<String> {
     ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
     check("popup, error", violations(&ctx, &axe).await?);
     ctx.sim.clear_faults().await?;
-    for page in ["sessions.html", "diagnostics.html"] {
-        ctx.b.open_in_new_window(page).await?;
-        check(page, violations(&ctx, &axe).await?);
-    }
+    ctx.to_popup("P").await?;
+    ctx.choose("#colour", "purple").await?;
+    ctx.b.open_in_new_window("sessions.html").await?;
+    check("sessions.html", violations(&ctx, &axe).await?);
+    check(
+        "sessions.html, colours in words",
+        colours_in_words(&ctx).await?,
+    );
+    ctx.b.open_in_new_window("diagnostics.html").await?;
+    check("diagnostics.html", violations(&ctx, &axe).await?);
     ensure(
         failures.is_empty(),
         format!("axe violations:\n{}", failures.join("\n")),
     )?;
     Ok(format!("{} (violations per page)", json!(report)))
+}
+
+/// Colour is never the only signal: in the Sessions page (the current window), once a purple
+/// row shows, every coloured row names its colour in words. Returns what is amiss.
+async fn colours_in_words(ctx: &Ctx) -> Result<Vec<String>> {
+    if let Err(e) = ctx
+        .wait_true(
+            "a purple row in the Sessions page",
+            "return !!document.querySelector('.swatch[data-colour=purple]');",
+        )
+        .await
+    {
+        return Ok(vec![e]);
+    }
+    let rows = ctx
+        .b
+        .execute(
+            "return [...document.querySelectorAll('.swatch[data-colour]')].map(s => {\
+               const name = s.parentElement.querySelector('.colour-name');\
+               return [s.dataset.colour, name && name.checkVisibility() ? name.textContent.trim() : ''];\
+             });",
+            vec![],
+        )
+        .await?;
+    let unnamed = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r[1].as_str().unwrap_or_default().is_empty());
+    Ok(if unnamed {
+        vec![format!("a colour shown by its swatch alone: {rows}")]
+    } else {
+        vec![]
+    })
 }
 
 /// Records, from now on, every text the page shows: the element's ID, its text, whether it is

@@ -223,3 +223,101 @@ pub async fn popup_by_keyboard_alone(kind: Kind) -> Result<String> {
         safe["id"].as_str().unwrap_or_default()
     ))
 }
+
+/// Numbers every control a keyboard user should reach in the current page (shown, enabled, not
+/// taken out of the tab order) as `data-kb`, in page order; returns how many.
+const NUMBER_CONTROLS: &str = r#"
+const all = document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]');
+const reachable = [...all].filter(e =>
+  !e.disabled && e.tabIndex >= 0 && !e.closest('[inert]') &&
+  (e.checkVisibility ? e.checkVisibility({ visibilityProperty: true }) : !!e.offsetParent));
+document.querySelectorAll('[data-kb]').forEach(e => e.removeAttribute('data-kb'));
+reachable.forEach((e, i) => e.setAttribute('data-kb', String(i)));
+if (document.activeElement) document.activeElement.blur();
+return reachable.length;
+"#;
+
+/// The focused control: its `data-kb` number (-1: a control not counted), whether its focus
+/// ring shows (an outline of at least 2 px), and a name for messages.
+const FOCUSED_CONTROL: &str = r#"
+const e = document.activeElement;
+if (!e || e === document.body) return null;
+const s = getComputedStyle(e);
+return {
+  n: e.hasAttribute('data-kb') ? Number(e.getAttribute('data-kb')) : -1,
+  ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
+  name: e.id || `${e.tagName.toLowerCase()}[${e.getAttribute('data-action') || e.getAttribute('data-field') || e.textContent.trim().slice(0, 20)}]`,
+};
+"#;
+
+/// One round of Tab through the current page: every control counted by [`NUMBER_CONTROLS`] is
+/// reached once, in page order, with its focus ring; nothing else takes the focus. Returns the
+/// number of stops, or what went wrong.
+async fn tab_round(ctx: &Ctx, page: &str) -> Result<std::result::Result<usize, String>> {
+    let count = ctx.b.execute(NUMBER_CONTROLS, vec![]).await?;
+    let count = count.as_u64().unwrap_or_default() as usize;
+    let mut stops: Vec<Value> = Vec::new();
+    for _ in 0..count + 5 {
+        press(ctx, Key::Tab).await?;
+        let f = ctx.b.execute(FOCUSED_CONTROL, vec![]).await?;
+        // The round ends where the focus leaves the page or comes back round.
+        if f.is_null() || stops.first().is_some_and(|first| first["n"] == f["n"]) {
+            break;
+        }
+        stops.push(f);
+    }
+    let order: Vec<i64> = stops
+        .iter()
+        .map(|s| s["n"].as_i64().unwrap_or(-1))
+        .collect();
+    let expected: Vec<i64> = (0..count as i64).collect();
+    let unringed: Vec<&Value> = stops.iter().filter(|s| s["ring"] != json!(true)).collect();
+    let names: Vec<&str> = stops
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("?"))
+        .collect();
+    Ok(if count == 0 {
+        Err(format!("{page}: no control to reach"))
+    } else if order != expected {
+        Err(format!(
+            "{page}: Tab went {order:?} through {names:?}, expected 0..{count} in page order"
+        ))
+    } else if !unringed.is_empty() {
+        Err(format!("{page}: no visible focus on {unringed:?}"))
+    } else {
+        Ok(count)
+    })
+}
+
+/// The options, Sessions and Diagnostics pages with the keyboard: Tab reaches every control in
+/// page order with a visible focus, the Sessions page's rows included.
+pub async fn pages_by_keyboard(kind: Kind) -> Result<String> {
+    let mut ctx = Ctx::new(kind).await?;
+    ctx.settings_fast().await?;
+    ctx.paired_tab("K").await?;
+    ctx.to_main().await?;
+    ctx.open_options_page().await?;
+    let mut report = vec![];
+    let mut failures = vec![];
+    let mut record = |page: &str, r: std::result::Result<usize, String>| match r {
+        Ok(n) => report.push(format!("{page}: {n} stops")),
+        Err(why) => failures.push(why),
+    };
+    record("options", tab_round(&ctx, "options").await?);
+    ctx.b.open_in_new_window("sessions.html").await?;
+    ctx.wait_true(
+        "a session row",
+        "return !!document.querySelector('tr[data-session-id] [data-action]');",
+    )
+    .await?;
+    record("sessions", tab_round(&ctx, "sessions").await?);
+    ctx.b.open_in_new_window("diagnostics.html").await?;
+    ctx.wait_true(
+        "the diagnostics shown",
+        "return document.body.getAttribute('aria-busy') === 'false';",
+    )
+    .await?;
+    record("diagnostics", tab_round(&ctx, "diagnostics").await?);
+    ensure(failures.is_empty(), failures.join("\n"))?;
+    Ok(report.join("; "))
+}

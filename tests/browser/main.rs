@@ -158,6 +158,7 @@ mod suite {
                 8,
                 keyboard::popup_by_keyboard_alone
             ),
+            scenario!("pages_by_keyboard", 8, keyboard::pages_by_keyboard),
             scenario!(
                 "command_opens_sessions_page",
                 3,
