@@ -123,13 +123,8 @@ async fn axe_in(kind: Kind, look: &Look<'_>) -> Result<String> {
         .await?;
     check("popup, phone code", violations(&ctx, &axe).await?);
 
-    // With push live the popup skips its polls, where the fault is: sockets refused, it polls.
-    ctx.sim.handle().drop_sockets(true);
-    let e = ctx.paired_tab("E").await?;
-    ctx.sim
-        .fault(json!({"route": "status-session", "session": e, "kind": "http500", "count": 1000}))
-        .await?;
-    ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
+    let e = ctx.paired_tab_polling("E").await?;
+    ctx.status_checks_fail("E", &e).await?;
     check("popup, error", violations(&ctx, &axe).await?);
     ctx.sim.clear_faults().await?;
     ctx.to_popup("P").await?;
@@ -274,15 +269,10 @@ pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
         same_node == json!(true),
     );
 
-    // With push live the popup skips its polls, where the fault is: sockets refused, it polls.
-    ctx.sim.handle().drop_sockets(true);
-    let e = ctx.paired_tab("E").await?;
+    let e = ctx.paired_tab_polling("E").await?;
     ctx.to_popup("E").await?;
     ctx.b.execute(RECORD_ANNOUNCEMENTS, vec![]).await?;
-    ctx.sim
-        .fault(json!({"route": "status-session", "session": e, "kind": "http500", "count": 1000}))
-        .await?;
-    let failed = ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
+    let failed = ctx.status_checks_fail("E", &e).await?;
     let error_said = announced(&ctx).await?;
     let error_text = failed.error_text.clone();
     let error_said: Vec<_> = error_said

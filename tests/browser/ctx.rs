@@ -402,6 +402,24 @@ impl Ctx {
         .await
     }
 
+    /// Tab `name` paired (as [`Ctx::paired_tab`]) with the server's sockets refused, so its
+    /// popup polls: where a fault in the status checks shows. Returns its session ID.
+    pub async fn paired_tab_polling(&mut self, name: &'static str) -> Result<String> {
+        self.sim.handle().drop_sockets(true);
+        self.paired_tab(name).await
+    }
+
+    /// Every status check of session `id` fails (HTTP 500) until the faults are cleared;
+    /// returns once tab `name`'s popup shows the error.
+    pub async fn status_checks_fail(&self, name: &str, id: &str) -> Result<PopupSnapshot> {
+        self.sim
+            .fault(
+                json!({"route": "status-session", "session": id, "kind": "http500", "count": 1000}),
+            )
+            .await?;
+        self.wait_popup(name, "an error", |s| s.error_visible).await
+    }
+
     /// Opens the options page in the current window, once it is ready (see
     /// [`options_page_ready`]).
     pub async fn open_options_page(&self) -> Result<()> {

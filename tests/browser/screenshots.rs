@@ -2,7 +2,6 @@
 //! the state a user meets, in English and Portuguese, light and dark, written as PNGs to
 //! `docs/screenshots/` (or `WPP_SCREENSHOTS_DIR`). Run by `scripts/screenshots.sh`.
 
-use serde_json::json;
 use std::path::PathBuf;
 
 use crate::ctx::Ctx;
@@ -76,13 +75,8 @@ async fn one_look(lang: &str, look: Look<'_>, theme: &str) -> Result<Vec<String>
     .await?;
     written.push(shoot(&ctx, false, &file("popup-connected")).await?);
 
-    // With push live the popup skips its polls, where the fault is: sockets refused, it polls.
-    ctx.sim.handle().drop_sockets(true);
-    let e = ctx.paired_tab("E").await?;
-    ctx.sim
-        .fault(json!({"route": "status-session", "session": e, "kind": "http500", "count": 1000}))
-        .await?;
-    ctx.wait_popup("E", "an error", |s| s.error_visible).await?;
+    let e = ctx.paired_tab_polling("E").await?;
+    ctx.status_checks_fail("E", &e).await?;
     written.push(shoot(&ctx, false, &file("popup-error")).await?);
     ctx.sim.clear_faults().await?;
 
