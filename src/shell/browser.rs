@@ -316,21 +316,21 @@ pub fn set_disabled(el: &Element, disabled: bool) {
 /// The element holds a polite live region (`role=status`) and an assertive one
 /// (`role=alert`): a success is announced when the reader is idle, a failure at once.
 pub fn show_result(id: &str, ok: bool, message: &str) {
-    set_outcome(id, if ok { "ok" } else { "error" }, message);
+    set_outcome(id, Some(ok), message);
 }
 
 /// Work under way in the outcome element with this ID (as [`show_result`]), announced
 /// politely; no `data-result`.
 pub fn show_pending(id: &str, message: &str) {
-    set_outcome(id, "", message);
+    set_outcome(id, None, message);
 }
 
-fn set_outcome(id: &str, result: &str, message: &str) {
+/// `ok`: `None` while under way.
+fn set_outcome(id: &str, ok: Option<bool>, message: &str) {
     let Some(el) = element(id) else { return };
-    let (speak, silence) = if result == "error" {
-        ("[role=alert]", "[role=status]")
-    } else {
-        ("[role=status]", "[role=alert]")
+    let (speak, silence) = match ok {
+        Some(false) => ("[role=alert]", "[role=status]"),
+        _ => ("[role=status]", "[role=alert]"),
     };
     match (el.query_selector(speak), el.query_selector(silence)) {
         (Ok(Some(speak)), Ok(Some(silence))) => {
@@ -342,9 +342,9 @@ fn set_outcome(id: &str, result: &str, message: &str) {
             el.set_text_content(Some(message));
         }
     }
-    let _ = match result {
-        "" => el.remove_attribute("data-result"),
-        r => el.set_attribute("data-result", r),
+    let _ = match ok {
+        None => el.remove_attribute("data-result"),
+        Some(ok) => el.set_attribute("data-result", if ok { "ok" } else { "error" }),
     };
 }
 

@@ -324,7 +324,7 @@ fn rename() {
             colour: None,
         }),
         Err(why) => {
-            show_error(&super::i18n::tr(&why.text()));
+            show_error(&tr(&why.text()));
             let old = with_popup(|p| p.view.as_ref().and_then(|v| v.label.clone())).flatten();
             input.set_value(&old.unwrap_or_default());
         }

@@ -9,7 +9,7 @@ use super::browser::{
     keep_worker_connected, make, object, on_click, on_event, post_to_worker, runtime, set_disabled,
     set_hidden, show_result, show_unreadable_update, text_el, to_js, wire_name,
 };
-use super::i18n::{msg, tr};
+use super::i18n::{date_time, msg, tr};
 use crate::core::index::{describe_monitoring, Label};
 use crate::core::messages::{
     encode, ServerGroup, SessionAction, SessionRow, SessionsPush, SessionsRequest, SessionsView,
@@ -92,11 +92,6 @@ extern "C" {
     fn create_object_url(blob: &Blob) -> Result<String, JsValue>;
     #[wasm_bindgen(js_namespace = URL, js_name = revokeObjectURL)]
     fn revoke_object_url(url: &str);
-
-    /// A `Date`, for `toLocaleString` in the user's own locale (`locales` undefined).
-    type LocalDate;
-    #[wasm_bindgen(method, js_name = toLocaleString)]
-    fn locale_text(this: &LocalDate, locales: &JsValue, options: &JsValue) -> String;
 }
 
 thread_local! {
@@ -430,7 +425,7 @@ fn fill_row(el: &Element, row: &SessionRow) {
         None => msg("sessions_not_in_tab"),
     };
     set_text(el, ".col-tab", &tab);
-    let seen = row.last_seen_connected.map(local_time);
+    let seen = row.last_seen_connected.map(date_time);
     let seen = seen.unwrap_or_else(|| msg("sessions_never_seen"));
     set_text(el, ".col-seen", &seen);
     for (action, text) in ACTIONS {
@@ -472,7 +467,7 @@ fn fill_monitoring(el: &Element, row: &SessionRow) {
         line = Text::new("sessions_monitoring_last_error")
             .arg(tr(&line))
             .arg(&error.code)
-            .arg(local_time(error.at));
+            .arg(date_time(error.at));
     }
     stats.set_text_content(Some(&tr(&line)));
     let _ = stats.set_attribute("data-drops", &row.drops.to_string());
@@ -489,16 +484,6 @@ fn applies(action: SessionAction, row: &SessionRow) -> bool {
         // Forgetting is about this browser's list: nothing to forget of an unknown one.
         SessionAction::Forget => row.known,
     }
-}
-
-fn local_time(ms: f64) -> String {
-    let date = js_sys::Date::new(&JsValue::from_f64(ms));
-    let options = object(&[
-        ("dateStyle", "medium".into()),
-        ("timeStyle", "short".into()),
-    ]);
-    date.unchecked_ref::<LocalDate>()
-        .locale_text(&JsValue::UNDEFINED, &options)
 }
 
 // ---- filter, search and selection -------------------------------------------------------

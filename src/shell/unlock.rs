@@ -6,7 +6,7 @@
 use super::browser::{
     element, input, on_click, select_element, set_disabled, set_hidden, show_pending, show_result,
 };
-use super::i18n::{msg, tr};
+use super::i18n::{date_time, msg, tr};
 use crate::core::lock::Passphrase;
 use crate::core::messages::{OptionsReply, OptionsRequest, PopupRequest, ServerSummary};
 use crate::core::session::TabView;
@@ -140,7 +140,7 @@ pub fn fill_options(server: Option<&ServerSummary>) {
         .and_then(|s| s.remember_until)
         .filter(|_| remember.is_remembered());
     if let Some(el) = element("remember-until") {
-        let text = until.map(|ms| tr(&Text::new("unlock_remembered_until").arg(local_time(ms))));
+        let text = until.map(|ms| tr(&Text::new("unlock_remembered_until").arg(date_time(ms))));
         el.set_text_content(text.as_deref());
     }
     set_hidden("remember-until", until.is_none());
@@ -179,10 +179,4 @@ pub fn remember_from_form() -> Remember {
         (true, Some(chosen)) if chosen.is_remembered() => chosen,
         (true, _) => Remember::Always,
     }
-}
-
-/// The date and time, as the browser's locale writes them.
-fn local_time(ms: f64) -> String {
-    let d = js_sys::Date::new(&ms.into());
-    d.to_locale_string("default", &js_sys::Object::new()).into()
 }

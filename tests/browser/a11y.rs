@@ -208,19 +208,24 @@ new MutationObserver(changes => {
 });
 "#;
 
-/// What the page recorded since [`RECORD_ANNOUNCEMENTS`]: `(id, text, live)` of the texts
-/// shown.
-async fn announced(ctx: &Ctx) -> Result<Vec<(String, String, String)>> {
+/// Where and how the page said `text` (shown) since [`RECORD_ANNOUNCEMENTS`]: `(id, live)`.
+async fn heard(ctx: &Ctx, text: &str) -> Result<Vec<(String, String)>> {
     let v = ctx.b.execute("return window.__announced;", vec![]).await?;
+    let s = |a: &Value, k: &str| a[k].as_str().unwrap_or_default().to_owned();
     Ok(v.as_array()
         .into_iter()
         .flatten()
-        .filter(|a| a["shown"] == json!(true))
-        .map(|a| {
-            let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
-            (s("id"), s("text"), s("live"))
-        })
+        .filter(|a| a["shown"] == json!(true) && a["text"] == text)
+        .map(|a| (s(a, "id"), s(a, "live")))
         .collect())
+}
+
+/// Whether `text` was heard, each time with politeness `live`, and only in `#id` if given.
+fn heard_only(heard: &[(String, String)], live: &str, id: Option<&str>) -> bool {
+    !heard.is_empty()
+        && heard
+            .iter()
+            .all(|(i, l)| l == live && id.is_none_or(|id| i == id))
 }
 
 /// Status changes are announced politely and errors assertively: in the popup (the status of a
@@ -243,18 +248,11 @@ pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
     let connected = ctx
         .wait_popup("B", "CONNECTED", |s| s.status() == "CONNECTED")
         .await?;
-    let heard = announced(&ctx).await?;
-    let said = |text: &str| {
-        heard
-            .iter()
-            .filter(|(_, t, _)| t == text)
-            .collect::<Vec<_>>()
-    };
     let status_text = connected.status_text.clone();
-    let status_said = said(&status_text);
+    let status_heard = heard(&ctx, &status_text).await?;
     expect(
-        format!("popup: the status {status_text:?} was heard as {status_said:?}, not only in #status, politely"),
-        !status_said.is_empty() && status_said.iter().all(|(id, _, live)| id == "status" && live == "polite"),
+        format!("popup: the status {status_text:?} was heard as {status_heard:?}, not only in #status, politely"),
+        heard_only(&status_heard, "polite", Some("status")),
     );
     let same_node = ctx
         .b
@@ -273,18 +271,14 @@ pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
     ctx.to_popup("E").await?;
     ctx.b.execute(RECORD_ANNOUNCEMENTS, vec![]).await?;
     let failed = ctx.status_checks_fail("E", &e).await?;
-    let error_said = announced(&ctx).await?;
     let error_text = failed.error_text.clone();
-    let error_said: Vec<_> = error_said
-        .iter()
-        .filter(|(_, t, _)| *t == error_text)
-        .collect();
+    let error_heard = heard(&ctx, &error_text).await?;
     expect(
-        format!("popup: the error {error_text:?} was heard as {error_said:?}, not assertively"),
-        !error_said.is_empty() && error_said.iter().all(|(_, _, live)| live == "assertive"),
+        format!("popup: the error {error_text:?} was heard as {error_heard:?}, not assertively"),
+        heard_only(&error_heard, "assertive", None),
     );
     ctx.sim.clear_faults().await?;
-    ctx.sim.handle().drop_sockets(false);
+    ctx.sim.handle().allow_sockets();
 
     if let Some(cdp) = ctx.b.cdp.as_ref() {
         let url = format!("popup.html?tab={}", ctx.tab_id("B")?);
@@ -317,27 +311,15 @@ pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
         format!("options: a wrong secret gave {result}"),
         result == "error",
     );
-    let heard = announced(&ctx).await?;
-    let how = |text: &str| {
-        heard
-            .iter()
-            .filter(|(_, t, _)| t == text)
-            .map(|(_, _, live)| live.as_str())
-            .collect::<Vec<_>>()
-    };
+    let works_heard = heard(&ctx, &works).await?;
     expect(
-        format!(
-            "options: the verdict {works:?} was heard {:?}, not politely",
-            how(&works)
-        ),
-        !how(&works).is_empty() && how(&works).iter().all(|l| *l == "polite"),
+        format!("options: the verdict {works:?} was heard {works_heard:?}, not politely"),
+        heard_only(&works_heard, "polite", None),
     );
+    let fails_heard = heard(&ctx, &fails).await?;
     expect(
-        format!(
-            "options: the error {fails:?} was heard {:?}, not assertively",
-            how(&fails)
-        ),
-        !how(&fails).is_empty() && how(&fails).iter().all(|l| *l == "assertive"),
+        format!("options: the error {fails:?} was heard {fails_heard:?}, not assertively"),
+        heard_only(&fails_heard, "assertive", None),
     );
     ensure(failures.is_empty(), failures.join("\n"))?;
     Ok(format!(

@@ -461,18 +461,12 @@ impl Ctx {
                 vec![],
             )
             .await?;
-        let b = &self.b;
-        let enabled = format!("return !document.querySelector('{button}').matches(':disabled');");
-        wait_for(&format!("{button} enabled"), WAIT, || async {
-            let v = b.execute(&enabled, vec![]).await?;
-            Ok(if v == json!(true) {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            })
-        })
+        self.wait_true(
+            &format!("{button} enabled"),
+            &format!("return !document.querySelector('{button}').matches(':disabled');"),
+        )
         .await?;
-        b.click(button).await?;
+        self.b.click(button).await?;
         self.result_in(status, button, |_| true).await
     }
 
@@ -524,15 +518,7 @@ impl Ctx {
 
     /// Waits until `script` (run in the current page) returns `true`.
     pub async fn wait_true(&self, what: &str, script: &str) -> Result<()> {
-        wait_for(what, WAIT, || async {
-            let v = self.b.execute(script, vec![]).await?;
-            Ok(if v == json!(true) {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            })
-        })
-        .await
+        wait_true_in(&self.b, what, script).await
     }
 
     /// Opens tab `name`'s popup and waits for its session ID; records it.
@@ -703,19 +689,23 @@ impl Ctx {
 /// from the worker's reply and enabled it (`body[aria-busy=false]`). Typing earlier would be
 /// overwritten, and a click on its buttons would do nothing.
 pub async fn options_page_ready(b: &Browser) -> Result<()> {
-    wait_for(
+    wait_true_in(
+        b,
         "the options page ready (body[aria-busy=false])",
-        WAIT,
-        || async {
-            let v = b
-                .execute("return document.body.getAttribute('aria-busy');", vec![])
-                .await?;
-            Ok(if v == json!("false") {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            })
-        },
+        "return document.body.getAttribute('aria-busy') === 'false';",
     )
+    .await
+}
+
+/// Waits until `script`, run in `b`'s current window, returns `true`.
+async fn wait_true_in(b: &Browser, what: &str, script: &str) -> Result<()> {
+    wait_for(what, WAIT, || async {
+        let v = b.execute(script, vec![]).await?;
+        Ok(if v == json!(true) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        })
+    })
     .await
 }
