@@ -138,7 +138,7 @@ impl Shell for NativeShell {
     fn notify(&self, _notice: &Notice) {}
     fn open_sessions_page(&self) {}
     fn post(&self, port: PortKey, push: &WorkerPush) {
-        if let WorkerPush::State { view } = push {
+        if let WorkerPush::State { view, .. } = push {
             self.views.borrow_mut().push((port, (**view).clone()));
             self.pushed.notify_waiters();
         }

@@ -323,6 +323,8 @@ struct FakeShell {
     crypto: crate::core::lock::fake::FakeCrypto,
     open_tabs: RefCell<HashSet<TabId>>,
     posts: RefCell<Vec<(PortKey, TabView)>>,
+    /// Which state pushes carried a paint, in order.
+    painted: RefCell<Vec<(PortKey, bool)>>,
     lists: RefCell<Vec<(PortKey, SessionsView)>>,
     notices: RefCell<Vec<Notice>>,
     exports: RefCell<Vec<String>>,
@@ -406,7 +408,13 @@ impl Shell for FakeShell {
 
     fn post(&self, port: PortKey, push: &WorkerPush) {
         match push {
-            WorkerPush::State { view } => self.posts.borrow_mut().push((port, (**view).clone())),
+            WorkerPush::State { view, paint } => {
+                if let Some(paint) = paint {
+                    assert_eq!(paint, &crate::core::paint::paint(view), "painted as viewed");
+                }
+                self.painted.borrow_mut().push((port, paint.is_some()));
+                self.posts.borrow_mut().push((port, (**view).clone()))
+            }
             WorkerPush::Sessions { view } => self.lists.borrow_mut().push((port, view.clone())),
             WorkerPush::Exported { text } => self.exports.borrow_mut().push(text.clone()),
             WorkerPush::Notice { message, .. } => {
@@ -727,6 +735,34 @@ fn a_popup_for_a_tab_that_does_not_exist_is_told_so() {
             keys,
             ["wpp_secret_s1"],
             "no ID was assigned to a tab that does not exist"
+        );
+    });
+}
+
+/// `popup.js` paints the first state before the popup's Wasm loads; later states are the
+/// Wasm's to render, and do not carry the paint (nor the QR twice).
+#[test]
+fn only_a_popups_first_state_carries_its_paint() {
+    run(|w| async move {
+        save_settings(&w).await;
+        let (port, _) = paired_to_qr(&w, 1).await;
+        let second = open_popup(&w, 1).await;
+        let painted = shell(&w).painted.borrow().clone();
+        let of = |port: PortKey| -> Vec<bool> {
+            painted
+                .iter()
+                .filter(|(p, _)| *p == port)
+                .map(|(_, p)| *p)
+                .collect()
+        };
+        let first = of(port);
+        assert!(first.len() >= 3, "starting, initializing, QR: {first:?}");
+        assert!(first[0], "the first state is painted");
+        assert!(!first[1..].contains(&true), "only the first: {first:?}");
+        assert_eq!(
+            of(second),
+            [true],
+            "a second popup's first state is painted too"
         );
     });
 }

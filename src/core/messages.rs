@@ -4,6 +4,7 @@
 use crate::core::api::{Account, PairingPhone, MAX_REPLY_BYTES};
 use crate::core::index::{Colour, Label, LastError};
 use crate::core::lock::Passphrase;
+use crate::core::paint::Paint;
 use crate::core::session::{Phase, TabView};
 use crate::core::session_id::SessionId;
 use crate::core::settings::{ClosedTab, Remember, SecretKey, ServerId, ServerUrl, StaleAfterDays};
@@ -28,8 +29,9 @@ pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 /// Requests from the extension's pages are small: anything larger is refused unread.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// A pushed view carries the QR, which can be as large as the largest reply the worker
-/// accepts from the server; the rest of the view is small.
-const MAX_PUSH_BYTES: usize = MAX_REPLY_BYTES + 16 * 1024;
+/// accepts from the server, and a popup's first state carries it twice (in its view and its
+/// paint); the rest is small.
+const MAX_PUSH_BYTES: usize = 2 * MAX_REPLY_BYTES + 16 * 1024;
 
 /// Popup -> worker, over the popup port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +145,10 @@ pub enum SessionsRequest {
 pub enum WorkerPush {
     State {
         view: Box<TabView>,
+        /// The first state a popup gets also carries its paint, for `popup.js` to show before
+        /// the popup's Wasm has loaded (see [`crate::core::paint`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paint: Option<Vec<Paint>>,
     },
     Sessions {
         view: SessionsView,
@@ -862,14 +868,20 @@ mod tests {
             },
             1.0,
         );
-        let push = WorkerPush::State {
-            view: Box::new(state.view(None, 1.0)),
-        };
-        let decoded = decode::<WorkerPush>(encode(&push)).expect("the push is accepted");
-        let WorkerPush::State { view } = decoded else {
-            panic!("a state push")
-        };
-        assert_eq!(view.qr.as_deref(), Some(qr.as_str()));
+        let view = state.view(None, 1.0);
+        // A popup's first state, which also carries the paint, and any later one.
+        for paint in [Some(crate::core::paint::paint(&view)), None] {
+            let push = WorkerPush::State {
+                view: Box::new(view.clone()),
+                paint,
+            };
+            let text = encode(&push).to_string();
+            let decoded = decode_text::<PopupPush>(&text).expect("the push is accepted");
+            let PopupPush::State { view } = decoded else {
+                panic!("a state push")
+            };
+            assert_eq!(view.qr.as_deref(), Some(qr.as_str()));
+        }
         // Requests from pages stay small.
         let big_request = json!({"v": 3, "type": "pair", "pad": "x".repeat(MAX_REQUEST_BYTES)});
         assert_eq!(
@@ -1088,6 +1100,7 @@ mod page_push_tests {
         let pushes = vec![
             WorkerPush::State {
                 view: Box::new(state.view(None, 1.0)),
+                paint: Some(crate::core::paint::paint(&state.view(None, 1.0))),
             },
             WorkerPush::Sessions {
                 view: SessionsView {
@@ -1145,7 +1158,7 @@ mod page_push_tests {
             let sessions = decode_text::<SessionsPush>(&text(push)).unwrap();
             let diagnostics = decode_text::<DiagnosticsPush>(&text(push)).unwrap();
             match push.clone() {
-                WorkerPush::State { view } => {
+                WorkerPush::State { view, .. } => {
                     assert!(popup == PopupPush::State { view });
                     assert!(sessions == SessionsPush::Other);
                     assert!(diagnostics == DiagnosticsPush::Other);

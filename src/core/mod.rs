@@ -8,6 +8,7 @@ pub mod index;
 pub mod lock;
 pub mod manager;
 pub mod messages;
+pub mod paint;
 pub mod punycode;
 pub mod push;
 pub mod server;

@@ -12,6 +12,7 @@
 use crate::core::api::ApiError;
 use crate::core::index::{SessionEntry, SessionIndex};
 use crate::core::messages::{SessionRow, SessionsView, WorkerPush};
+use crate::core::paint::paint;
 use crate::core::push::SocketKey;
 use crate::core::server::Server;
 use crate::core::session::{Badge, Phase, SessionState, TabTitle, TabView};
@@ -268,7 +269,8 @@ impl<S: Shell + 'static> Worker<S> {
         let (view, ports, badge, title) = {
             let mut state = self.state.borrow_mut();
             let view = state.view_of(tab, now);
-            let ports: Vec<PortKey> = state
+            // Each port, and whether this is its first state.
+            let ports: Vec<(PortKey, bool)> = state
                 .ports
                 .iter_mut()
                 .filter(|(_, w)| {
@@ -277,10 +279,7 @@ impl<S: Shell + 'static> Worker<S> {
                         && w.tab == Some(tab)
                         && w.shown_tab.as_ref() != Some(&view)
                 })
-                .map(|(key, w)| {
-                    w.shown_tab = Some(view.clone());
-                    *key
-                })
+                .map(|(key, w)| (*key, w.shown_tab.replace(view.clone()).is_none()))
                 .collect();
             let gone = state.gone.contains(&tab);
             let badge = state.badge_of(tab, now);
@@ -301,13 +300,12 @@ impl<S: Shell + 'static> Worker<S> {
             };
             (view, ports, badge, title)
         };
-        if !ports.is_empty() {
+        for (port, first) in ports {
             let push = WorkerPush::State {
-                view: Box::new(view),
+                view: Box::new(view.clone()),
+                paint: first.then(|| paint(&view)),
             };
-            for port in ports {
-                self.shell.post(port, &push);
-            }
+            self.shell.post(port, &push);
         }
         if let Some(badge) = badge {
             self.shell.set_badge(tab, &badge);

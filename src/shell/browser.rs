@@ -81,6 +81,17 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = openOptionsPage)]
     pub async fn open_options_page(this: &RuntimeApi) -> Result<JsValue, JsValue>;
 
+    /// The popup's port to the worker, opened and subscribed by `popup.js` before the popup's
+    /// Wasm loads; it holds what the worker pushes until [`keep_worker_connected`] adopts it.
+    pub type EarlyPort;
+    #[wasm_bindgen(method, getter)]
+    fn port(this: &EarlyPort) -> Port;
+    /// The tab the popup is for: a number, or `null` when there is none.
+    #[wasm_bindgen(method, getter)]
+    pub fn tab(this: &EarlyPort) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn adopt(this: &EarlyPort, on_message: &js_sys::Function, on_disconnect: &js_sys::Function);
+
     /// A `runtime.Port` whose `postMessage` may throw (the other end has gone).
     pub type FalliblePort;
     #[wasm_bindgen(method, catch, js_name = postMessage)]
@@ -114,18 +125,24 @@ pub fn keep_worker_connected<P: DeserializeOwned + Validate>(
     name: &'static str,
     on_push: impl Fn(Result<P, MessageError>) + 'static,
     subscribe: JsValue,
+    early: Option<EarlyPort>,
 ) {
-    open_worker_port(Rc::new(WorkerLink {
+    let link = Rc::new(WorkerLink {
         name,
         on_push: Box::new(move |text| on_push(decode_text::<P>(text))),
         subscribe,
-    }));
+    });
+    open_worker_port(link, early);
 }
 
-fn open_worker_port(link: Rc<WorkerLink>) {
-    let port = chrome()
-        .runtime()
-        .connect(None, &object(&[("name", link.name.into())]));
+/// Opens a port to the worker and subscribes, or adopts `early`, already subscribed.
+fn open_worker_port(link: Rc<WorkerLink>, early: Option<EarlyPort>) {
+    let port = match &early {
+        Some(early) => early.port(),
+        None => chrome()
+            .runtime()
+            .connect(None, &object(&[("name", link.name.into())])),
+    };
     let pushed = Rc::clone(&link);
     let on_message = Closure::<dyn Fn(JsValue)>::new(move |message: JsValue| {
         (pushed.on_push)(&json_text(&message));
@@ -134,22 +151,30 @@ fn open_worker_port(link: Rc<WorkerLink>) {
     let on_disconnect = Closure::<dyn Fn()>::new(move || {
         WORKER_PORT.with(|p| p.borrow_mut().take());
         let again = Rc::clone(&gone);
-        Timeout::new(RECONNECT_MS, move || open_worker_port(again)).forget();
+        Timeout::new(RECONNECT_MS, move || open_worker_port(again, None)).forget();
     });
-    port.on_message()
-        .add_listener(on_message.as_ref().unchecked_ref());
-    port.on_disconnect()
-        .add_listener(on_disconnect.as_ref().unchecked_ref());
-    // The port's listeners live as long as the page.
-    on_message.forget();
-    on_disconnect.forget();
+    // Set before the adoption below, which may replay a disconnect.
     WORKER_PORT.with(|p| *p.borrow_mut() = Some(port.clone()));
     let connections = CONNECTIONS.with(|c| {
         c.set(c.get() + 1);
         c.get()
     });
     show_connections(connections);
-    let _ = try_post_message(&port, &link.subscribe);
+    let (on_message_fn, on_disconnect_fn) = (
+        on_message.as_ref().unchecked_ref(),
+        on_disconnect.as_ref().unchecked_ref(),
+    );
+    match early {
+        Some(early) => early.adopt(on_message_fn, on_disconnect_fn),
+        None => {
+            port.on_message().add_listener(on_message_fn);
+            port.on_disconnect().add_listener(on_disconnect_fn);
+            let _ = try_post_message(&port, &link.subscribe);
+        }
+    }
+    // The port's listeners live as long as the page.
+    on_message.forget();
+    on_disconnect.forget();
 }
 
 /// Posts `message` to the worker; `false` when no port is open or the worker has gone.

@@ -60,6 +60,7 @@ fn connect() {
             Err(err) => show_unreadable_update(&err),
         },
         to_js(&encode(&DiagnosticsRequest::Subscribe)),
+        None,
     );
 }
 

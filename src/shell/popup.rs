@@ -5,20 +5,20 @@
 use super::browser::{
     clear_children, console_warn, document, element, input, js_error_text, keep_worker_connected,
     object, on_click, on_event, post_to_worker, runtime, select_element, set_disabled, set_hidden,
-    to_js,
+    to_js, EarlyPort,
 };
 use super::i18n::{msg, tr};
 use super::store::BrowserStorage;
 use crate::core::api::PairingPhone;
 use crate::core::index::{Colour, Label};
 use crate::core::messages::{encode, PopupPush, PopupRequest, POPUP_PORT};
-use crate::core::session::{display_id, TabView};
+use crate::core::paint::{paint, Paint, PaintText};
+use crate::core::session::TabView;
 use crate::core::settings::ServerId;
 use crate::core::storage::TabId;
 use crate::core::store::Store;
 use crate::core::text::Text;
 use gloo_timers::callback::Timeout;
-use js_sys::Array;
 use std::cell::RefCell;
 use std::future::Future;
 use std::task::Poll;
@@ -46,9 +46,12 @@ struct PopupState {
     phone_form: bool,
 }
 
+/// Runs once the popup's Wasm is loaded, with the port `popup.js` opened and subscribed
+/// meanwhile (see `extension/popup.js`).
 #[cfg_attr(feature = "entry-popup", wasm_bindgen)]
-pub async fn popup_main() {
-    let Some(tab) = target_tab().await else {
+pub async fn popup_main(early: EarlyPort) {
+    let tab = JsFuture::from(early.tab()).await.ok();
+    let Some(tab) = tab.and_then(|t| t.as_f64()).and_then(tab_id) else {
         return show_error(&msg("popup_error_no_tab"));
     };
     let confirm_window = url_param("confirm").as_deref() == Some("logout");
@@ -62,9 +65,14 @@ pub async fn popup_main() {
         })
     });
     wire_buttons();
-    // Subscribed first: the worker's answer does not wait for the storage reads.
-    connect(tab);
+    // Adopted first: the worker's answer does not wait for the storage reads.
+    connect(tab, early);
     paint_cached(tab).await;
+}
+
+/// A tab ID as JS gives it: a whole number in range (`as` saturates; `TabId` checks range).
+fn tab_id(id: f64) -> Option<TabId> {
+    (id.fract() == 0.0).then(|| TabId::new(id as i64))?
 }
 
 fn url_param(name: &str) -> Option<String> {
@@ -72,17 +80,6 @@ fn url_param(name: &str) -> Option<String> {
     web_sys::UrlSearchParams::new_with_str(&search)
         .ok()?
         .get(name)
-}
-
-/// `popup.html?tab=<id>` names the tab; otherwise it is the active tab of this window.
-async fn target_tab() -> Option<TabId> {
-    if let Some(tab) = url_param("tab") {
-        return TabId::new(tab.parse().ok()?);
-    }
-    let query = object(&[("active", true.into()), ("currentWindow", true.into())]);
-    let tabs: Array = chrome().tabs().query(&query).await.ok()?.dyn_into().ok()?;
-    let tab: web_extensions_sys::Tab = tabs.get(0).unchecked_into();
-    TabId::new(tab.id()?.into())
 }
 
 /// First paint from storage, unless the worker answered first: ID, name and last known status.
@@ -133,7 +130,7 @@ async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     .await
 }
 
-fn connect(tab: TabId) {
+fn connect(tab: TabId, early: EarlyPort) {
     keep_worker_connected(
         POPUP_PORT,
         |push| match push {
@@ -150,6 +147,7 @@ fn connect(tab: TabId) {
             }
         },
         to_js(&encode(&PopupRequest::Subscribe { tab_id: tab })),
+        Some(early),
     );
 }
 
@@ -295,13 +293,8 @@ fn render_phone_form(view: Option<&TabView>) {
     }
 }
 
-/// The pairing code, as WhatsApp shows it, with when it stops working.
+/// Until when the pairing code works (the code itself is painted), and the ways to switch.
 fn render_phone(view: &TabView) {
-    let code = view.phone_code.as_ref().map(|c| c.display());
-    if let Some(el) = element("phone-code") {
-        el.set_text_content(code.as_deref());
-    }
-    set_hidden("phone-code-box", code.is_none());
     if let Some(el) = element("phone-code-expiry") {
         let until = view.phone_code_expires_at.map(|at| {
             let time = js_sys::Date::new(&at.into()).to_locale_time_string("default");
@@ -557,18 +550,7 @@ enum ViewSource {
 /// Shows `view` and nothing else: every element's state derives from it.
 fn render(view: &TabView, source: ViewSource) {
     with_popup(|p| p.full_id = view.session_id.as_ref().map(|id| id.to_string()));
-    if let Some(el) = element("session-id") {
-        match &view.session_id {
-            Some(id) => {
-                el.set_text_content(Some(&display_id(id)));
-                let _ = el.set_attribute("title", id.as_str());
-            }
-            None => {
-                el.set_text_content(Some("—"));
-                let _ = el.remove_attribute("title");
-            }
-        }
-    }
+    apply(&paint(view));
     set_hidden("copy-session-id", view.session_id.is_none());
     set_hidden("look", view.label.is_none());
     if let Some(input) = input("label") {
@@ -585,39 +567,9 @@ fn render(view: &TabView, source: ViewSource) {
     if let Some(look) = element("look") {
         set_colour(&look, view.colour);
     }
-    if let Some(el) = element("account") {
-        let text = view.account.as_ref().map(|a| a.display());
-        el.set_text_content(text.as_deref());
-    }
-    set_hidden("account", view.account.is_none());
-    if let Some(el) = element("server-name") {
-        el.set_text_content(view.server_name.as_deref());
-    }
-    set_hidden("server-name", view.server_name.is_none());
     set_hidden("detach", view.session_id.is_none());
     render_attach_list(view);
     render_server_choice(view);
-    if let Some(el) = element("status") {
-        el.set_text_content(Some(&tr(&view.status_text)));
-        let status = view.status.map_or("NONE", |s| s.as_str());
-        let _ = el.set_attribute("data-status", status);
-        let phase = serde_json::to_value(view.phase).ok();
-        let phase = phase.as_ref().and_then(|p| p.as_str()).unwrap_or_default();
-        let _ = el.set_attribute("data-phase", phase);
-    }
-    if let Some(el) = element("qr") {
-        match &view.qr {
-            Some(src) => {
-                let _ = el.set_attribute("src", src);
-                let _ = el.remove_attribute("hidden");
-            }
-            None => {
-                let _ = el.remove_attribute("src");
-                let _ = el.set_attribute("hidden", "");
-            }
-        }
-    }
-    set_hidden("qr-hint", view.qr.is_none());
     render_phone(view);
     if let Some(el) = element("pair") {
         el.set_text_content(view.action_label.as_ref().map(tr).as_deref());
@@ -628,26 +580,7 @@ fn render(view: &TabView, source: ViewSource) {
         set_disabled(&el, view.busy);
     }
     set_hidden("logout", !view.can_log_out());
-    if let Some(el) = element("error") {
-        match &view.error {
-            Some(error) => {
-                el.set_text_content(Some(&tr(&error.message)));
-                let _ = el.set_attribute("data-error", &error.code);
-            }
-            None => {
-                el.set_text_content(None);
-                let _ = el.remove_attribute("data-error");
-            }
-        }
-    }
-    set_hidden("error", view.error.is_none());
-    // A locked key needs its passphrase, not the options.
-    set_hidden(
-        "open-options",
-        !view.needs_settings || view.unlock.is_some(),
-    );
     super::unlock::render_popup(view);
-    set_hidden("insecure-warning", !view.insecure_server);
     if let Some(body) = document().body() {
         let _ = body.set_attribute("aria-busy", if view.busy { "true" } else { "false" });
         let source = match source {
@@ -655,6 +588,28 @@ fn render(view: &TabView, source: ViewSource) {
             ViewSource::Worker => "worker",
         };
         let _ = body.set_attribute("data-source", source);
+    }
+}
+
+/// The view's information elements (`popup.js` applies the same list before this module
+/// loads).
+fn apply(paints: &[Paint]) {
+    for p in paints {
+        let Some(el) = element(&p.id) else {
+            continue;
+        };
+        match &p.text {
+            Some(PaintText::Plain(text)) => el.set_text_content(Some(text)),
+            Some(PaintText::Message(text)) => el.set_text_content(Some(&tr(text))),
+            None => {}
+        }
+        for (name, value) in &p.attributes {
+            let _ = match value {
+                Some(value) => el.set_attribute(name, value),
+                None => el.remove_attribute(name),
+            };
+        }
+        set_hidden(&p.id, !p.shown);
     }
 }
 

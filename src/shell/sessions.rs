@@ -130,6 +130,7 @@ fn connect() {
             Err(err) => show_unreadable_update(&err),
         },
         to_js(&encode(&SessionsRequest::Subscribe)),
+        None,
     );
 }
 

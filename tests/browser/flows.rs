@@ -9,7 +9,8 @@ use wpp_tabs::core::api::MAX_REPLY_BYTES;
 use wpp_tabs::core::messages::{POPUP_PORT, PROTOCOL_VERSION};
 
 use crate::ctx::{english_message, is_session_id, Ctx, PopupSnapshot};
-use crate::harness::{ensure, wait_for, Kind, Result, WAIT};
+use crate::harness::{ensure, test_dist, wait_for, Build, Kind, Result, WAIT};
+use crate::sim::Sim;
 
 /// Before any settings exist, a popup shows NONE and the #open-options link.
 pub async fn popup_before_settings(kind: Kind) -> Result<String> {
@@ -405,6 +406,122 @@ pub async fn copy_session_id(kind: Kind) -> Result<String> {
         format!("clipboard holds {clip}, expected {id}"),
     )?;
     Ok(format!("read with {how}"))
+}
+
+/// The test build with the popup's own Wasm module replaced by bytes that are not Wasm, in a
+/// directory of its own: a popup of it stays as it is before that module loads.
+fn build_without_popup_module(kind: Kind) -> Result<Build> {
+    let from = test_dist()?;
+    let dir = std::env::temp_dir().join(format!(
+        "wpp-tabs-no-popup-module-{}-{kind}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&from.join("chrome"), &dir.join("chrome"))?;
+    let module = "wasm/popup_bg.wasm";
+    std::fs::write(dir.join("chrome").join(module), b"not wasm").map_err(|e| e.to_string())?;
+    // The Firefox package is the same zip with that one entry replaced.
+    let zip = dir.join("wpp-tabs-firefox.zip");
+    let rewrite = "import sys, zipfile\n\
+        src, dst, name = sys.argv[1:4]\n\
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as zout:\n\
+        \x20   for item in zin.infolist():\n\
+        \x20       zout.writestr(item, b'not wasm' if item.filename == name else zin.read(item))\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", rewrite])
+        .arg(from.join("wpp-tabs-firefox.zip"))
+        .arg(&zip)
+        .arg(module)
+        .status()
+        .map_err(|e| format!("python3: {e}"))?;
+    ensure(
+        status.success(),
+        format!("rewriting the Firefox zip: {status}"),
+    )?;
+    Ok(Build {
+        chrome_dir: dir.join("chrome"),
+        firefox_zip: zip,
+        firefox_manifest: from.join("firefox/manifest.json"),
+    })
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The popup shows the worker's state before its own Wasm module has loaded (`popup.js`
+/// applies the paint of the first state, core::paint). Here that module never loads, and the
+/// popup still shows the session the worker started for the tab, in the browser's words with
+/// no control that could not act; opened again, it shows that session's QR.
+pub async fn popup_paints_before_its_module(kind: Kind) -> Result<String> {
+    let build = build_without_popup_module(kind)?;
+    let mut ctx = Ctx::with_build(kind, Sim::start().await?, &build).await?;
+    ctx.settings_fast().await?;
+    ctx.create_tab("A").await?;
+    ctx.open_popup("A").await?;
+    let first = ctx
+        .wait_popup(
+            "A",
+            "the worker's first state, painted without the module",
+            |s| {
+                s.source.as_deref() == Some("worker")
+                    && is_session_id(s.id())
+                    && !s.phase().is_empty()
+            },
+        )
+        .await?;
+    let id = first.id().to_string();
+    // The catalogue's words for the state, not the page's "Loading…" nor a message key.
+    let loading = wpp_tabs::core::text::Text::new("popup_loading").english();
+    ensure(
+        !first.status_text.is_empty()
+            && first.status_text != loading
+            && !first.status_text.contains('_'),
+        format!("the first state's status reads {:?}", first.status_text),
+    )?;
+    ensure(
+        !first.pair_visible,
+        "#pair shown before the module that would act on it",
+    )?;
+    wait_for("the sim: the session shows a QR", WAIT, || async {
+        let status = ctx.sim.status_of(&id).await?;
+        Ok(match status.as_deref() {
+            Some("QRCODE") => Ok(()),
+            other => Err(format!("{other:?}")),
+        })
+    })
+    .await?;
+    ctx.open_popup("A").await?;
+    let again = ctx
+        .wait_popup("A", "the QR, painted without the module", |s| {
+            s.status() == "QRCODE" && s.qr_shown()
+        })
+        .await?;
+    ensure(
+        again.id() == id,
+        format!("the popup opened again shows {}, not {id}", again.id()),
+    )?;
+    ensure(
+        again.qr_src.starts_with("data:image/png;base64,"),
+        format!("#qr src {:.40}", again.qr_src),
+    )?;
+    let _ = std::fs::remove_dir_all(build.chrome_dir.parent().unwrap_or(&build.chrome_dir));
+    Ok(format!(
+        "first state {} ({:?}), then QRCODE with the QR, with popup_bg.wasm not Wasm",
+        first.phase(),
+        first.status_text
+    ))
 }
 
 /// A JS expression: a promise resolved when tab `args[0]` next reports status "complete"

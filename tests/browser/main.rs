@@ -187,6 +187,11 @@ mod suite {
             ),
             scenario!("copy_session_id", 4, flows::copy_session_id),
             scenario!(
+                "popup_paints_before_its_module",
+                6,
+                flows::popup_paints_before_its_module
+            ),
+            scenario!(
                 "reload_and_navigation_keep_id",
                 5,
                 flows::reload_and_navigation_keep_id
