@@ -700,7 +700,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(reply: &HttpReply) -> Result<T, Ap
     if !is_json {
         return Err(malformed("expected JSON, got another content type"));
     }
-    serde_json::from_str(&reply.body).map_err(|_| malformed("the JSON is invalid or incomplete"))
+    // Through a `Value`: the one text parser the worker holds, so each reply type has one
+    // decoder (from a `Value`, as stored data and messages are read) instead of two.
+    let value: serde_json::Value = serde_json::from_str(&reply.body)
+        .map_err(|_| malformed("the JSON is invalid or incomplete"))?;
+    serde_json::from_value(value).map_err(|_| malformed("the JSON is invalid or incomplete"))
 }
 
 /// Turns a non-success reply into the error a person sees.

@@ -409,7 +409,9 @@ pub struct Export {
 impl Export {
     /// Reads an export file, refusing anything that is not one.
     pub fn parse(text: &str) -> Result<Export, Text> {
+        // Through a `Value`, as the API's replies (see `api::parse_json`).
         let export: Export = serde_json::from_str(text)
+            .and_then(serde_json::from_value)
             .map_err(|e| Text::new("sessions_export_unreadable").arg(e))?;
         if export.format != EXPORT_FORMAT {
             return Err(Text::new("sessions_export_not_one"));

@@ -192,6 +192,7 @@ fn open(data: &str) -> Result<OpenInfo, FrameError> {
         ping_timeout: u32,
     }
     let h: Handshake = serde_json::from_str(data)
+        .and_then(serde_json::from_value)
         .map_err(|_| malformed("an open packet without a valid handshake"))?;
     if h.sid.is_empty() || h.ping_interval == 0 || h.ping_timeout == 0 {
         return Err(malformed(
@@ -236,7 +237,7 @@ fn message(data: &str) -> Result<Frame, FrameError> {
 }
 
 fn is_json_object(text: &str) -> bool {
-    serde_json::from_str::<Map<String, Value>>(text).is_ok()
+    matches!(serde_json::from_str(text), Ok(Value::Object(_)))
 }
 
 /// Socket.IO v4 sends `{"message": ...}`; v2/v3 servers sent the bare string.
@@ -256,8 +257,9 @@ fn connect_error(rest: &str) -> Result<String, FrameError> {
 fn event(rest: &str) -> Result<PushEvent, FrameError> {
     // An ack id may precede the array; the worker never acknowledges.
     let json = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    let items: Vec<Value> =
-        serde_json::from_str(json).map_err(|_| malformed("an event that is not a JSON array"))?;
+    let Ok(Value::Array(items)) = serde_json::from_str(json) else {
+        return Err(malformed("an event that is not a JSON array"));
+    };
     let Some((Value::String(name), args)) = items.split_first() else {
         return Err(malformed("an event without a name"));
     };

@@ -598,10 +598,15 @@ fn apply(paints: &[Paint]) {
         let Some(el) = element(&p.id) else {
             continue;
         };
-        match &p.text {
-            Some(PaintText::Plain(text)) => el.set_text_content(Some(text)),
-            Some(PaintText::Message(text)) => el.set_text_content(Some(&tr(text))),
-            None => {}
+        let text = match &p.text {
+            Some(PaintText::Plain(text)) => Some(text.clone()),
+            Some(PaintText::Message(text)) => Some(tr(text)),
+            None => None,
+        };
+        // The same words again would be announced again (the status is a live region), as
+        // when this module takes over from popup.js's paint.
+        if let Some(text) = text.filter(|t| el.text_content().as_deref() != Some(t)) {
+            el.set_text_content(Some(&text));
         }
         for (name, value) in &p.attributes {
             let _ = match value {
