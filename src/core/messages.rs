@@ -35,11 +35,7 @@ const MAX_PUSH_BYTES: usize = 2 * MAX_REPLY_BYTES + 16 * 1024;
 
 /// Popup -> worker, over the popup port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum PopupRequest {
     /// Bind this port to a tab, once, and send its state now and on every change.
     Subscribe { tab_id: TabId },
@@ -102,11 +98,7 @@ pub const MAX_BULK: usize = 500;
 
 /// Sessions page -> worker, over the Sessions port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum SessionsRequest {
     /// Send the list now and on every change.
     Subscribe,
@@ -137,11 +129,7 @@ pub enum SessionsRequest {
 
 /// Worker -> popup, over the popup port.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum WorkerPush {
     State {
         view: Box<TabView>,
@@ -286,7 +274,7 @@ impl<'de> Deserialize<'de> for DiagnosticsPush {
 
 /// Diagnostics page -> worker, over the Diagnostics port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum DiagnosticsRequest {
     /// Send the view now, and again whenever the log changes.
     Subscribe,
@@ -382,11 +370,7 @@ pub struct SessionsView {
 
 /// Options page -> worker, as one-off `runtime.sendMessage` calls.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum OptionsRequest {
     GetSettings,
     /// Adds a server (`id: None`) or changes one. `secret_key: None` keeps the secret already
@@ -456,11 +440,7 @@ pub struct ServerSummary {
 
 /// Worker -> options page. A secret itself is never sent back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum OptionsReply {
     Settings {
         servers: Vec<ServerSummary>,
@@ -584,19 +564,127 @@ fn decode_body<T: DeserializeOwned + Validate>(
         Some(v) => return Err(MessageError::WrongVersion(v)),
         None => return Err(MessageError::WrongVersion(None)),
     }
-    let body: T = serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| MessageError::Invalid(e.to_string()))?;
+    let body =
+        T::deserialize(wire::Tagged(map)).map_err(|e| MessageError::Invalid(e.to_string()))?;
     body.validate()?;
     Ok(body)
 }
 
-/// Wraps a body in the versioned envelope.
+/// Wraps a body in the versioned envelope, its variant's name as `type` beside its fields.
 pub fn encode<T: Serialize>(body: &T) -> serde_json::Value {
-    let mut value = serde_json::to_value(body).expect("message types serialize");
-    if let serde_json::Value::Object(map) = &mut value {
-        map.insert("v".into(), PROTOCOL_VERSION.into());
+    use serde_json::Value;
+    let mut map = match serde_json::to_value(body).expect("message types serialize") {
+        // A unit variant, as serde writes it: its name.
+        Value::String(tag) => {
+            // Inserted, not collected: a collected map sorts its entries, whose code is large.
+            let mut map = serde_json::Map::new();
+            map.insert("type".to_owned(), Value::String(tag));
+            map
+        }
+        // A struct variant: `{name: {fields}}`.
+        Value::Object(outer) if outer.len() == 1 => {
+            let (tag, fields) = outer.into_iter().next().expect("one entry");
+            let Value::Object(mut fields) = fields else {
+                unreachable!("every message variant is a unit or a struct")
+            };
+            fields.insert("type".to_owned(), Value::String(tag));
+            fields
+        }
+        _ => unreachable!("a message is an enum"),
+    };
+    map.insert("v".into(), PROTOCOL_VERSION.into());
+    Value::Object(map)
+}
+
+/// The wire's `{"type": name, ...fields}`, read by serde's derive for an externally tagged
+/// enum (its `type` is the variant, the rest its fields) and, for a decoder of its own, as the
+/// object it is. serde's own reading of an internally tagged enum first copies every field into
+/// its generic `Content`, whose code was a large part of each module; this reads the fields
+/// straight from the `Value`.
+mod wire {
+    use serde::de::{self, Error as _, IntoDeserializer};
+    use serde::Deserializer;
+    use serde_json::{Error, Map, Value};
+
+    pub struct Tagged(pub Map<String, Value>);
+
+    impl<'de> Deserializer<'de> for Tagged {
+        type Error = Error;
+
+        fn deserialize_any<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            Value::Object(self.0).deserialize_any(visitor)
+        }
+
+        fn deserialize_enum<V: de::Visitor<'de>>(
+            mut self,
+            _name: &'static str,
+            _variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            let tag = match self.0.remove("type") {
+                Some(Value::String(tag)) => tag,
+                Some(_) => return Err(Error::custom("`type` is not a string")),
+                None => return Err(Error::missing_field("type")),
+            };
+            visitor.visit_enum(Variant(tag, self.0))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map struct
+            identifier ignored_any
+        }
     }
-    value
+
+    /// A variant's name and its fields.
+    struct Variant(String, Map<String, Value>);
+
+    impl<'de> de::EnumAccess<'de> for Variant {
+        type Error = Error;
+        type Variant = Fields;
+
+        fn variant_seed<S: de::DeserializeSeed<'de>>(
+            self,
+            seed: S,
+        ) -> Result<(S::Value, Fields), Error> {
+            let name = seed.deserialize(IntoDeserializer::<Error>::into_deserializer(self.0))?;
+            Ok((name, Fields(self.1)))
+        }
+    }
+
+    struct Fields(Map<String, Value>);
+
+    impl<'de> de::VariantAccess<'de> for Fields {
+        type Error = Error;
+
+        /// Other fields beside a unit variant's `type` are ignored, as a struct's unknown ones.
+        fn unit_variant(self) -> Result<(), Error> {
+            Ok(())
+        }
+
+        fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(
+            self,
+            seed: S,
+        ) -> Result<S::Value, Error> {
+            seed.deserialize(Value::Object(self.0))
+        }
+
+        fn tuple_variant<V: de::Visitor<'de>>(
+            self,
+            _len: usize,
+            _visitor: V,
+        ) -> Result<V::Value, Error> {
+            Err(Error::custom("no message variant is a tuple"))
+        }
+
+        fn struct_variant<V: de::Visitor<'de>>(
+            self,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            Value::Object(self.0).deserialize_any(visitor)
+        }
+    }
 }
 
 /// Checks what the types alone cannot, and bounds each message type's size.
@@ -712,6 +800,43 @@ mod tests {
         assert_eq!(
             encode(&PopupRequest::Pair { server: None }),
             json!({"v": 3, "type": "pair"})
+        );
+    }
+
+    /// The wire is read without serde's `Content` (see `wire`), as its derive read it: a
+    /// struct variant's absent optional fields, a unit variant's stray ones, and what is
+    /// refused.
+    #[test]
+    fn the_type_names_the_variant_and_the_rest_are_its_fields() {
+        let read = |v: Value| decode::<PopupRequest>(v);
+        assert_eq!(
+            read(json!({"v": 3, "type": "pair"})),
+            Ok(PopupRequest::Pair { server: None })
+        );
+        assert_eq!(
+            read(json!({"v": 3, "type": "describe", "colour": "teal", "stray": 1})),
+            Ok(PopupRequest::Describe {
+                label: None,
+                colour: Some(Colour::Teal)
+            })
+        );
+        assert_eq!(
+            read(json!({"v": 3, "type": "logout", "tabId": 9})),
+            Ok(PopupRequest::Logout)
+        );
+        let invalid = |v: Value| match read(v) {
+            Err(MessageError::Invalid(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(invalid(json!({"v": 3, "tabId": 1})), "missing field `type`");
+        assert_eq!(
+            invalid(json!({"v": 3, "type": 7})),
+            "`type` is not a string"
+        );
+        assert!(invalid(json!({"v": 3, "type": "reboot"})).contains("unknown variant `reboot`"));
+        assert!(invalid(json!({"v": 3, "type": "subscribe"})).contains("missing field `tabId`"));
+        assert!(
+            invalid(json!({"v": 3, "type": "subscribe", "tabId": "five"})).contains("invalid type")
         );
     }
 

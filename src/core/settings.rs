@@ -156,21 +156,16 @@ impl Remember {
 /// A name, or the earlier versions' `rememberSecret` flag: `true` is "always".
 impl<'de> Deserialize<'de> for Remember {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Wire {
-            Flag(bool),
-            Name(String),
-        }
-        match Wire::deserialize(d)? {
-            Wire::Flag(true) => Ok(Remember::Always),
-            Wire::Flag(false) => Ok(Remember::Session),
-            Wire::Name(name) => Remember::ALL
+        // Read as a `Value`: serde's untagged enums buffer through its generic `Content`.
+        let wrong = || serde::de::Error::custom("remember: session, days7, days30 or always");
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(true) => Ok(Remember::Always),
+            serde_json::Value::Bool(false) => Ok(Remember::Session),
+            serde_json::Value::String(name) => Remember::ALL
                 .into_iter()
                 .find(|r| r.name() == name)
-                .ok_or_else(|| {
-                    serde::de::Error::custom("remember: session, days7, days30 or always")
-                }),
+                .ok_or_else(wrong),
+            _ => Err(wrong()),
         }
     }
 }
