@@ -2,7 +2,8 @@
 # Benchmarks, each printing its figures beside a baseline in one run:
 #   - Wasm size: each entry's own module (worker, each page) vs the one module with every
 #     entry that each of them loaded before the split, both after wasm-opt (raw and gzip)
-#   - popup open: cached first paint vs first live state, worker warm and stopped
+#   - popup open: the session and the live state shown vs a static page of the same HTML and
+#     CSS (its first possible paint, the floor), worker warm and stopped
 #   - Sessions page load: the server's authenticated requests from 20 connected sessions in a
 #     real minute with the Sessions page open and with none, vs a naive 2 s / the seed's 3 s poll
 set -euo pipefail

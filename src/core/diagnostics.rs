@@ -499,7 +499,7 @@ impl ServerReport {
             .filter(|(at, _)| now - at <= WINDOW_MS)
             .map(|(_, ms)| *ms)
             .collect();
-        recent.sort_by(f64::total_cmp);
+        recent.sort_unstable_by(f64::total_cmp);
         let latency = median(&recent)
             .zip(percentile(&recent, 95.0))
             .map(|(median_ms, p95_ms)| Latency {
@@ -1098,7 +1098,7 @@ impl<S: Shell + 'static> Worker<S> {
             keys.push(key.clone());
             panics.extend(serde_json::from_value::<PanicLine>(value.clone()).ok());
         }
-        panics.sort_by(|a, b| a.at.total_cmp(&b.at));
+        panics.sort_unstable_by(|a, b| a.at.total_cmp(&b.at));
         if !keys.is_empty() {
             if let Err(err) = self.shell.storage().remove(Area::Session, &keys).await {
                 self.storage_failed(&err);

@@ -93,36 +93,34 @@ impl<S: Shell + 'static> Worker<S> {
     /// The servers that need a connection now, with their socket URL.
     fn push_wanted(&self) -> BTreeMap<ServerId, String> {
         let now = self.shell.now_ms();
-        let watched_tabs: BTreeSet<_> = self.watched_tabs().into_iter().collect();
+        let watched_tabs = self.watched_tabs();
         let list_open = self.list_watched();
         let settings = self.state.borrow().settings.clone();
         let Some(settings) = settings else {
             return BTreeMap::new();
         };
         let state = self.state.borrow();
-        let needed: BTreeSet<&ServerId> = state
-            .sessions
-            .values()
-            .filter(|l| {
-                list_open
-                    || l.tab.is_some_and(|t| watched_tabs.contains(&t))
-                    || (l.state.status.is_some() && pairing(l.state.phase(now)))
-            })
-            .map(|l| &l.entry.server)
-            .collect();
-        needed
-            .into_iter()
-            .filter_map(|id| {
-                let config = settings.server(id)?;
-                SettingsVerdict::of(config)
-                    .allows_requests()
-                    .then_some(())?;
-                Some((
-                    id.clone(),
-                    socketio::socket_url(config.server_url.as_str())?,
-                ))
-            })
-            .collect()
+        // Inserted, not collected: a collected set sorts first, in code of its own.
+        let mut needed: BTreeSet<&ServerId> = BTreeSet::new();
+        let watching = state.sessions.values().filter(|l| {
+            list_open
+                || l.tab.is_some_and(|t| watched_tabs.contains(&t))
+                || (l.state.status.is_some() && pairing(l.state.phase(now)))
+        });
+        for live in watching {
+            needed.insert(&live.entry.server);
+        }
+        let mut wanted = BTreeMap::new();
+        for id in needed {
+            let Some(config) = settings.server(id) else {
+                continue;
+            };
+            let url = socketio::socket_url(config.server_url.as_str());
+            if let (true, Some(url)) = (SettingsVerdict::of(config).allows_requests(), url) {
+                wanted.insert(id.clone(), url);
+            }
+        }
+        wanted
     }
 
     /// Opens the connections that are needed and not open (unless backing off), and closes
@@ -358,7 +356,7 @@ impl<S: Shell + 'static> Worker<S> {
     /// unless it was checked within `fresh_ms` (a burst of unnamed events costs one check).
     fn check_pairing(self: &Rc<Self>, server: &ServerId, fresh_ms: u32) {
         let now = self.shell.now_ms();
-        let watched: BTreeSet<_> = self.watched_tabs().into_iter().collect();
+        let watched = self.watched_tabs();
         let due: Vec<SessionId> = {
             let state = self.state.borrow();
             state

@@ -421,10 +421,10 @@ impl Settings {
         if self.servers.is_empty() || self.servers.len() > MAX_SERVERS {
             return Err(format!("between 1 and {MAX_SERVERS} servers"));
         }
-        let mut ids: Vec<&ServerId> = self.servers.iter().map(|s| &s.id).collect();
-        ids.sort();
-        ids.dedup();
-        if ids.len() != self.servers.len() {
+        // A handful of servers: compared pairwise, with no sort to carry.
+        let servers = &self.servers;
+        let shared = (0..servers.len()).any(|i| servers[..i].iter().any(|s| s.id == servers[i].id));
+        if shared {
             return Err("two servers share an ID".into());
         }
         if self.server(&self.default_server).is_none() {
@@ -991,6 +991,14 @@ mod tests {
         two.servers.push(ServerConfig::default());
         let json = serde_json::to_value(&two).unwrap();
         assert!(Settings::from_stored(json).is_err(), "duplicate IDs");
+        // Apart, not only side by side; distinct IDs pass.
+        let id = |s: &str| ServerId::parse(s).unwrap();
+        two.servers[1].id = id("s2");
+        assert_eq!(two.check(), Ok(()));
+        two.servers.push(ServerConfig::default());
+        assert_eq!(two.check(), Err("two servers share an ID".to_owned()));
+        two.servers[2].id = id("s3");
+        assert_eq!(two.check(), Ok(()));
         let orphan = Settings {
             default_server: ServerId::parse("s9").unwrap(),
             ..Settings::default()

@@ -672,13 +672,13 @@ impl<S: Shell + 'static> Worker<S> {
             .filter(|(_, l)| l.tab.is_none())
             .map(|(id, l)| (id, l.entry.created_at))
             .collect();
-        ids.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
+        ids.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(b.0)));
         ids.into_iter().map(|(id, _)| id.clone()).collect()
     }
 
     pub(crate) fn session_ids(&self) -> Vec<SessionId> {
         let mut ids: Vec<SessionId> = self.state.borrow().sessions.keys().cloned().collect();
-        ids.sort();
+        ids.sort_unstable();
         ids
     }
 
@@ -718,12 +718,12 @@ impl<S: Shell + 'static> Worker<S> {
 
 impl State {
     fn index_view(&self) -> SessionIndex {
-        SessionIndex(
-            self.sessions
-                .iter()
-                .map(|(id, l)| (id.clone(), l.entry.clone()))
-                .collect(),
-        )
+        // Inserted, not collected: a collected map sorts first, in code of its own.
+        let mut index = SessionIndex::default();
+        for (id, live) in &self.sessions {
+            index.0.insert(id.clone(), live.entry.clone());
+        }
+        index
     }
 
     fn verdict_for(&self, server: Option<&ServerId>) -> SettingsVerdict {
@@ -847,7 +847,7 @@ impl State {
             .filter(|(_, l)| keep(l))
             .map(|(id, l)| self.row(id, l, now))
             .collect();
-        rows.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        rows.sort_unstable_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
         rows
     }
 

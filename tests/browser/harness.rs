@@ -461,23 +461,36 @@ impl Browser {
             .ok_or("the Firefox manifest has no browser_specific_settings.gecko.id")?
             .to_string();
         let zip = std::fs::read(zip).map_err(|e| format!("read {zip:?}: {e}"))?;
-        let tmp = TempDir::new("firefox")?;
-        // A copy of a profile Firefox has already started once: its first-run work (databases,
-        // startup cache) is done, which makes every launch cheaper.
-        let profile = tmp.0.join("profile");
-        copy_dir(&firefox_template().await?, &profile)?;
-        let driver = spawn_geckodriver(tmp).await?;
-        let mut caps = firefox_caps(&json!({ gecko_id: FIREFOX_UUID }).to_string(), &profile);
-        let prefs = &mut caps["moz:firefoxOptions"]["prefs"];
-        if let Some(locale) = look.locale {
-            prefs["intl.locale.requested"] = json!(locale);
-            prefs["intl.accept_languages"] = json!(locale);
-        }
-        if look.dark {
-            // 0: pages see `prefers-color-scheme: dark`.
-            prefs["layout.css.prefers-color-scheme.content-override"] = json!(0);
-        }
-        let wd = connect(&driver, caps).await?;
+        let mut attempts = 0;
+        let (wd, driver) = loop {
+            attempts += 1;
+            let tmp = TempDir::new("firefox")?;
+            // A copy of a profile Firefox has already started once: its first-run work
+            // (databases, startup cache) is done, which makes every launch cheaper.
+            let profile = tmp.0.join("profile");
+            copy_dir(&firefox_template().await?, &profile)?;
+            let driver = spawn_geckodriver(tmp).await?;
+            let ids = json!({ gecko_id.as_str(): FIREFOX_UUID }).to_string();
+            let mut caps = firefox_caps(&ids, &profile);
+            let prefs = &mut caps["moz:firefoxOptions"]["prefs"];
+            if let Some(locale) = look.locale {
+                prefs["intl.locale.requested"] = json!(locale);
+                prefs["intl.accept_languages"] = json!(locale);
+            }
+            if look.dark {
+                // 0: pages see `prefers-color-scheme: dark`.
+                prefs["layout.css.prefers-color-scheme.content-override"] = json!(0);
+            }
+            match connect(&driver, caps).await {
+                Ok(wd) => break (wd, driver),
+                // Seen once in a full run under load: Firefox exits while starting ("Process
+                // unexpectedly closed with status 0"). A launch, not a check: once more, anew.
+                Err(e) if attempts == 1 && e.contains("unexpectedly closed") => {
+                    eprintln!("[harness] Firefox exited while starting; launching it again: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         use base64::Engine;
         wd.issue_cmd(SessionPost {
             path: "moz/addon/install",
