@@ -159,8 +159,8 @@ pub enum WorkerPush {
 /// decoded, so that the popup's Wasm module holds no other page's decoder. Each page has its
 /// own ([`SessionsPush`], [`DiagnosticsPush`]): another page's push is `Other` (its fields
 /// unread), an unknown one is refused as [`WorkerPush`] refuses it. Decoded from the JSON
-/// value by hand ([`push_fields`]): serde's derive for an internally tagged enum buffers
-/// every field through its generic `Content`, whose code is most of a page's decoder.
+/// value by hand ([`push_fields`]): serde's derive has no catch-all for an externally tagged
+/// enum, the form the message enums derive (see `wire`).
 #[derive(Clone, PartialEq)]
 pub enum PopupPush {
     State { view: Box<TabView> },

@@ -9,7 +9,7 @@ use wpp_tabs::core::api::MAX_REPLY_BYTES;
 use wpp_tabs::core::messages::{POPUP_PORT, PROTOCOL_VERSION};
 
 use crate::ctx::{english_message, is_session_id, Ctx, PopupSnapshot};
-use crate::harness::{ensure, test_dist, wait_for, Build, Kind, Result, WAIT};
+use crate::harness::{copy_dir, ensure, test_dist, wait_for, Build, Kind, Result, WAIT};
 use crate::sim::Sim;
 
 /// Before any settings exist, a popup shows NONE and the #open-options link.
@@ -443,21 +443,6 @@ fn build_without_popup_module(kind: Kind) -> Result<Build> {
         firefox_zip: zip,
         firefox_manifest: from.join("firefox/manifest.json"),
     })
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .map_err(|e| format!("{}: {e}", target.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The popup shows the worker's state before its own Wasm module has loaded (`popup.js`

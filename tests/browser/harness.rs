@@ -736,8 +736,8 @@ async fn spawn_geckodriver(tmp: TempDir) -> Result<DriverProcess> {
     .await
 }
 
-/// Copies a profile directory (without Firefox's lock files).
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies a directory: a profile (without Firefox's lock files), or a build.
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(|e| format!("create {to:?}: {e}"))?;
     for entry in std::fs::read_dir(from).map_err(|e| format!("read {from:?}: {e}"))? {
         let entry = entry.map_err(|e| e.to_string())?;
