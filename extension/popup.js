@@ -97,5 +97,5 @@ function paint(paints) {
     }
     el.hidden = shown !== true;
   }
-  document.body.dataset.source = "worker";
+  document.body.dataset.source = "paint";
 }

@@ -41,8 +41,9 @@ const OBSERVER: &str = r#"
     const id = document.querySelector('#session-id');
     const status = document.querySelector('#status');
     if (!seen.id && id && id.title) seen.id = performance.now() - t0;
+    const source = document.body && document.body.dataset.source;
     if (!seen.live && status && status.dataset.phase === 'connected'
-        && document.body && document.body.dataset.source === 'worker') {
+        && (source === 'paint' || source === 'worker')) {
       seen.live = performance.now() - t0;
     }
   }).observe(document, { subtree: true, childList: true, attributes: true });

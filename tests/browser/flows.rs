@@ -445,6 +445,21 @@ fn build_without_popup_module(kind: Kind) -> Result<Build> {
     })
 }
 
+/// Waits until tab A's popup, read as shown, satisfies `pred` (`Ctx::popup` would wait for
+/// the popup's module, which the scenario below never loads).
+async fn painted(
+    ctx: &Ctx,
+    what: &str,
+    pred: impl Fn(&PopupSnapshot) -> bool,
+) -> Result<PopupSnapshot> {
+    ctx.to_popup("A").await?;
+    wait_for(&format!("popup A: {what}"), WAIT, || async {
+        let s = ctx.popup_as_shown().await?;
+        Ok(if pred(&s) { Ok(s) } else { Err(s.brief()) })
+    })
+    .await
+}
+
 /// The popup shows the worker's state before its own Wasm module has loaded (`popup.js`
 /// applies the paint of the first state, core::paint). Here that module never loads, and the
 /// popup still shows the session the worker started for the tab, in the browser's words with
@@ -455,17 +470,12 @@ pub async fn popup_paints_before_its_module(kind: Kind) -> Result<String> {
     ctx.settings_fast().await?;
     ctx.create_tab("A").await?;
     ctx.open_popup("A").await?;
-    let first = ctx
-        .wait_popup(
-            "A",
-            "the worker's first state, painted without the module",
-            |s| {
-                s.source.as_deref() == Some("worker")
-                    && is_session_id(s.id())
-                    && !s.phase().is_empty()
-            },
-        )
-        .await?;
+    let first = painted(
+        &ctx,
+        "the worker's first state, painted without the module",
+        |s| s.source.as_deref() == Some("paint") && is_session_id(s.id()) && !s.phase().is_empty(),
+    )
+    .await?;
     let id = first.id().to_string();
     // The catalogue's words for the state, not the page's "Loading…" nor a message key.
     let loading = wpp_tabs::core::text::Text::new("popup_loading").english();
@@ -488,11 +498,10 @@ pub async fn popup_paints_before_its_module(kind: Kind) -> Result<String> {
     })
     .await?;
     ctx.open_popup("A").await?;
-    let again = ctx
-        .wait_popup("A", "the QR, painted without the module", |s| {
-            s.status() == "QRCODE" && s.qr_shown()
-        })
-        .await?;
+    let again = painted(&ctx, "the QR, painted without the module", |s| {
+        s.status() == "QRCODE" && s.qr_shown()
+    })
+    .await?;
     ensure(
         again.id() == id,
         format!("the popup opened again shows {}, not {id}", again.id()),
