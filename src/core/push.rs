@@ -115,8 +115,10 @@ impl<S: Shell + 'static> Worker<S> {
             let Some(config) = settings.server(id) else {
                 continue;
             };
-            let url = socketio::socket_url(config.server_url.as_str());
-            if let (true, Some(url)) = (SettingsVerdict::of(config).allows_requests(), url) {
+            if !SettingsVerdict::of(config).allows_requests() {
+                continue;
+            }
+            if let Some(url) = socketio::socket_url(config.server_url.as_str()) {
                 wanted.insert(id.clone(), url);
             }
         }
