@@ -38,6 +38,9 @@ echo
 # Popup open (tests/browser/bench.rs): the shipped build in headless Chromium, wpp-sim
 # in-process; BENCH_RUNS runs per row (default 15).
 bench bench_popup_open "popup open" "worker stopped"
+# Where the stopped worker's share of that goes (tests/browser/bench.rs): the shipped build
+# with marks in its worker's loader, each mark in ms from the popup's navigation.
+bench bench_popup_cold_timeline "popup cold timeline" "Wasm.s answer"
 # The server's load from the session manager (tests/browser/bench.rs): 20 sessions paired and
 # connected in the shipped build, then wpp-sim's authenticated requests counted over
 # BENCH_SECONDS of real time (default 60) with the Sessions page open, then as long with none.

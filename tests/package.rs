@@ -317,7 +317,7 @@ fn the_packages_pass_the_stores_manifest_and_icon_checks() {
     }
 }
 
-/// `popup.js` works before the popup's Wasm loads: the one message it posts, the
+/// `popup-port.js` works before the popup's Wasm loads: the one message it posts, the
 /// subscription, must be the core's (version included), and the attributes it paints the
 /// core's list.
 #[test]
@@ -326,19 +326,19 @@ fn the_popup_loader_speaks_the_cores_subscription_and_paint() {
     use wpp_tabs::core::paint::PAINTED_ATTRIBUTES;
     use wpp_tabs::core::storage::TabId;
 
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/extension/popup.js");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/extension/popup-port.js");
     let loader = std::fs::read_to_string(path).unwrap();
     let line = |start: &str, end: &str| -> String {
         let found = loader
             .lines()
-            .find_map(|line| line.strip_prefix(start)?.strip_suffix(end));
+            .find_map(|line| line.trim_start().strip_prefix(start)?.strip_suffix(end));
         found
-            .unwrap_or_else(|| panic!("no `{start}...{end}` line in popup.js"))
+            .unwrap_or_else(|| panic!("no `{start}...{end}` line in popup-port.js"))
             .to_owned()
     };
     let literal = line("const subscribe = (tab) => (", ");");
     let written: Value = serde_json::from_str(&literal.replace("\"tabId\": tab", "\"tabId\": 7"))
-        .unwrap_or_else(|e| panic!("popup.js's subscription {literal} is not JSON: {e}"));
+        .unwrap_or_else(|e| panic!("popup-port.js's subscription {literal} is not JSON: {e}"));
     let tab = TabId::new(7).unwrap();
     assert_eq!(written, encode(&PopupRequest::Subscribe { tab_id: tab }));
     let attributes: Vec<String> =

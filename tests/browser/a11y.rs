@@ -295,7 +295,7 @@ pub async fn status_polite_errors_assertive(kind: Kind) -> Result<String> {
             ax_property(&error, "live") == json!("assertive")
                 && error["role"]["value"] == json!("alert"),
         );
-        // Opened again, recorded from its first script on: popup.js paints the status, then
+        // Opened again, recorded from its first script on: popup-port.js paints the status, then
         // the Wasm takes over with the same words, which must not be said a second time.
         let url = ctx.b.url(&format!("popup.html?tab={}", ctx.tab_id("B")?));
         let from_start = format!("(() => {{ {RECORD_ANNOUNCEMENTS} }})();");

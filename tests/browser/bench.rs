@@ -1,11 +1,12 @@
 //! Benchmark (an ignored test, run by `scripts/bench.sh`): how fast the popup shows a paired
 //! tab's session, in real Chromium with the shipped build (`dist/chrome`), against wpp-sim.
-//! Prints, side by side, when the HTML is parsed, when a static page with the same HTML and
-//! CSS could first paint (parsed and its stylesheet loaded: the floor, since a stylesheet
-//! blocks rendering), the first paint of the session (its ID: from the worker's first state,
-//! or from the cached state in storage.session when that comes first) and the first live
-//! state the worker pushes, with the worker warm and with the worker stopped just before the
-//! popup opens.
+//! Prints, side by side, when a static page with the popup's HTML and CSS and no script could
+//! first paint (parsed and its stylesheet loaded: the floor, since a stylesheet blocks
+//! rendering), when the popup itself is styled, the first paint of the session (its ID: from
+//! the worker's first state, or from the cached state in storage.session when that comes
+//! first) and the first live state the worker pushes, with the worker warm and with the worker
+//! stopped just before the popup opens. [`popup_cold_timeline`] shows where the stopped
+//! worker's share goes.
 //!
 //! A second benchmark, [`sessions_page_load`], counts what the session manager costs the
 //! server: 20 connected sessions, the authenticated requests wpp-sim receives in a real minute
@@ -47,9 +48,19 @@ const OBSERVER: &str = r#"
       seen.live = performance.now() - t0;
     }
   }).observe(document, { subtree: true, childList: true, attributes: true });
+  // The popup's start on the clock the worker's marks use (performance.timeOrigin + now).
+  seen.start = performance.timeOrigin + t0;
   globalThis.__wppBench = seen;
 })();
 "#;
+
+/// Runs per benchmark row: `BENCH_RUNS`, 15 unless set.
+pub(crate) fn bench_runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15)
+}
 
 fn percentile(xs: &[f64], p: f64) -> f64 {
     let mut s = xs.to_vec();
@@ -72,13 +83,10 @@ pub(crate) fn shipped_dist() -> Result<PathBuf> {
     Ok(dist)
 }
 
-pub async fn popup_open() -> Result<String> {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
-    let dist = shipped_dist()?;
-    let mut ctx = Ctx::with_build(Kind::Chromium, Sim::start().await?, &Build::at(&dist)).await?;
+/// A Chromium with `dist`'s build and wpp-sim, its one tab's session paired and connected, the
+/// bench's observer set on that tab's popup; the popup's URL.
+async fn connected_tab(dist: &std::path::Path) -> Result<(Ctx, String)> {
+    let mut ctx = Ctx::with_build(Kind::Chromium, Sim::start().await?, &Build::at(dist)).await?;
     ctx.settings_fast().await?;
     // Pair the tab once, so every measured open has a cached session to paint.
     let id = ctx.paired_tab("bench").await?;
@@ -91,54 +99,97 @@ pub async fn popup_open() -> Result<String> {
     let cdp = ctx.b.cdp.as_ref().ok_or("Chromium only")?;
     cdp.add_init_script(&popup_url, OBSERVER).await?;
     ctx.to_popup("bench").await?;
+    Ok((ctx, popup_url))
+}
+
+/// Opens the popup in the current window; what the observer saw, once it saw it all.
+async fn open_popup(ctx: &Ctx, popup_url: &str) -> Result<Value> {
+    open_observed(ctx, popup_url, &["parsed", "css", "id", "live"]).await
+}
+
+/// Opens `url` in the current window; what the observer saw, once it saw each of `marks`.
+async fn open_observed(ctx: &Ctx, url: &str, marks: &[&str]) -> Result<Value> {
+    ctx.b.wd.goto(url).await.map_err(wd("open a page"))?;
+    let b = &ctx.b;
+    wait_for(
+        &format!("{marks:?} in {url}"),
+        Duration::from_secs(20),
+        || async {
+            let v = b
+                .execute("return globalThis.__wppBench || null;", vec![])
+                .await?;
+            let all = marks.iter().all(|k| v[k].is_number());
+            Ok(if all { Ok(v) } else { Err(v.to_string()) })
+        },
+    )
+    .await
+}
+
+/// A copy of `dist`'s Chromium build with `static.html` beside its popup: the popup's HTML
+/// and stylesheet without its scripts, the page the popup is measured against.
+fn with_static_popup(dist: &std::path::Path) -> Result<crate::harness::TempDir> {
+    let copy = crate::harness::TempDir::new("popup-static")?;
+    crate::harness::copy_dir(&dist.join("chrome"), &copy.0.join("chrome"))?;
+    let html =
+        std::fs::read_to_string(copy.0.join("chrome/popup.html")).map_err(|e| e.to_string())?;
+    let without_scripts: Vec<&str> = html
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("<script"))
+        .collect();
+    ensure(
+        without_scripts.len() < html.lines().count()
+            && !without_scripts.concat().contains("<script"),
+        "popup.html's scripts are each one line of their own".to_string(),
+    )?;
+    std::fs::write(
+        copy.0.join("chrome/static.html"),
+        without_scripts.join("\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(copy)
+}
+
+pub async fn popup_open() -> Result<String> {
+    let runs = bench_runs();
+    let build = with_static_popup(&shipped_dist()?)?;
+    let (ctx, popup_url) = connected_tab(&build.0).await?;
+    let cdp = ctx.b.cdp.as_ref().ok_or("Chromium only")?;
+    let static_url = ctx.b.url("static.html");
 
     let mut rows = Vec::new();
     for (name, stop_worker) in [("worker warm", false), ("worker stopped", true)] {
-        let (mut parsed, mut floor, mut id_shown, mut live, mut over) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut columns: [Vec<f64>; 5] = Default::default();
         for _ in 0..runs {
+            let still = open_observed(&ctx, &static_url, &["parsed", "css"]).await?;
+            let floor = still["parsed"]
+                .as_f64()
+                .unwrap_or_default()
+                .max(still["css"].as_f64().unwrap_or_default());
             if stop_worker {
                 cdp.stop_extension_worker(&ctx.b.ext_id).await?;
             }
-            ctx.b
-                .wd
-                .goto(&popup_url)
-                .await
-                .map_err(wd("open the popup"))?;
-            let b = &ctx.b;
-            let seen: Value = wait_for(
-                "the session ID and the live state",
-                Duration::from_secs(20),
-                || async {
-                    let v = b
-                        .execute("return globalThis.__wppBench || null;", vec![])
-                        .await?;
-                    let all = ["parsed", "css", "id", "live"]
-                        .iter()
-                        .all(|k| v[k].is_number());
-                    Ok(if all { Ok(v) } else { Err(v.to_string()) })
-                },
-            )
-            .await?;
+            let seen = open_popup(&ctx, &popup_url).await?;
             let at = |k: &str| seen[k].as_f64().unwrap_or_default();
-            let static_page = at("parsed").max(at("css"));
-            parsed.push(at("parsed"));
-            floor.push(static_page);
-            id_shown.push(at("id"));
-            // A change made before the stylesheet loaded shows only with it.
-            let shown = at("live").max(static_page);
-            live.push(shown);
-            over.push(shown - static_page);
+            let styled = at("parsed").max(at("css"));
+            // A change made before the popup's stylesheet loaded shows only with it.
+            let shown = at("live").max(styled);
+            for (column, value) in
+                columns
+                    .iter_mut()
+                    .zip([floor, styled, at("id").max(styled), shown, shown - floor])
+            {
+                column.push(value);
+            }
         }
-        rows.push((name, [parsed, floor, id_shown, live, over]));
+        rows.push((name, columns));
     }
     let mut out = format!(
         "popup open, {runs} runs each (ms from navigation; median / p90)\n\
-         scenario         | HTML parsed    | static page (floor) | session ID shown   | live state     | live - floor\n"
+         scenario         | static page (floor) | popup styled   | session ID shown   | live state     | live - static\n"
     );
     for (name, columns) in rows {
         out += &format!("{name:16}");
-        for (column, width) in columns.iter().zip([14, 19, 18, 14, 12]) {
+        for (column, width) in columns.iter().zip([19, 14, 18, 14, 13]) {
             let cell = format!(
                 "{:5.1} / {:5.1}",
                 percentile(column, 0.5),
@@ -380,6 +431,141 @@ pub async fn sessions_page_load() -> Result<String> {
         open.spread(&ids),
         closed.spread(&ids),
     );
+    println!("{out}");
+    Ok(out)
+}
+
+/// Marks in a copy of the build: in the popup's `popup-port.js`, when it opens its port (kept in
+/// the bench's observer, as `port`); in the worker's loader (`background.js`), when its script
+/// starts, when its module is fetched, compiled and ready, when the popup's port connects and
+/// its subscription reaches Wasm, and when the first state is posted (kept in
+/// `storage.session` under [`TIMELINE_KEY`] once that state is posted). Each is a file, a text
+/// it must hold, and what replaces that text.
+const TIMELINE_KEY: &str = "benchTimeline";
+const TIMELINE_MARKS: [(&str, &str, &str); 5] = [
+    (
+        "popup-port.js",
+        "  const port = api.runtime.connect({ name: \"wpp-tabs-popup\" });",
+        "  if (globalThis.__wppBench) globalThis.__wppBench.port = performance.timeOrigin + performance.now();\n\
+         const port = api.runtime.connect({ name: \"wpp-tabs-popup\" });",
+    ),
+    (
+        "background.js",
+        "const ready = init({ module_or_path: new URL(\"./wasm/worker_bg.wasm\", import.meta.url) })",
+        "const mark = (name) => { timeline[name] ??= performance.timeOrigin + performance.now(); };\n\
+         const timeline = {}; mark(\"start\");\n\
+         const ready = fetch(new URL(\"./wasm/worker_bg.wasm\", import.meta.url))\n\
+           .then((r) => { mark(\"fetched\"); return WebAssembly.compileStreaming(r); })\n\
+           .then((m) => { mark(\"compiled\"); return init({ module_or_path: m }); })\n\
+           .then(() => mark(\"ready\"))",
+    ),
+    (
+        "background.js",
+        "  connect: (port) => {\n",
+        "  connect: (port) => {\n    mark(\"connect\");\n\
+             const post = port.postMessage.bind(port);\n\
+             port.postMessage = (m) => {\n\
+               post(m);\n\
+               if (timeline.posted) return;\n\
+               mark(\"posted\");\n\
+               chrome.storage.session.set({ benchTimeline: timeline });\n\
+             };\n",
+    ),
+    (
+        "background.js",
+        "      for (const message of early) w.worker_on_port_message(key, message);",
+        "      if (early.length) mark(\"handed\");\n      for (const message of early) w.worker_on_port_message(key, message);",
+    ),
+    (
+        "background.js",
+        "      port.onMessage.addListener((message) => w.worker_on_port_message(key, message));",
+        "      port.onMessage.addListener((message) => { mark(\"handed\"); w.worker_on_port_message(key, message); });",
+    ),
+];
+
+/// The worker's marks of [`TIMELINE_MARKS`], in order, with what the row prints for each.
+const TIMELINE: [(&str, &str); 7] = [
+    ("start", "worker script runs"),
+    ("fetched", "its Wasm fetched"),
+    ("compiled", "compiled"),
+    ("ready", "instantiated"),
+    ("connect", "popup's port connects"),
+    ("handed", "subscription to Wasm"),
+    ("posted", "first state posted"),
+];
+
+/// Where a popup's time goes when it wakes a stopped worker: the shipped build with marks in
+/// the worker's loader (its module loaded in the same steps as the glue's `init`, fetch then
+/// compile then instantiate, split to mark each), each mark in ms from the popup's navigation,
+/// beside the static page's floor and the live state shown.
+pub async fn popup_cold_timeline() -> Result<String> {
+    let runs = bench_runs();
+    let dist = crate::harness::TempDir::new("cold-timeline")?;
+    crate::harness::copy_dir(&shipped_dist()?.join("chrome"), &dist.0.join("chrome"))?;
+    for (file, from, to) in TIMELINE_MARKS {
+        let path = dist.0.join("chrome").join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        ensure(
+            text.contains(from),
+            format!("{file} no longer holds {from:?}: update TIMELINE_MARKS"),
+        )?;
+        std::fs::write(&path, text.replacen(from, to, 1)).map_err(|e| e.to_string())?;
+    }
+
+    let (ctx, popup_url) = connected_tab(&dist.0).await?;
+    let cdp = ctx.b.cdp.as_ref().ok_or("Chromium only")?;
+    let names: Vec<&str> = TIMELINE.iter().map(|(_, name)| *name).collect();
+    // The rows: the floor, the popup's port, each of the worker's marks, the live state, then
+    // the Wasm's own share (subscription in, first state out), taken within each run.
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); TIMELINE.len() + 4];
+    for _ in 0..runs {
+        ctx.b
+            .execute(
+                &format!("return chrome.storage.session.remove('{TIMELINE_KEY}');"),
+                vec![],
+            )
+            .await?;
+        cdp.stop_extension_worker(&ctx.b.ext_id).await?;
+        let seen = open_popup(&ctx, &popup_url).await?;
+        let b = &ctx.b;
+        let marks: Value = wait_for("the worker's marks", WAIT, || async {
+            let v = b
+                .execute(
+                    &format!("return chrome.storage.session.get('{TIMELINE_KEY}').then((r) => r['{TIMELINE_KEY}'] || null);"),
+                    vec![],
+                )
+                .await?;
+            Ok(if v.is_object() { Ok(v) } else { Err(v.to_string()) })
+        })
+        .await?;
+        let at = |k: &str| seen[k].as_f64().unwrap_or_default();
+        let floor = at("parsed").max(at("css"));
+        columns[0].push(floor);
+        columns[1].push(at("port") - at("start"));
+        for (column, (mark, _)) in columns[2..].iter_mut().zip(TIMELINE) {
+            let t = marks[mark]
+                .as_f64()
+                .ok_or(format!("no mark {mark}: {marks}"))?;
+            column.push(t - at("start"));
+        }
+        columns[TIMELINE.len() + 2].push(at("live").max(floor));
+        let answer = marks["posted"].as_f64().zip(marks["handed"].as_f64());
+        columns[TIMELINE.len() + 3].push(answer.map_or(f64::NAN, |(out, into)| out - into));
+    }
+    let mut out = format!(
+        "popup cold timeline: the worker stopped, {runs} runs (ms from the popup's navigation; median / p90)\n"
+    );
+    let rows = ["popup styled", "popup opens its port"]
+        .into_iter()
+        .chain(names)
+        .chain(["live state shown", "Wasm's answer (ms)"]);
+    for (name, column) in rows.zip(&columns) {
+        out += &format!(
+            "{name:24} | {:5.1} / {:5.1}\n",
+            percentile(column, 0.5),
+            percentile(column, 0.9)
+        );
+    }
     println!("{out}");
     Ok(out)
 }

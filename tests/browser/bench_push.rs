@@ -227,10 +227,7 @@ async fn cold_replies(
 /// Worker cold start: from a message that wakes a stopped worker to its first reply, the
 /// shipped build's worker (its options request `getSettings`) against an empty JS worker.
 pub async fn worker_cold_start() -> Result<String> {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(15);
+    let runs = crate::bench::bench_runs();
     let empty = crate::harness::TempDir::new("empty-worker")?;
     for (name, text) in [
         ("manifest.json", EMPTY_MANIFEST),
@@ -299,7 +296,7 @@ pub async fn host_permission() -> Result<String> {
     let mut rows = vec![];
     for granted in [false, true] {
         let dir = crate::harness::TempDir::new("host-permission")?;
-        copy_dir(&dist, &dir.0)?;
+        crate::harness::copy_dir(&dist, &dir.0)?;
         if granted {
             let path = dir.0.join("manifest.json");
             let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
@@ -354,18 +351,4 @@ pub async fn host_permission() -> Result<String> {
     }
     println!("{out}");
     Ok(out)
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
-    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
 }

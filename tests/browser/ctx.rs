@@ -25,7 +25,7 @@ pub fn english_message(reply: &Value) -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PopupSnapshot {
-    /// `body[data-source]`: `paint` (popup.js's paint of the worker's first state, before the
+    /// `body[data-source]`: `paint` (popup-port.js's paint of the worker's first state, before the
     /// module loaded), `cache` (the module's paint from storage) or `worker` (the module's
     /// render of the live view).
     pub source: Option<String>,
@@ -349,7 +349,7 @@ impl Ctx {
         self.b.switch_to(&h, "switch to the popup").await
     }
 
-    /// Tab `name`'s popup state, as its module rendered it: while only popup.js's paint of
+    /// Tab `name`'s popup state, as its module rendered it: while only popup-port.js's paint of
     /// the first state is there (`data-source=paint`, the module still loading, its controls
     /// not yet shown), the read waits for the module.
     pub async fn popup(&self, name: &str) -> Result<PopupSnapshot> {
@@ -368,7 +368,7 @@ impl Ctx {
         .await
     }
 
-    /// The current window's popup state as it is, popup.js's paint included.
+    /// The current window's popup state as it is, popup-port.js's paint included.
     pub async fn popup_as_shown(&self) -> Result<PopupSnapshot> {
         let v = self.b.execute(POPUP_SNAPSHOT, vec![]).await?;
         serde_json::from_value(v.clone()).map_err(|e| format!("popup snapshot {v}: {e}"))

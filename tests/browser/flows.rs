@@ -460,7 +460,7 @@ async fn painted(
     .await
 }
 
-/// The popup shows the worker's state before its own Wasm module has loaded (`popup.js`
+/// The popup shows the worker's state before its own Wasm module has loaded (`popup-port.js`
 /// applies the paint of the first state, core::paint). Here that module never loads, and the
 /// popup still shows the session the worker started for the tab, in the browser's words with
 /// no control that could not act; opened again, it shows that session's QR.

@@ -499,6 +499,9 @@ mod suite {
         trials.push(on_demand("bench_popup_open", || {
             Box::pin(bench::popup_open())
         }));
+        trials.push(on_demand("bench_popup_cold_timeline", || {
+            Box::pin(bench::popup_cold_timeline())
+        }));
         trials.push(on_demand("bench_push_pairing", || {
             Box::pin(crate::bench_push::push_pairing())
         }));
