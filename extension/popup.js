@@ -1,10 +1,10 @@
 import "./i18n.js";
 import init, { popup_main } from "./wasm/popup.js";
 
-// The port to the worker is already open, and its first state painted or on its way
-// (popup-port.js, which runs before this module can). The popup's own module loads once that
-// first state has come, so compiling it does not hold up that answer, and then renders the
-// whole view with its controls.
+// The port to the worker is already open, and its first state painted or on its way:
+// popup-port.js, an async script, has almost always run before this module can; if not, this
+// waits for it. The popup's own module loads once that first state has come, so compiling it
+// does not hold up that answer, and then renders the whole view with its controls.
 const early = globalThis.wppTabsEarly ?? await new Promise((ran) => {
   document.querySelector('script[src="popup-port.js"]').addEventListener("load", () => ran(globalThis.wppTabsEarly));
 });
