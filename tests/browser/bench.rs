@@ -439,8 +439,8 @@ pub async fn sessions_page_load() -> Result<String> {
 /// the bench's observer, as `port`); in the worker's loader (`background.js`), when its script
 /// starts, when its module is fetched, compiled and ready, when the popup's port connects and
 /// its subscription reaches Wasm, and when the first state is posted (kept in
-/// `storage.session` under [`TIMELINE_KEY`] once that state is posted). Each is a file, a text
-/// it must hold, and what replaces that text.
+/// `storage.session` under [`TIMELINE_KEY`], which replaces that word, once that state is
+/// posted). Each is a file, a text it must hold, and what replaces that text.
 const TIMELINE_KEY: &str = "benchTimeline";
 const TIMELINE_MARKS: [(&str, &str, &str); 5] = [
     (
@@ -468,7 +468,7 @@ const TIMELINE_MARKS: [(&str, &str, &str); 5] = [
                post(m);\n\
                if (timeline.posted) return;\n\
                mark(\"posted\");\n\
-               chrome.storage.session.set({ benchTimeline: timeline });\n\
+               chrome.storage.session.set({ TIMELINE_KEY: timeline });\n\
              };\n",
     ),
     (
@@ -497,7 +497,7 @@ const TIMELINE: [(&str, &str); 7] = [
 /// Where a popup's time goes when it wakes a stopped worker: the shipped build with marks in
 /// the worker's loader (its module loaded in the same steps as the glue's `init`, fetch then
 /// compile then instantiate, split to mark each), each mark in ms from the popup's navigation,
-/// beside the static page's floor and the live state shown.
+/// beside when the popup is styled (its own floor) and when its live state shows.
 pub async fn popup_cold_timeline() -> Result<String> {
     let runs = bench_runs();
     let dist = crate::harness::TempDir::new("cold-timeline")?;
@@ -509,7 +509,8 @@ pub async fn popup_cold_timeline() -> Result<String> {
             text.contains(from),
             format!("{file} no longer holds {from:?}: update TIMELINE_MARKS"),
         )?;
-        std::fs::write(&path, text.replacen(from, to, 1)).map_err(|e| e.to_string())?;
+        let to = to.replace("TIMELINE_KEY", TIMELINE_KEY);
+        std::fs::write(&path, text.replacen(from, &to, 1)).map_err(|e| e.to_string())?;
     }
 
     let (ctx, popup_url) = connected_tab(&dist.0).await?;
@@ -541,7 +542,8 @@ pub async fn popup_cold_timeline() -> Result<String> {
         let at = |k: &str| seen[k].as_f64().unwrap_or_default();
         let floor = at("parsed").max(at("css"));
         columns[0].push(floor);
-        columns[1].push(at("port") - at("start"));
+        let port = seen["port"].as_f64().ok_or("no mark of the popup's port")?;
+        columns[1].push(port - at("start"));
         for (column, (mark, _)) in columns[2..].iter_mut().zip(TIMELINE) {
             let t = marks[mark]
                 .as_f64()
